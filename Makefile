@@ -1,0 +1,48 @@
+# vnetctl — the front door. `make demo` and `make test` set up everything they need.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SANDBOX := tests/sandbox.sh
+# command:package pairs installed with apt-get when the command is missing
+TOOLS := ip:iproute2 ethtool:ethtool ping:iputils-ping tcpdump:tcpdump brctl:bridge-utils \
+         dnsmasq:dnsmasq dhclient:isc-dhcp-client iperf3:iperf3 unshare:util-linux
+DEMO_LAB ?= labs/veth-netns.yaml
+
+.PHONY: help deps venv test test-unit demo bench clean
+
+help:
+	@echo "make demo   bring the default lab up in a throwaway sandbox, inspect it, check it, tear it down"
+	@echo "make test   install what is needed and run the whole test suite in a throwaway sandbox"
+	@echo "make bench  run the benchmarks and print the figures (see bench/RESULTS.md)"
+
+deps:
+	@missing=""; for t in $(TOOLS); do \
+	    command -v $${t%%:*} >/dev/null 2>&1 || PATH=$$PATH:/usr/sbin:/sbin command -v $${t%%:*} >/dev/null 2>&1 \
+	        || missing="$$missing $${t#*:}"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+$(BIN)/vnetctl: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/vnetctl
+
+test: deps venv
+	$(SANDBOX) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+test-unit: venv
+	$(BIN)/python -m pytest -q -m 'not kernel' $(PYTEST_ARGS)
+
+demo: deps venv
+	$(SANDBOX) env PATH="$(CURDIR)/$(BIN):$$PATH" sh docs/demo.sh $(DEMO_LAB)
+
+bench: deps venv
+	$(SANDBOX) env PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python bench/run.py $(BENCH_ARGS)
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,17 @@
+"""vnetctl: operate, set up and inspect Linux virtual network devices.
+
+The library is the twin of the CLI: every command is one function here.
+"""
+
+from .api import (addr_add, addr_del, addresses, bridge_add, bridge_addif, bridge_delif, bridges, link, link_del,
+                  link_set, links, netns_add, netns_del, netns_list, route_add, route_del, routes, run, tunnel_add,
+                  tuntap_add, tuntaps, veth_add)
+from .errors import VnetError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "VnetError", "addr_add", "addr_del", "addresses", "bridge_add", "bridge_addif", "bridge_delif", "bridges",
+    "link", "link_del", "link_set", "links", "netns_add", "netns_del", "netns_list", "route_add", "route_del",
+    "routes", "run", "tunnel_add", "tuntap_add", "tuntaps", "veth_add",
+]

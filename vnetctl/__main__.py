@@ -1,0 +1,5 @@
+"""`python -m vnetctl`."""
+
+from .cli.main import main
+
+main()

@@ -1,0 +1,259 @@
+"""The public operations, one function per CLI command; the CLI only parses and renders.
+
+Mutating functions build Steps and run them (or, with dry_run, only return them);
+read functions return plain data from vnetctl.model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .backend import netns as nsb
+from .backend import tun as tunb
+from .backend.procfs import comm, netns_pids
+from .errors import NotFound, UsageError
+from .model import Address, Link, Route
+from .names import check_ifname, check_netns
+from .ops.addr import AddrAdd, AddrDel
+from .ops.link import LinkAdd, LinkDel, LinkSet
+from .ops.netns import NetnsAdd, NetnsDel
+from .ops.route import RouteAdd, RouteDel
+from .ops.tuntap import TuntapAdd
+from .steps import Session, Step, execute
+
+
+def run(steps: list[Step], dry_run: bool = False) -> list[Step]:
+    """Execute Steps transactionally (or not at all with dry_run); return them.
+
+    Every namespace the Steps name must exist before anything changes: opening one
+    never creates it.
+    """
+    if not dry_run:
+        for step in steps:
+            for spec in _namespaces_of(step):
+                nsb.resolve(spec)
+        execute(steps)
+    return steps
+
+
+def _namespaces_of(step: Step) -> list[str]:
+    found = [getattr(step, a, None) for a in ("netns", "peer_netns")]
+    if isinstance(step, LinkSet) and step.attr == "netns":
+        found.append(step.value)
+    return [f for f in found if f]
+
+
+# namespaces ----------------------------------------------------------------
+def netns_add(name: str, dry_run: bool = False) -> list[Step]:
+    """Create a named namespace."""
+    return run([NetnsAdd(check_netns(name))], dry_run)
+
+
+def netns_del(name: str, force: bool = False, dry_run: bool = False) -> list[Step]:
+    """Delete a named namespace (refused while processes are inside unless force)."""
+    check_netns(name)
+    if not dry_run:
+        nsb.resolve(name)
+    return run([NetnsDel(name, force)], dry_run)
+
+
+def netns_list(all_: bool = False) -> list[dict[str, Any]]:
+    """Named namespaces, and with all_ also unnamed ones reachable through /proc/PID/ns/net."""
+    pids = netns_pids()
+    here = nsb.current_inode()
+    seen: dict[int, dict[str, Any]] = {}
+    for ref in nsb.list_named():
+        entry = seen.setdefault(ref.inode, {"name": ref.name, "inode": ref.inode, "names": [],
+                                            "pids": pids.get(ref.inode, [])})
+        entry["names"].append(ref.name)
+    if all_:
+        for inode, plist in sorted(pids.items()):
+            if inode not in seen:
+                seen[inode] = {"name": None, "inode": inode, "names": [], "pids": plist}
+    out = []
+    for entry in seen.values():
+        entry["current"] = entry["inode"] == here
+        entry["commands"] = sorted({comm(p) for p in entry["pids"][:50]} - {""})
+        out.append(entry)
+    return sorted(out, key=lambda e: (e["name"] is None, e["name"] or "", e["inode"]))
+
+
+# devices ---------------------------------------------------------------------
+def veth_add(name: str, peer: str, netns: str | None = None, peer_netns: str | None = None,
+             addr: str | None = None, peer_addr: str | None = None, up: bool = False,
+             dry_run: bool = False) -> list[Step]:
+    """Create a veth pair with each end directly in its namespace, optionally addressed and up."""
+    steps: list[Step] = [LinkAdd(name, "veth", netns=netns, peer=peer, peer_netns=peer_netns)]
+    if addr:
+        steps.append(AddrAdd(addr, name, netns))
+    if peer_addr:
+        steps.append(AddrAdd(peer_addr, peer, peer_netns))
+    if up or addr or peer_addr:
+        steps += [LinkSet(name, "up", True, netns), LinkSet(peer, "up", True, peer_netns)]
+    return run(steps, dry_run)
+
+
+def link_del(name: str, netns: str | None = None, kinds: tuple[str, ...] = (), dry_run: bool = False) -> list[Step]:
+    """Delete a device (only of `kinds`, when given)."""
+    check_ifname(name)
+    return run([LinkDel(name, netns, kinds=kinds)], dry_run)
+
+
+def bridge_add(name: str, netns: str | None = None, stp: bool = False, up: bool = True,
+               dry_run: bool = False) -> list[Step]:
+    """Create a bridge (up by default, as a bridge is useless down)."""
+    steps: list[Step] = [LinkAdd(name, "bridge", netns=netns, options=(("stp", True),) if stp else ())]
+    if up:
+        steps.append(LinkSet(name, "up", True, netns))
+    return run(steps, dry_run)
+
+
+def bridge_addif(bridge: str, dev: str, netns: str | None = None, dry_run: bool = False) -> list[Step]:
+    """Enslave a device to a bridge (brctl addif) and bring it up."""
+    if not dry_run:
+        _require_kind(bridge, netns, "bridge")
+    return run([LinkSet(dev, "master", check_ifname(bridge), netns), LinkSet(dev, "up", True, netns)], dry_run)
+
+
+def bridge_delif(bridge: str, dev: str, netns: str | None = None, dry_run: bool = False) -> list[Step]:
+    """Release a device from its bridge (brctl delif)."""
+    if not dry_run:
+        _require_kind(bridge, netns, "bridge")
+        with Session() as s:
+            nl = s.nl(netns)
+            link, br = nl.require(dev), nl.require(bridge)
+            if link.master != br.index:
+                raise UsageError(f"{dev!r} is not a port of bridge {bridge!r}", f"see 'vnetctl bridge show {bridge}'")
+    return run([LinkSet(dev, "master", "", netns)], dry_run)
+
+
+def bridges(netns: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+    """Bridges in a namespace, each with its ports (like `brctl show`)."""
+    links_ = links(netns)
+    by_index = {link.index: link for link in links_}
+    out = []
+    for br in links_:
+        if br.kind != "bridge" or (name and br.name != name):
+            continue
+        ports = sorted(link.name for link in links_ if link.master == br.index)
+        out.append({"name": br.name, "ifindex": br.index, "state": br.state, "mac": br.mac,
+                     "stp": bool(br.detail("br_stp_state", 0)), "ports": ports})
+    if name and not out:
+        found = next((lk for lk in by_index.values() if lk.name == name), None)
+        raise NotFound(f"bridge {name!r} not found" + (f" ({name} is a {found.kind or 'physical'} device)" if found else ""),
+                       "see 'vnetctl bridge show'")
+    return out
+
+
+def tuntap_add(name: str, mode: str, netns: str | None = None, user: str | None = None,
+               group: str | None = None, multi_queue: bool = False, dry_run: bool = False) -> list[Step]:
+    """Create a persistent tun/tap device (like `ip tuntap add`)."""
+    return run([TuntapAdd(name, mode, netns, user, group, multi_queue)], dry_run)
+
+
+def tuntaps(netns: str | None = None) -> list[dict[str, Any]]:
+    """tun/tap devices in a namespace with their mode, flags and owner."""
+    out = []
+    for link in links(netns):
+        if link.kind != "tun":
+            continue
+        out.append({"name": link.name, "ifindex": link.index, "mode": "tap" if link.detail("tun_type") == 2 else "tun",
+                    "state": link.state, "persist": bool(link.detail("tun_persist", 0)),
+                    "multi_queue": bool(link.detail("tun_multi_queue", 0)), "owner": link.detail("tun_owner"),
+                    "group": link.detail("tun_group"), "vnet_hdr": bool(link.detail("tun_vnet_hdr", 0))})
+    return out
+
+
+def tunnel_add(name: str, kind: str, options: list[tuple[str, Any]], lower: str | None = None,
+               netns: str | None = None, dry_run: bool = False) -> list[Step]:
+    """Create a vxlan, vlan, gretap or macvlan device."""
+    return run([LinkAdd(name, kind, netns=netns, options=tuple(options), lower=lower)], dry_run)
+
+
+def link_set(name: str, netns: str | None = None, up: bool | None = None, mtu: int | None = None,
+             master: str | None = None, nomaster: bool = False, to_netns: str | None = None,
+             new_name: str | None = None, dry_run: bool = False) -> list[Step]:
+    """Change a device: name, mtu, master, namespace, then state (in its new place)."""
+    check_ifname(name)
+    if master is not None and nomaster:
+        raise UsageError("--master and --nomaster contradict each other", "give one of them")
+    steps: list[Step] = []
+    current, where = name, netns
+    if new_name is not None:
+        steps.append(LinkSet(current, "name", new_name, where))
+        current = new_name
+    if mtu is not None:
+        steps.append(LinkSet(current, "mtu", mtu, where))
+    if master is not None or nomaster:
+        steps.append(LinkSet(current, "master", check_ifname(master) if master else "", where))
+    if to_netns is not None:
+        target = None if to_netns in ("", "1", "host") else to_netns
+        steps.append(LinkSet(current, "netns", target, where))
+        where = target
+    if up is not None:
+        steps.append(LinkSet(current, "up", up, where))
+    if not steps:
+        raise UsageError(f"nothing to change on {name!r}", "give --up, --down, --mtu, --master, --nomaster, --netns or --name")
+    return run(steps, dry_run)
+
+
+def links(netns: str | None = None) -> list[Link]:
+    """Every device in a namespace."""
+    with Session() as s:
+        return s.nl(netns).links()
+
+
+def link(name: str, netns: str | None = None) -> Link:
+    """One device, or NotFound."""
+    with Session() as s:
+        return s.nl(netns).require(check_ifname(name))
+
+
+# addresses and routes --------------------------------------------------------------
+def addr_add(cidr: str, dev: str, netns: str | None = None, dry_run: bool = False) -> list[Step]:
+    """Add an address to a device."""
+    return run([AddrAdd(cidr, check_ifname(dev), netns)], dry_run)
+
+
+def addr_del(cidr: str, dev: str, netns: str | None = None, dry_run: bool = False) -> list[Step]:
+    """Remove an address from a device."""
+    return run([AddrDel(cidr, check_ifname(dev), netns)], dry_run)
+
+
+def addresses(dev: str | None = None, netns: str | None = None) -> list[tuple[Link, list[Address]]]:
+    """Devices (one, or all) with their addresses."""
+    with Session() as s:
+        nl = s.nl(netns)
+        all_links = [nl.require(check_ifname(dev))] if dev else nl.links()
+        addrs = nl.addresses()
+    return [(lk, [a for a in addrs if a.ifindex == lk.index]) for lk in all_links]
+
+
+def route_add(dest: str, via: str | None = None, dev: str | None = None, netns: str | None = None,
+              dry_run: bool = False) -> list[Step]:
+    """Add a route."""
+    return run([RouteAdd(dest, via, dev and check_ifname(dev), netns)], dry_run)
+
+
+def route_del(dest: str, netns: str | None = None, dry_run: bool = False) -> list[Step]:
+    """Delete a route."""
+    return run([RouteDel(dest, netns)], dry_run)
+
+
+def routes(netns: str | None = None) -> list[Route]:
+    """Routes of the main table."""
+    with Session() as s:
+        return s.nl(netns).routes()
+
+
+# helpers -------------------------------------------------------------------------
+def _require_kind(name: str, netns: str | None, kind: str) -> Link:
+    found = link(name, netns)
+    if found.kind != kind:
+        raise UsageError(f"{name!r} is a {found.kind or 'physical'} device, not a {kind}", "give the name of a " + kind)
+    return found
+
+
+def tun_modes() -> tuple[str, ...]:
+    """The modes tuntap accepts."""
+    return tuple(tunb.MODES)

@@ -1,0 +1,1 @@
+"""The only code that touches the kernel: netlink, ioctls, /dev/net/tun and /proc."""

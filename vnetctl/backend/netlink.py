@@ -1,0 +1,271 @@
+"""rtnetlink through pyroute2, one handle per namespace, with typed calls and error mapping."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import socket
+import time
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from ..errors import AlreadyExists, BackendError, Busy, NotFound, PermissionDenied, Unsupported, VnetError
+from ..model import Address, Link, Route
+from .netns import NsRef, call_in
+
+NETLINK_ROUTE = 0
+IFF_UP = 1
+
+
+def kernel_error(e: NetlinkError, what: str) -> VnetError:
+    """Map a netlink error (errno + extack text) to the VnetError an operator should see."""
+    code = e.code
+    text = ""
+    if len(e.args) > 1 and isinstance(e.args[1], str) and e.args[1] != errno.errorcode.get(code):
+        text = e.args[1]
+    name = errno.errorcode.get(code, str(code))
+    detail = f"{what}: {name}" + (f" ({text})" if text and text != os.strerror(code) else "")
+    if code == errno.EEXIST:
+        return AlreadyExists(detail, "pick another name, or delete the existing one first")
+    if code in (errno.ENODEV, errno.ENOENT, errno.ESRCH):
+        return NotFound(detail, "check the name with 'vnetctl link show'")
+    if code in (errno.EPERM, errno.EACCES):
+        return PermissionDenied(detail, "needs CAP_NET_ADMIN (run as root); nothing was changed")
+    if code == errno.EOPNOTSUPP and "Unknown device type" in text:
+        return Unsupported(detail, "this kernel lacks the driver for that device type")
+    if code == errno.EBUSY:
+        return Busy(detail, "the device is in use")
+    return BackendError(f"{what}: {text}" if text else what, code)
+
+
+@contextmanager
+def kernel(what: str) -> Iterator[None]:
+    """Turn a NetlinkError raised inside the block into a VnetError about `what`."""
+    try:
+        yield
+    except NetlinkError as e:
+        raise kernel_error(e, what) from None
+
+
+def _attr(msg: Any, name: str) -> Any:
+    return msg.get_attr(name) if hasattr(msg, "get_attr") else msg.get(name)
+
+
+def link_from_msg(msg: Any) -> Link:
+    """Build a Link from an ifinfmsg."""
+    info = _attr(msg, "IFLA_LINKINFO")
+    kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+    data = info.get_attr("IFLA_INFO_DATA") if info is not None else None
+    details: tuple[tuple[str, object], ...] = ()
+    if data is not None and not isinstance(data, (str, bytes)) and "attrs" in data:
+        details = tuple((k[5:].lower(), v) for k, v in data["attrs"] if isinstance(v, (int, str)))
+    props = _attr(msg, "IFLA_PROP_LIST")
+    alts = tuple(v for k, v in props["attrs"] if k == "IFLA_ALT_IFNAME") if props is not None else ()
+    return Link(
+        name=_attr(msg, "IFLA_IFNAME"),
+        index=msg["index"],
+        kind=kind,
+        mtu=_attr(msg, "IFLA_MTU") or 0,
+        state=_attr(msg, "IFLA_OPERSTATE") or "UNKNOWN",
+        up=bool(msg["flags"] & IFF_UP),
+        mac=_attr(msg, "IFLA_ADDRESS"),
+        master=_attr(msg, "IFLA_MASTER"),
+        link=_attr(msg, "IFLA_LINK"),
+        link_netnsid=_attr(msg, "IFLA_LINK_NETNSID"),
+        altnames=alts,
+        alias=_attr(msg, "IFLA_IFALIAS"),
+        details=details,
+    )
+
+
+def netlink_socket(ns: NsRef | None) -> socket.socket:
+    """A NETLINK_ROUTE socket bound to namespace ns, opened without creating anything."""
+    return call_in(ns, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE))
+
+
+class Netlink:
+    """rtnetlink calls inside one namespace."""
+
+    def __init__(self, ns: NsRef | None) -> None:
+        self.ns = ns
+        self.ipr = IPRoute(use_socket=netlink_socket(ns), ext_ack=True) if ns else IPRoute(ext_ack=True)
+
+    def close(self) -> None:
+        """Release the socket."""
+        self.ipr.close()
+
+    @property
+    def where(self) -> str:
+        """The namespace as words for messages."""
+        if self.ns is None:
+            return ""
+        return f" in namespace {self.ns.name or self.ns.path}"
+
+    # links -------------------------------------------------------------
+    def links(self) -> list[Link]:
+        """Every device in this namespace."""
+        with kernel("cannot list devices" + self.where):
+            return [link_from_msg(m) for m in self.ipr.link("dump")]
+
+    def link(self, name: str) -> Link | None:
+        """The device called `name` (or with that altname), or None."""
+        try:
+            msgs = self.ipr.link("get", ifname=name) if len(name) < 16 else self.ipr.link("get", altname=name)
+        except NetlinkError as e:
+            if e.code in (errno.ENODEV, errno.ENOENT, errno.EINVAL):
+                return None
+            raise kernel_error(e, f"cannot read device {name}{self.where}") from None
+        return link_from_msg(msgs[0]) if msgs else None
+
+    def link_by_index(self, index: int) -> Link | None:
+        """The device with ifindex `index`, or None."""
+        try:
+            return link_from_msg(self.ipr.link("get", index=index)[0])
+        except NetlinkError as e:
+            if e.code in (errno.ENODEV, errno.ENOENT):
+                return None
+            raise kernel_error(e, f"cannot read device {index}{self.where}") from None
+
+    def require(self, name: str) -> Link:
+        """The device called `name`, or NotFound."""
+        found = self.link(name)
+        if found is None:
+            raise NotFound(f"device {name!r} not found{self.where}", "see 'vnetctl link show'")
+        return found
+
+    def add_link(self, name: str, kind: str, data: dict[str, Any] | None = None,
+                 peer: str | None = None, peer_ns_fd: int | None = None, link: int | None = None) -> None:
+        """Create a device of `kind`; a veth gets `peer`, optionally created in peer_ns_fd."""
+        spec: dict[str, Any] = {"ifname": name, "kind": kind}
+        if data:
+            spec.update(data)
+        if link is not None:
+            spec["link"] = link
+        if peer is not None:
+            p: dict[str, Any] = {"ifname": peer}
+            if peer_ns_fd is not None:
+                p["net_ns_fd"] = peer_ns_fd
+            spec["peer"] = p
+        with kernel(f"cannot create {kind} {name}{self.where}"):
+            self.ipr.link("add", **spec)
+
+    def del_link(self, index: int, name: str) -> None:
+        """Delete a device."""
+        with kernel(f"cannot delete device {name}{self.where}"):
+            self.ipr.link("del", index=index)
+
+    def set_link(self, index: int, name: str, *, up: bool | None = None, mtu: int | None = None,
+                 master: int | None = None, ns_fd: int | None = None, new_name: str | None = None) -> None:
+        """Change a device: state, mtu, master (0 = none), namespace, name."""
+        spec: dict[str, Any] = {"index": index}
+        if up is not None:
+            spec["state"] = "up" if up else "down"
+        if mtu is not None:
+            spec["mtu"] = mtu
+        if master is not None:
+            spec["master"] = master
+        if ns_fd is not None:
+            spec["net_ns_fd"] = ns_fd
+        if new_name is not None:
+            spec["ifname"] = new_name
+        with kernel(f"cannot change device {name}{self.where}"):
+            self.ipr.link("set", **spec)
+
+    def add_altname(self, index: int, name: str, altname: str) -> None:
+        """Give a device an alternative name (used as the ownership marker)."""
+        with kernel(f"cannot add altname {altname} to {name}{self.where}"):
+            self.ipr.link("property_add", index=index, altname=altname)
+
+    def wait_gone(self, name: str, timeout: float = 5.0) -> bool:
+        """Poll until device `name` is gone (netns teardown deletes peers asynchronously)."""
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while self.link(name) is not None:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        return True
+
+    # addresses -----------------------------------------------------------
+    def addresses(self, index: int | None = None) -> list[Address]:
+        """IP addresses, of one device or all."""
+        kw: dict[str, Any] = {"index": index} if index is not None else {}
+        with kernel("cannot list addresses" + self.where):
+            msgs = self.ipr.addr("dump", **kw)
+        return [Address(m["index"], f"{_attr(m, 'IFA_ADDRESS')}/{m['prefixlen']}", m["family"]) for m in msgs
+                if index is None or m["index"] == index]
+
+    def add_addr(self, index: int, name: str, cidr: str) -> None:
+        """Add address cidr to a device."""
+        iface = ipaddress.ip_interface(cidr)
+        spec: dict[str, Any] = {"index": index, "address": str(iface.ip), "prefixlen": iface.network.prefixlen}
+        if iface.version == 4 and iface.network.prefixlen < 31:
+            spec["broadcast"] = str(iface.network.broadcast_address)
+        with kernel(f"cannot add {cidr} to {name}{self.where}"):
+            self.ipr.addr("add", **spec)
+
+    def del_addr(self, index: int, name: str, cidr: str) -> None:
+        """Remove address cidr from a device."""
+        iface = ipaddress.ip_interface(cidr)
+        with kernel(f"cannot remove {cidr} from {name}{self.where}"):
+            self.ipr.addr("del", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+
+    # routes ----------------------------------------------------------------
+    def routes(self) -> list[Route]:
+        """Routes of the main table (IPv4 and IPv6)."""
+        names = {link.index: link.name for link in self.links()}
+        out = []
+        with kernel("cannot list routes" + self.where):
+            msgs = list(self.ipr.route("dump", table=254))
+        for m in msgs:
+            dst = _attr(m, "RTA_DST")
+            dst_s = f"{dst}/{m['dst_len']}" if dst else ("default" if m["dst_len"] == 0 else "?")
+            if m["type"] != 1:  # only unicast routes, as `ip route show`
+                continue
+            oif = _attr(m, "RTA_OIF")
+            out.append(Route(dst_s, _attr(m, "RTA_GATEWAY"), names.get(oif) if oif else None,
+                             _proto_name(m["proto"]), _scope_name(m["scope"])))
+        return out
+
+    def add_route(self, dst: str, gateway: str | None, oif: int | None) -> None:
+        """Add a route to dst (a CIDR or 'default') via gateway and/or device."""
+        spec = _route_spec(dst, gateway, oif)
+        with kernel(f"cannot add route {dst}{self.where}"):
+            self.ipr.route("add", **spec)
+
+    def del_route(self, dst: str, gateway: str | None = None, oif: int | None = None) -> None:
+        """Delete the route to dst."""
+        spec = _route_spec(dst, gateway, oif)
+        with kernel(f"cannot delete route {dst}{self.where}"):
+            self.ipr.route("del", **spec)
+
+
+def _route_spec(dst: str, gateway: str | None, oif: int | None) -> dict[str, Any]:
+    if dst == "default":
+        fam = socket.AF_INET6 if gateway and ":" in gateway else socket.AF_INET
+        spec: dict[str, Any] = {"dst": "0.0.0.0/0" if fam == socket.AF_INET else "::/0", "family": fam}
+    else:
+        net = ipaddress.ip_network(dst, strict=False)
+        spec = {"dst": str(net), "family": socket.AF_INET if net.version == 4 else socket.AF_INET6}
+    if gateway:
+        spec["gateway"] = gateway
+    if oif is not None:
+        spec["oif"] = oif
+    return spec
+
+
+_PROTOS = {0: "unspec", 1: "redirect", 2: "kernel", 3: "boot", 4: "static", 16: "dhcp"}
+_SCOPES = {0: "global", 200: "site", 253: "link", 254: "host", 255: "nowhere"}
+
+
+def _proto_name(p: int) -> str:
+    return _PROTOS.get(p, str(p))
+
+
+def _scope_name(s: int) -> str:
+    return _SCOPES.get(s, str(s))

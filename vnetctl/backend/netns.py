@@ -1,0 +1,262 @@
+"""Network namespaces: resolve references, create and delete named ones, run code inside one.
+
+Code runs inside a namespace on a dedicated worker thread that enters it with setns(2)
+and always returns, so the process's main thread never changes namespace. Sockets and
+files opened there stay bound to that namespace after the thread leaves it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import stat
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable, TypeVar
+
+from ..errors import AlreadyExists, BackendError, Busy, NotFound, PermissionDenied, UsageError
+from ..names import check_netns
+
+NETNS_RUN_DIR = "/run/netns"
+CLONE_NEWNET = 0x40000000
+MS_BIND = 4096
+MS_REC = 16384
+MS_SHARED = 1 << 20
+MNT_DETACH = 2
+NSFS_MAGIC = 0x6E736673
+
+T = TypeVar("T")
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_void_p]
+_libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
+
+
+@dataclass(frozen=True)
+class NsRef:
+    """A resolved namespace reference: its display name (None if unnamed), nsfs path and inode."""
+
+    name: str | None
+    path: str
+    inode: int
+
+
+def _oserror(what: str) -> OSError:
+    e = ctypes.get_errno()
+    return OSError(e, f"{what}: {os.strerror(e)}")
+
+
+def run_dir() -> str:
+    """Where named namespaces are bind-mounted (iproute2's NETNS_RUN_DIR)."""
+    return os.environ.get("VNETCTL_NETNS_DIR", NETNS_RUN_DIR)
+
+
+def path_of(name: str) -> str:
+    """The nsfs path of named namespace `name`."""
+    return os.path.join(run_dir(), check_netns(name))
+
+
+def inode_of(path: str) -> int:
+    """The nsfs inode of a namespace file (what `stat -L -c %i` prints)."""
+    return os.stat(path).st_ino
+
+
+def current_inode() -> int:
+    """Inode of the namespace this process's main thread runs in."""
+    return os.stat("/proc/self/ns/net").st_ino
+
+
+def is_nsfs(path: str) -> bool:
+    """True if path is a network-namespace file (nsfs), not a plain file."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        buf = ctypes.create_string_buffer(120)
+        if _libc.fstatfs(fd, buf) != 0:
+            return False
+        return ctypes.c_long.from_buffer(buf).value == NSFS_MAGIC
+    finally:
+        os.close(fd)
+
+
+def resolve(spec: str | None) -> NsRef | None:
+    """Resolve `-n` (a name, `pid:PID` or an nsfs path) to an NsRef; None means here.
+
+    Never creates anything: a missing namespace is NotFound.
+    """
+    if spec is None or spec == "":
+        return None
+    if spec.startswith("pid:"):
+        pid = spec[4:]
+        if not pid.isdigit():
+            raise UsageError(f"invalid namespace reference {spec!r}", "use pid:PID with a numeric pid")
+        path = f"/proc/{pid}/ns/net"
+        try:
+            return NsRef(None, path, inode_of(path))
+        except FileNotFoundError:
+            raise NotFound(f"process {pid} not found", "check the pid with 'ps'") from None
+        except PermissionError:
+            raise PermissionDenied(f"cannot open the namespace of process {pid}", "needs CAP_SYS_PTRACE or root") from None
+    if "/" in spec:
+        if not os.path.exists(spec):
+            raise NotFound(f"namespace file {spec!r} not found", "give an existing nsfs path")
+        if not is_nsfs(spec):
+            raise UsageError(f"{spec!r} is not a network namespace file", "give a /proc/PID/ns/net or a bind-mounted nsfs path")
+        return NsRef(None, spec, inode_of(spec))
+    path = path_of(spec)
+    try:
+        if not is_nsfs(path):
+            raise NotFound(f"namespace {spec!r} not found", f"{path} is not a mounted namespace; see 'vnetctl netns list'")
+        return NsRef(spec, path, inode_of(path))
+    except FileNotFoundError:
+        raise NotFound(f"namespace {spec!r} not found", "create it with 'vnetctl netns add' or see 'vnetctl netns list'") from None
+
+
+def list_named() -> list[NsRef]:
+    """Named namespaces under the run directory that are really mounted."""
+    out = []
+    d = run_dir()
+    try:
+        names = sorted(os.listdir(d))
+        dir_dev = os.stat(d).st_dev
+    except FileNotFoundError:
+        return []
+    for name in names:
+        path = os.path.join(d, name)
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        # A mounted namespace lives on nsfs, another device than the directory.
+        if stat.S_ISREG(st.st_mode) and st.st_dev != dir_dev:
+            out.append(NsRef(name, path, st.st_ino))
+    return out
+
+
+class _Runner:
+    """One worker thread that enters a namespace, runs a function and comes back."""
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnetctl-netns")
+        self._home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        self._lock = threading.Lock()
+
+    def call(self, path: str, fn: Callable[[], T]) -> T:
+        with self._lock:
+            return self._pool.submit(self._enter_and_run, path, fn).result()
+
+    def _enter_and_run(self, path: str, fn: Callable[[], T]) -> T:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            if _libc.setns(fd, CLONE_NEWNET) != 0:
+                raise _oserror(f"setns {path}")
+        finally:
+            os.close(fd)
+        try:
+            return fn()
+        finally:
+            if _libc.setns(self._home, CLONE_NEWNET) != 0:
+                # The worker is stranded in the wrong namespace: retire it for good.
+                self._pool.shutdown(wait=False)
+                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnetctl-netns")
+
+
+_runner: _Runner | None = None
+
+
+def call_in(ns: NsRef | None, fn: Callable[[], T]) -> T:
+    """Run fn with the calling context inside namespace ns (None: here)."""
+    global _runner
+    if ns is None:
+        return fn()
+    if _runner is None:
+        _runner = _Runner()
+    try:
+        return _runner.call(ns.path, fn)
+    except FileNotFoundError:
+        raise NotFound(f"namespace {ns.name or ns.path!r} vanished", "it was deleted meanwhile") from None
+
+
+def _ensure_run_dir() -> None:
+    """Create the run directory as a shared mount point, as `ip netns add` does."""
+    d = run_dir()
+    os.makedirs(d, mode=0o755, exist_ok=True)
+    bd = d.encode()
+    if _libc.mount(b"", bd, None, MS_SHARED | MS_REC, None) == 0:
+        return
+    if ctypes.get_errno() != errno.EINVAL:
+        raise _oserror(f"make {d} shared")
+    if _libc.mount(bd, bd, b"none", MS_BIND | MS_REC, None) != 0:
+        raise _oserror(f"bind {d}")
+    if _libc.mount(b"", bd, None, MS_SHARED | MS_REC, None) != 0:
+        raise _oserror(f"make {d} shared")
+
+
+def _map_oserror(e: OSError, what: str) -> Exception:
+    if e.errno in (errno.EPERM, errno.EACCES):
+        return PermissionDenied(f"{what}: {errno.errorcode[e.errno]}", "needs CAP_SYS_ADMIN (run as root)")
+    return BackendError(what, e.errno or 0)
+
+
+def create(name: str) -> NsRef:
+    """Create named namespace `name` (like `ip netns add`); AlreadyExists if it does."""
+    path = path_of(name)
+    try:
+        _ensure_run_dir()
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW, 0o444)
+    except FileExistsError:
+        raise AlreadyExists(f"namespace {name!r} exists", "pick another name or delete it with 'vnetctl netns del'") from None
+    except OSError as e:
+        raise _map_oserror(e, f"cannot create namespace {name!r}") from None
+    os.close(fd)
+
+    def make() -> None:
+        if _libc.unshare(CLONE_NEWNET) != 0:
+            raise _oserror("unshare")
+        if _libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", MS_BIND, None) != 0:
+            raise _oserror("bind mount")
+
+    result: list[BaseException] = []
+
+    def thread() -> None:
+        try:
+            make()
+        except BaseException as exc:  # handed to the caller below
+            result.append(exc)
+
+    # A throwaway thread: after unshare it lives in the new namespace, so it must end.
+    t = threading.Thread(target=thread, name="vnetctl-netns-create")
+    t.start()
+    t.join()
+    if result:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+        exc = result[0]
+        if isinstance(exc, OSError):
+            raise _map_oserror(exc, f"cannot create namespace {name!r}") from None
+        raise exc
+    return NsRef(name, path, inode_of(path))
+
+
+def delete(name: str) -> None:
+    """Unmount and remove named namespace `name` (like `ip netns del`)."""
+    path = path_of(name)
+    if not os.path.lexists(path):
+        raise NotFound(f"namespace {name!r} not found", "see 'vnetctl netns list'")
+    if _libc.umount2(path.encode(), MNT_DETACH) != 0:
+        err = ctypes.get_errno()
+        if err not in (errno.EINVAL, errno.ENOENT):
+            raise _map_oserror(OSError(err, os.strerror(err)), f"cannot unmount namespace {name!r}")
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        if e.errno == errno.EBUSY:
+            raise Busy(f"namespace {name!r} is busy", "another mount holds it") from None
+        raise _map_oserror(e, f"cannot remove namespace {name!r}") from None

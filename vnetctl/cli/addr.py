@@ -1,0 +1,53 @@
+"""vnetctl addr add|del|show."""
+
+from __future__ import annotations
+
+import click
+
+from .. import api
+from ..render.output import emit_json, table
+from .common import dry_run_option, json_option, netns_option, show_plan
+
+
+@click.group()
+def addr() -> None:
+    """IP addresses on devices."""
+
+
+@addr.command("add")
+@click.argument("cidr")
+@click.argument("dev")
+@netns_option
+@dry_run_option
+def add(cidr: str, dev: str, netns: str | None, dry_run: bool) -> None:
+    """Add address CIDR (e.g. 10.1.1.2/24) to DEV."""
+    show_plan(api.addr_add(cidr, dev, netns, dry_run=dry_run), dry_run)
+
+
+@addr.command("del")
+@click.argument("cidr")
+@click.argument("dev")
+@netns_option
+@dry_run_option
+def delete(cidr: str, dev: str, netns: str | None, dry_run: bool) -> None:
+    """Remove address CIDR from DEV."""
+    show_plan(api.addr_del(cidr, dev, netns, dry_run=dry_run), dry_run)
+
+
+@addr.command("show")
+@click.argument("dev", required=False)
+@netns_option
+@json_option
+def show(dev: str | None, netns: str | None, as_json: bool) -> None:
+    """Show addresses (ip addr show)."""
+    found = api.addresses(dev, netns)
+    rows = [{"ifindex": lk.index, "name": lk.name, "state": lk.state, "addresses": [a.cidr for a in addrs]}
+            for lk, addrs in found]
+    if as_json:
+        emit_json(rows)
+        return
+    table(["IFINDEX", "NAME", "STATE", "ADDRESSES"],
+          [[r["ifindex"], r["name"], r["state"], " ".join(r["addresses"]) or "-"] for r in rows])
+
+
+COMMANDS = [addr]

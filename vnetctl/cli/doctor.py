@@ -1,0 +1,23 @@
+"""vnetctl doctor: what this kernel and this process can do."""
+
+from __future__ import annotations
+
+import click
+
+from .. import doctor as doctor_api
+from ..render.output import emit_json, table
+from .common import json_option
+
+
+@click.command("doctor")
+@json_option
+def doctor(as_json: bool) -> None:
+    """Check kernel support (tun, veth, bridge, vxlan, vlan, gre...), /dev/net/tun, tools and privileges."""
+    checks = doctor_api.run_checks()
+    if as_json:
+        emit_json(checks)
+        return
+    table(["CHECK", "STATUS", "DETAIL"], [[c["check"], "ok" if c["ok"] else "missing", c["detail"]] for c in checks])
+
+
+COMMANDS = [doctor]

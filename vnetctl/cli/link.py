@@ -1,0 +1,61 @@
+"""vnetctl link set|show."""
+
+from __future__ import annotations
+
+import click
+
+from .. import api
+from ..model import Link
+from ..ownership import owner_of
+from ..render.output import emit_json, table
+from .common import dry_run_option, json_option, netns_option, show_plan
+
+
+@click.group()
+def link() -> None:
+    """Any network device: change its state, MTU, bridge, namespace or name."""
+
+
+@link.command("set")
+@click.argument("dev")
+@netns_option
+@click.option("--up/--down", "up", default=None, help="Bring the device up or down.")
+@click.option("--mtu", type=click.IntRange(68, 65535), help="Set the MTU.")
+@click.option("--master", metavar="BRIDGE", help="Enslave to BRIDGE.")
+@click.option("--nomaster", is_flag=True, help="Release from its bridge.")
+@click.option("--to-netns", "--move-to", "to_netns", metavar="NS",
+              help="Move into namespace NS (name, pid:PID or path; 'host' for this namespace).")
+@click.option("--name", "new_name", metavar="NEW", help="Rename the device.")
+@dry_run_option
+def set_(dev: str, netns: str | None, up: bool | None, mtu: int | None, master: str | None, nomaster: bool,
+         to_netns: str | None, new_name: str | None, dry_run: bool) -> None:
+    """Change DEV: rename, MTU, bridge, namespace, then up/down (in its new place)."""
+    show_plan(api.link_set(dev, netns, up=up, mtu=mtu, master=master, nomaster=nomaster, to_netns=to_netns,
+                           new_name=new_name, dry_run=dry_run), dry_run)
+
+
+def link_json(lk: Link, masters: dict[int, str]) -> dict[str, object]:
+    """The documented JSON shape of one device in `link show`."""
+    return {"ifindex": lk.index, "name": lk.name, "kind": lk.kind, "state": lk.state, "up": lk.up, "mtu": lk.mtu,
+            "mac": lk.mac, "master": masters.get(lk.master) if lk.master else None, "altnames": list(lk.altnames),
+            "owner": owner_of(lk.altnames)}
+
+
+@link.command("show")
+@click.argument("dev", required=False)
+@netns_option
+@json_option
+def show(dev: str | None, netns: str | None, as_json: bool) -> None:
+    """Show devices (ip link show): kind, state, MTU, MAC, bridge, vnetctl owner."""
+    every = api.links(netns)
+    names = {lk.index: lk.name for lk in every}
+    chosen = [api.link(dev, netns)] if dev else every
+    rows = [link_json(lk, names) for lk in chosen]
+    if as_json:
+        emit_json(rows)
+        return
+    table(["IFINDEX", "NAME", "KIND", "STATE", "MTU", "MAC", "MASTER", "OWNER"],
+          [[r["ifindex"], r["name"], r["kind"], r["state"], r["mtu"], r["mac"], r["master"], r["owner"]] for r in rows])
+
+
+COMMANDS = [link]

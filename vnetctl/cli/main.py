@@ -1,0 +1,70 @@
+"""The `vnetctl` entry point: the group of nouns and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+import traceback
+
+import click
+
+from ..errors import EXIT_CODES, VnetError
+
+NOUNS = ["netns", "veth", "bridge", "tuntap", "link", "addr", "route", "tunnels", "doctor"]
+
+EPILOG = "Exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items())
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EPILOG)
+@click.version_option(package_name="vnetctl")
+def cli() -> None:
+    """Operate, set up and inspect Linux virtual network devices.
+
+    tun/tap, veth pairs, bridges, network namespaces and VXLAN, through netlink;
+    every change can be printed as the equivalent ip/bridge command with --dry-run.
+    """
+
+
+for _noun in NOUNS:
+    _module = importlib.import_module(f"vnetctl.cli.{_noun}")
+    for _cmd in _module.COMMANDS:
+        cli.add_command(_cmd)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; expected errors print one line on stderr and exit with their code."""
+    try:
+        rv = cli.main(args=argv, prog_name="vnetctl", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except click.exceptions.Exit as e:
+        code = e.exit_code
+    except click.ClickException as e:
+        e.show()
+        code = e.exit_code
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        code = 130
+    except VnetError as e:
+        if os.environ.get("VNETCTL_DEBUG"):
+            traceback.print_exc()
+        click.echo(f"Error: {e.line()}", err=True)
+        code = e.exit_code
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        code = 130
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = 0
+    except Exception as e:  # an unexpected failure is a bug: say so in one line
+        if os.environ.get("VNETCTL_DEBUG"):
+            raise
+        click.echo(f"Error: internal error: {type(e).__name__}: {e} — set VNETCTL_DEBUG=1 for a traceback and report it",
+                   err=True)
+        code = 1
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

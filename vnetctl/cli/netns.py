@@ -1,0 +1,64 @@
+"""vnetctl netns add|del|list|exec."""
+
+from __future__ import annotations
+
+import click
+
+from .. import api
+from ..backend import exec as nsexec
+from ..render.output import emit_json, table
+from .common import dry_run_option, json_option, show_plan
+
+
+@click.group()
+def netns() -> None:
+    """Named network namespaces (like ip netns)."""
+
+
+@netns.command("add")
+@click.argument("name")
+@dry_run_option
+def add(name: str, dry_run: bool) -> None:
+    """Create namespace NAME."""
+    show_plan(api.netns_add(name, dry_run=dry_run), dry_run)
+
+
+@netns.command("del")
+@click.argument("name")
+@click.option("--force", is_flag=True, help="Unmount it even while processes are inside (it lives on while they run).")
+@dry_run_option
+def delete(name: str, force: bool, dry_run: bool) -> None:
+    """Delete namespace NAME (refused while processes are inside)."""
+    show_plan(api.netns_del(name, force=force, dry_run=dry_run), dry_run)
+
+
+@netns.command("list")
+@click.option("--all", "all_", is_flag=True, help="Also list unnamed namespaces found through /proc/PID/ns/net.")
+@json_option
+def list_(all_: bool, as_json: bool) -> None:
+    """List namespaces with their nsfs inode and the processes inside."""
+    entries = api.netns_list(all_)
+    if as_json:
+        emit_json([{k: e[k] for k in ("name", "inode", "pids", "commands", "current")} for e in entries])
+        return
+    table(["NAME", "INODE", "PIDS", "COMMANDS"],
+          [[(e["name"] or "(unnamed)") + (" *" if e["current"] else ""), e["inode"],
+            _short(e["pids"]), ",".join(e["commands"][:4])] for e in entries])
+
+
+def _short(pids: list[int]) -> str:
+    return ",".join(map(str, pids[:6])) + (f",+{len(pids) - 6}" if len(pids) > 6 else "") if pids else "-"
+
+
+@netns.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("name")
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(name: str, argv: tuple[str, ...]) -> None:
+    """Run a command inside namespace NAME (a name, pid:PID or nsfs path), like ip netns exec."""
+    args = list(argv)
+    if args and args[0] == "--":
+        args = args[1:]
+    nsexec.exec_in(name, args)
+
+
+COMMANDS = [netns]

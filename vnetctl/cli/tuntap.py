@@ -1,0 +1,54 @@
+"""vnetctl tuntap add|del|list."""
+
+from __future__ import annotations
+
+import click
+
+from .. import api
+from ..render.output import emit_json, table
+from .common import dry_run_option, json_option, netns_option, show_plan
+
+
+@click.group()
+def tuntap() -> None:
+    """tun (layer 3) and tap (layer 2) devices backed by a user-space program."""
+
+
+@tuntap.command("add")
+@click.argument("name")
+@click.option("--mode", type=click.Choice(["tun", "tap"]), required=True, help="tun: IP packets; tap: Ethernet frames.")
+@netns_option
+@click.option("--user", metavar="USER", help="Let USER (name or uid) attach without CAP_NET_ADMIN.")
+@click.option("--group", metavar="GROUP", help="Let members of GROUP attach.")
+@click.option("--multi-queue", is_flag=True, help="Allow several queues (one fd per queue).")
+@dry_run_option
+def add(name: str, mode: str, netns: str | None, user: str | None, group: str | None, multi_queue: bool,
+        dry_run: bool) -> None:
+    """Create persistent tun/tap NAME (ip tuntap add); it outlives this command."""
+    show_plan(api.tuntap_add(name, mode, netns, user, group, multi_queue, dry_run=dry_run), dry_run)
+
+
+@tuntap.command("del")
+@click.argument("name")
+@netns_option
+@dry_run_option
+def delete(name: str, netns: str | None, dry_run: bool) -> None:
+    """Delete tun/tap NAME."""
+    show_plan(api.link_del(name, netns, kinds=("tun",), dry_run=dry_run), dry_run)
+
+
+@tuntap.command("list")
+@netns_option
+@json_option
+def list_(netns: str | None, as_json: bool) -> None:
+    """List tun/tap devices with mode, flags, owner and the processes holding them."""
+    found = api.tuntaps(netns)
+    if as_json:
+        emit_json(found)
+        return
+    table(["NAME", "MODE", "STATE", "PERSIST", "MULTI_QUEUE", "OWNER", "GROUP", "HOLDERS"],
+          [[t["name"], t["mode"], t["state"], t["persist"], t["multi_queue"], t["owner"], t["group"],
+            " ".join(f"{h['comm']}[{h['pid']}]:fd{h['fd']}" for h in t.get("holders", [])) or "-"] for t in found])
+
+
+COMMANDS = [tuntap]

@@ -1,0 +1,109 @@
+"""Plain data shared by every layer: what the kernel reports, what inspect finds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Link:
+    """One network device as netlink reports it, inside one namespace."""
+
+    name: str
+    index: int
+    kind: str | None
+    mtu: int
+    state: str
+    up: bool
+    mac: str | None
+    master: int | None = None
+    link: int | None = None
+    link_netnsid: int | None = None
+    altnames: tuple[str, ...] = ()
+    alias: str | None = None
+    details: tuple[tuple[str, object], ...] = ()
+
+    def detail(self, key: str, default: object = None) -> object:
+        """One kind-specific attribute (IFLA_INFO_DATA), e.g. 'tun_type' or 'vxlan_id'."""
+        return dict(self.details).get(key, default)
+
+
+@dataclass(frozen=True)
+class Address:
+    """An IP address on a device."""
+
+    ifindex: int
+    cidr: str
+    family: int
+
+
+@dataclass(frozen=True)
+class Route:
+    """A route in the main table."""
+
+    dst: str
+    gateway: str | None
+    dev: str | None
+    protocol: str
+    scope: str
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A process holding a tun/tap device open through an fd on /dev/net/tun."""
+
+    pid: int
+    comm: str
+    fd: int
+
+
+@dataclass(frozen=True)
+class Peer:
+    """The other end of a veth: its name, ifindex and namespace."""
+
+    name: str | None
+    ifindex: int
+    netns_inode: int | None
+    netns_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Device:
+    """A device as inspect reports it."""
+
+    name: str
+    ifindex: int
+    kind: str | None
+    driver: str | None
+    bus_info: str | None
+    state: str
+    mtu: int
+    mac: str | None
+    master: str | None
+    addresses: tuple[str, ...] = ()
+    peer: Peer | None = None
+    holders: tuple[Holder, ...] = ()
+    ports: tuple[str, ...] = ()
+    tun_mode: str | None = None
+    altnames: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """A network namespace: its name (None if unnamed), nsfs inode and what is inside."""
+
+    name: str | None
+    inode: int
+    pids: tuple[int, ...] = ()
+    commands: tuple[str, ...] = ()
+    devices: tuple[Device, ...] = ()
+    paths: tuple[str, ...] = ()
+    current: bool = False
+
+
+@dataclass(frozen=True)
+class HostView:
+    """The whole host as inspect found it, with what it could not see."""
+
+    namespaces: tuple[Namespace, ...]
+    warnings: tuple[str, ...] = field(default=())

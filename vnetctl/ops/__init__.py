@@ -1,0 +1,1 @@
+"""Device operations as Steps, one module per noun."""

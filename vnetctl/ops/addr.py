@@ -1,0 +1,72 @@
+"""IP addresses as Steps."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from ..errors import NotFound, UsageError
+from ..steps import Receipt, Session, Step, ip
+
+
+def check_cidr(cidr: str) -> str:
+    """Return cidr if it is ADDRESS/PREFIX (IPv4 or IPv6)."""
+    if "/" not in str(cidr):
+        raise UsageError(f"invalid address {cidr!r}: no prefix length", "write it as ADDRESS/PREFIX, e.g. 10.1.1.2/24")
+    try:
+        ipaddress.ip_interface(cidr)
+    except ValueError as e:
+        raise UsageError(f"invalid address {cidr!r}: {e}", "write it as ADDRESS/PREFIX, e.g. 10.1.1.2/24") from None
+    return cidr
+
+
+@dataclass(frozen=True)
+class AddrAdd(Step):
+    """Add an address to a device."""
+
+    cidr: str
+    dev: str
+    netns: str | None = None
+
+    def __post_init__(self) -> None:
+        check_cidr(self.cidr)
+
+    def apply(self, s: Session) -> Receipt:
+        nl = s.nl(self.netns)
+        nl.add_addr(nl.require(self.dev).index, self.dev, self.cidr)
+        return None
+
+    def undo(self, s: Session, receipt: Receipt) -> None:
+        try:
+            nl = s.nl(self.netns)
+            link = nl.link(self.dev)
+            if link is not None:
+                nl.del_addr(link.index, self.dev, self.cidr)
+        except NotFound:
+            pass
+
+    def command(self) -> str:
+        return ip(self.netns, "addr", "add", self.cidr, "dev", self.dev)
+
+
+@dataclass(frozen=True)
+class AddrDel(Step):
+    """Remove an address from a device."""
+
+    cidr: str
+    dev: str
+    netns: str | None = None
+
+    def __post_init__(self) -> None:
+        check_cidr(self.cidr)
+
+    def apply(self, s: Session) -> Receipt:
+        nl = s.nl(self.netns)
+        nl.del_addr(nl.require(self.dev).index, self.dev, self.cidr)
+        return None
+
+    def undo(self, s: Session, receipt: Receipt) -> None:
+        AddrAdd(self.cidr, self.dev, self.netns).apply(s)
+
+    def command(self) -> str:
+        return ip(self.netns, "addr", "del", self.cidr, "dev", self.dev)

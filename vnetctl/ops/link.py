@@ -1,0 +1,254 @@
+"""Devices as Steps: create any kind (veth, bridge, vxlan, vlan, gretap, macvlan), delete, change."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..backend import kernel
+from ..backend import netns as nsb
+from ..errors import Busy, NotFound, Unsupported, UsageError
+from ..names import check_ifname
+from ..ownership import CLI_OWNER, is_owned, marker
+from ..steps import Receipt, Session, Step, ip
+
+# (option name in a Step, pyroute2 attribute, iproute2 keyword) per kind
+KIND_OPTIONS: dict[str, list[tuple[str, str, str]]] = {
+    "bridge": [("stp", "br_stp_state", "stp_state")],
+    "vxlan": [("vni", "vxlan_id", "id"), ("remote", "vxlan_group", "remote"), ("group", "vxlan_group", "group"),
+              ("local", "vxlan_local", "local"), ("dstport", "vxlan_port", "dstport"), ("ttl", "vxlan_ttl", "ttl"),
+              ("learning", "vxlan_learning", "learning")],
+    "vlan": [("id", "vlan_id", "id")],
+    "gretap": [("remote", "gre_remote", "remote"), ("local", "gre_local", "local")],
+    "macvlan": [("mode", "macvlan_mode", "mode")],
+}
+LOWER_ATTR = {"vxlan": "vxlan_link", "vlan": "link", "macvlan": "link", "gretap": "gre_link"}
+LOWER_WORD = {"vxlan": "dev", "vlan": "link", "macvlan": "link", "gretap": "dev"}
+
+
+def unsupported(kind: str) -> Unsupported:
+    """The error for a device type this kernel lacks."""
+    return Unsupported(f"kernel lacks {kernel.module_for(kind)}: cannot create {kind} devices",
+                       f"this kernel has no {kind} driver; load or build the {kernel.module_for(kind)} module")
+
+
+def _ns_fd(spec: str | None) -> int:
+    ref = nsb.resolve(spec)
+    return os.open(ref.path if ref else "/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+
+
+def _mark(s: Session, netns: str | None, name: str, owner: str) -> None:
+    nl = s.nl(netns)
+    link = nl.require(name)
+    nl.add_altname(link.index, name, marker(owner, name))
+
+
+def delete_if_owned(s: Session, netns: str | None, name: str, owner: str) -> None:
+    """Delete device `name` if it carries owner's marker; gone already is fine."""
+    try:
+        nl = s.nl(netns)
+    except NotFound:
+        return  # its namespace is gone, and the device with it
+    link = nl.link(name)
+    if link is None:
+        return
+    if not is_owned(link.altnames, owner):
+        raise Busy(f"device {name!r} is not marked as made by {owner!r}", "left alone")
+    try:
+        nl.del_link(link.index, name)
+    except NotFound:
+        pass
+
+
+@dataclass(frozen=True)
+class LinkAdd(Step):
+    """Create a device; a veth is created with each end directly in its namespace."""
+
+    name: str
+    kind: str
+    netns: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+    peer: str | None = None
+    peer_netns: str | None = None
+    lower: str | None = None
+    owner: str = CLI_OWNER
+
+    def __post_init__(self) -> None:
+        check_ifname(self.name)
+        if self.peer is not None:
+            check_ifname(self.peer, "peer")
+        known = {o for o, _, _ in KIND_OPTIONS.get(self.kind, [])}
+        for key, _ in self.options:
+            if key not in known:
+                raise UsageError(f"{self.kind} has no option {key!r}", f"known: {', '.join(sorted(known)) or 'none'}")
+
+    def apply(self, s: Session) -> Receipt:
+        nl = s.nl(self.netns)
+        if nl.link(self.name) is not None:
+            raise _exists(self.name, self.netns)
+        peer_fd = None
+        if self.peer is not None and self.peer_netns != self.netns:
+            if s.nl(self.peer_netns).link(self.peer) is not None:
+                raise _exists(self.peer, self.peer_netns)
+            peer_fd = _ns_fd(self.peer_netns)
+        elif self.peer is not None and nl.link(self.peer) is not None:
+            raise _exists(self.peer, self.netns)
+        data = self._data()
+        if self.lower is not None:
+            lower = nl.require(self.lower)
+            data[LOWER_ATTR[self.kind]] = lower.index
+        try:
+            nl.add_link(self.name, self.kind, data, peer=self.peer, peer_ns_fd=peer_fd)
+        except Unsupported:
+            raise unsupported(self.kind) from None
+        finally:
+            if peer_fd is not None:
+                os.close(peer_fd)
+        try:
+            _mark(s, self.netns, self.name, self.owner)
+            if self.peer is not None:
+                _mark(s, self.peer_netns, self.peer, self.owner)
+        except Exception:
+            self.undo(s, None)
+            raise
+        return None
+
+    def undo(self, s: Session, receipt: Receipt) -> None:
+        delete_if_owned(s, self.netns, self.name, self.owner)
+        if self.peer is not None:
+            delete_if_owned(s, self.peer_netns, self.peer, self.owner)
+
+    def _data(self) -> dict[str, Any]:
+        attrs = {o: a for o, a, _ in KIND_OPTIONS.get(self.kind, [])}
+        data: dict[str, Any] = {}
+        for key, value in self.options:
+            data[attrs[key]] = int(value) if isinstance(value, bool) else value
+        return data
+
+    def command(self) -> str:
+        words = ["link", "add", self.name, "type", self.kind]
+        if self.kind == "veth" and self.peer is not None:
+            words += ["peer", "name", self.peer]
+            if self.peer_netns != self.netns and self.peer_netns:
+                words += ["netns", self.peer_netns]
+        words_kw = {o: w for o, _, w in KIND_OPTIONS.get(self.kind, [])}
+        for key, value in self.options:
+            words += [words_kw[key], str(int(value)) if isinstance(value, bool) else str(value)]
+        if self.lower is not None:
+            words += [LOWER_WORD[self.kind], self.lower]
+        return ip(self.netns, *words) + self._mark_commands()
+
+    def _mark_commands(self) -> str:
+        lines = ["\n" + ip(self.netns, "link", "property", "add", "dev", self.name, "altname", marker(self.owner, self.name))]
+        if self.peer is not None:
+            lines.append("\n" + ip(self.peer_netns, "link", "property", "add", "dev", self.peer, "altname",
+                                   marker(self.owner, self.peer)))
+        return "".join(lines)
+
+    def describe(self) -> str:
+        return f"add {self.kind} {self.name}" + (f" (peer {self.peer})" if self.peer else "")
+
+
+def _exists(name: str, netns: str | None) -> Exception:
+    from ..errors import AlreadyExists
+    where = f" in namespace {netns}" if netns else ""
+    return AlreadyExists(f"device {name!r} exists{where}", "pick another name; vnetctl never deletes a device to make room")
+
+
+@dataclass(frozen=True)
+class LinkDel(Step):
+    """Delete a device (any kind, or only `kind` when given)."""
+
+    name: str
+    netns: str | None = None
+    kind: str | None = None
+    kinds: tuple[str, ...] = field(default=())
+
+    def apply(self, s: Session) -> Receipt:
+        nl = s.nl(self.netns)
+        link = nl.require(self.name)
+        wanted = self.kinds or ((self.kind,) if self.kind else ())
+        if wanted and link.kind not in wanted:
+            raise UsageError(f"{self.name!r} is a {link.kind or 'physical'} device, not a {' or '.join(wanted)}",
+                             "use 'vnetctl link show' to see what it is")
+        nl.del_link(link.index, self.name)
+        return None
+
+    def undo(self, s: Session, receipt: Receipt) -> None:
+        raise NotImplementedError("a deleted device cannot be brought back")
+
+    def command(self) -> str:
+        return ip(self.netns, "link", "del", self.name)
+
+
+SET_ATTRS = ("name", "mtu", "master", "netns", "up")
+
+
+@dataclass(frozen=True)
+class LinkSet(Step):
+    """Change one attribute of a device: up, mtu, master ('' = none), netns or name."""
+
+    name: str
+    attr: str
+    value: Any
+    netns: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.attr not in SET_ATTRS:
+            raise UsageError(f"unknown link attribute {self.attr!r}", f"one of {', '.join(SET_ATTRS)}")
+        if self.attr == "name":
+            check_ifname(self.value)
+
+    def apply(self, s: Session) -> Receipt:
+        nl = s.nl(self.netns)
+        link = nl.require(self.name)
+        if self.attr == "up":
+            nl.set_link(link.index, self.name, up=bool(self.value))
+            return {"old": link.up}
+        if self.attr == "mtu":
+            nl.set_link(link.index, self.name, mtu=int(self.value))
+            return {"old": link.mtu}
+        if self.attr == "name":
+            nl.set_link(link.index, self.name, new_name=self.value)
+            return {"old": self.name}
+        if self.attr == "master":
+            old = nl.link_by_index(link.master).name if link.master else ""
+            idx = nl.require(self.value).index if self.value else 0
+            nl.set_link(link.index, self.name, master=idx)
+            return {"old": old}
+        fd = _ns_fd(self.value)
+        try:
+            nl.set_link(link.index, self.name, ns_fd=fd)
+        finally:
+            os.close(fd)
+        return {"old": self.netns}
+
+    def undo(self, s: Session, receipt: Receipt) -> None:
+        if receipt is None:
+            return
+        old = receipt["old"]
+        if self.attr == "netns":
+            back = LinkSet(self.name, "netns", old, netns=self.value)
+            try:
+                back.apply(s)
+            except NotFound:
+                pass
+            return
+        current = self.value if self.attr == "name" else self.name
+        try:
+            LinkSet(current, self.attr, old, netns=self.netns).apply(s)
+        except NotFound:
+            pass
+
+    def command(self) -> str:
+        if self.attr == "up":
+            return ip(self.netns, "link", "set", "dev", self.name, "up" if self.value else "down")
+        if self.attr == "master" and not self.value:
+            return ip(self.netns, "link", "set", "dev", self.name, "nomaster")
+        if self.attr == "netns":
+            target = self.value
+            if target and target.startswith("pid:"):
+                target = target[4:]
+            return ip(self.netns, "link", "set", "dev", self.name, "netns", target or "1")
+        return ip(self.netns, "link", "set", "dev", self.name, self.attr, str(self.value))

@@ -1,0 +1,79 @@
+"""Named network namespaces as Steps."""
+
+from __future__ import annotations
+
+import shlex
+from dataclasses import dataclass
+from typing import ClassVar
+
+from .. import state
+from ..backend import netns as nsb
+from ..backend.procfs import netns_pids
+from ..errors import Busy, NotFound
+from ..ownership import CLI_OWNER
+from ..steps import Receipt, Session, Step
+
+NETNS_CAPS = frozenset({"CAP_SYS_ADMIN"})
+
+
+def pids_inside(inode: int) -> list[int]:
+    """Processes whose network namespace is `inode`."""
+    return netns_pids().get(inode, [])
+
+
+@dataclass(frozen=True)
+class NetnsAdd(Step):
+    """Create a named namespace and record it as vnetctl's."""
+
+    name: str
+    owner: str = CLI_OWNER
+    caps: ClassVar[frozenset[str]] = NETNS_CAPS
+
+    def apply(self, s: Session) -> Receipt:
+        ref = nsb.create(self.name)
+        state.record_netns(self.name, ref.inode, self.owner)
+        return {"inode": ref.inode}
+
+    def undo(self, s: Session, receipt: Receipt) -> None:
+        s.forget(self.name)
+        try:
+            ref = nsb.resolve(self.name)
+        except NotFound:
+            state.forget_netns(self.name)
+            return
+        inode = receipt["inode"] if receipt else None
+        if ref is None or (inode is not None and ref.inode != inode) or (
+                inode is None and state.netns_owner(self.name, ref.inode) != self.owner):
+            raise Busy(f"namespace {self.name!r} is not the one vnetctl made", "left alone")
+        nsb.delete(self.name)
+        state.forget_netns(self.name)
+
+    def command(self) -> str:
+        return shlex.join(["ip", "netns", "add", self.name])
+
+
+@dataclass(frozen=True)
+class NetnsDel(Step):
+    """Delete a named namespace; refuse while processes live in it unless forced."""
+
+    name: str
+    force: bool = False
+    caps: ClassVar[frozenset[str]] = NETNS_CAPS
+
+    def apply(self, s: Session) -> Receipt:
+        ref = nsb.resolve(self.name)
+        assert ref is not None
+        pids = pids_inside(ref.inode)
+        if pids and not self.force:
+            raise Busy(f"namespace {self.name!r} still has processes: pids {', '.join(map(str, pids[:10]))}",
+                       "stop them first, or use --force to unmount it anyway (it lives on while they run)")
+        s.forget(self.name)
+        nsb.delete(self.name)
+        state.forget_netns(self.name)
+        return None
+
+    def undo(self, s: Session, receipt: Receipt) -> None:
+        raise NotImplementedError("a deleted namespace cannot be brought back")
+
+    def command(self) -> str:
+        return shlex.join(["ip", "netns", "del", self.name])

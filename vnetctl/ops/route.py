@@ -1,0 +1,88 @@
+"""Routes as Steps."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from ..errors import NotFound, UsageError
+from ..steps import Receipt, Session, Step, ip
+
+
+def check_dest(dest: str) -> str:
+    """Return dest if it is 'default' or a network in CIDR form."""
+    if dest == "default":
+        return dest
+    try:
+        ipaddress.ip_network(dest, strict=False)
+    except ValueError as e:
+        raise UsageError(f"invalid route destination {dest!r}: {e}", "use 'default' or a network such as 10.0.0.0/24") from None
+    return dest
+
+
+def check_gateway(gw: str | None) -> str | None:
+    """Return gw if it is an IP address."""
+    if gw is None:
+        return None
+    try:
+        ipaddress.ip_address(gw)
+    except ValueError:
+        raise UsageError(f"invalid gateway {gw!r}", "give an IP address, e.g. --via 10.0.0.1") from None
+    return gw
+
+
+@dataclass(frozen=True)
+class RouteAdd(Step):
+    """Add a route via a gateway and/or out of a device."""
+
+    dest: str
+    via: str | None = None
+    dev: str | None = None
+    netns: str | None = None
+
+    def __post_init__(self) -> None:
+        check_dest(self.dest)
+        check_gateway(self.via)
+        if self.via is None and self.dev is None:
+            raise UsageError(f"route {self.dest} needs --via or --dev", "say where the packets go")
+
+    def apply(self, s: Session) -> Receipt:
+        nl = s.nl(self.netns)
+        oif = nl.require(self.dev).index if self.dev else None
+        nl.add_route(self.dest, self.via, oif)
+        return None
+
+    def undo(self, s: Session, receipt: Receipt) -> None:
+        try:
+            s.nl(self.netns).del_route(self.dest, self.via)
+        except NotFound:
+            pass
+
+    def command(self) -> str:
+        words = ["route", "add", self.dest]
+        if self.via:
+            words += ["via", self.via]
+        if self.dev:
+            words += ["dev", self.dev]
+        return ip(self.netns, *words)
+
+
+@dataclass(frozen=True)
+class RouteDel(Step):
+    """Delete a route."""
+
+    dest: str
+    netns: str | None = None
+
+    def __post_init__(self) -> None:
+        check_dest(self.dest)
+
+    def apply(self, s: Session) -> Receipt:
+        s.nl(self.netns).del_route(self.dest)
+        return None
+
+    def undo(self, s: Session, receipt: Receipt) -> None:
+        raise NotImplementedError("a deleted route is not restored")
+
+    def command(self) -> str:
+        return ip(self.netns, "route", "del", self.dest)

@@ -1,0 +1,1 @@
+"""Model -> text: rich tables on a terminal, stable plain text when piped, JSON. Pure functions."""

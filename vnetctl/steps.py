@@ -1,0 +1,253 @@
+"""Steps: every change is one, with apply(), undo() and the equivalent command line.
+
+A CLI command builds a few Steps, a lab compiles to a list of them; `execute` runs a
+list transactionally, undoing what it did in reverse when one fails or is interrupted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shlex
+import signal
+from collections import OrderedDict
+from contextlib import contextmanager
+from typing import Any, Callable, ClassVar, Iterator, Protocol
+
+from .backend import netns as nsb
+from .backend.netlink import Netlink
+from .backend.privilege import require
+from .errors import Failed, IncompleteUndo, VnetError
+
+Receipt = dict[str, Any] | None
+
+
+class Session:
+    """Netlink handles per namespace, reused across Steps, at most `max_open` at once."""
+
+    def __init__(self, max_open: int = 32) -> None:
+        self._handles: OrderedDict[str, Netlink] = OrderedDict()
+        self._max_open = max_open
+
+    def ns(self, spec: str | None) -> nsb.NsRef | None:
+        """Resolve a namespace reference (None: the current namespace)."""
+        return nsb.resolve(spec)
+
+    def nl(self, spec: str | None) -> Netlink:
+        """The netlink handle for namespace `spec`, opened on first use."""
+        key = spec or ""
+        handle = self._handles.get(key)
+        if handle is not None:
+            self._handles.move_to_end(key)
+            return handle
+        handle = Netlink(self.ns(spec))
+        self._handles[key] = handle
+        if len(self._handles) > self._max_open:
+            _, old = self._handles.popitem(last=False)
+            old.close()
+        return handle
+
+    def forget(self, spec: str | None) -> None:
+        """Close the handle of a namespace that is going away."""
+        handle = self._handles.pop(spec or "", None)
+        if handle is not None:
+            handle.close()
+
+    def close(self) -> None:
+        """Close every handle."""
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
+
+    def __enter__(self) -> "Session":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+_REGISTRY: dict[str, type["Step"]] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class Step:
+    """One change to the kernel, reversible and printable as an ip/brctl command."""
+
+    caps: ClassVar[frozenset[str]] = frozenset({"CAP_NET_ADMIN"})
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        _REGISTRY[cls.__name__] = cls
+
+    def apply(self, s: Session) -> Receipt:
+        """Make the change; return what undo needs to know (JSON-serialisable) or None."""
+        raise NotImplementedError
+
+    def undo(self, s: Session, receipt: Receipt) -> None:
+        """Reverse the change; tolerate it being already gone; never touch what is not ours."""
+        raise NotImplementedError
+
+    def command(self) -> str:
+        """The equivalent iproute2 / brctl command line."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """A short human description (the command, by default)."""
+        return self.command()
+
+    def to_record(self) -> dict[str, Any]:
+        """A JSON-serialisable record for the journal."""
+        rec = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+        rec["step"] = type(self).__name__
+        return rec
+
+    @staticmethod
+    def from_record(rec: dict[str, Any]) -> "Step":
+        """Rebuild a Step from its journal record."""
+        data = dict(rec)
+        cls = _REGISTRY[data.pop("step")]
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in fields}
+        return cls(**kwargs)
+
+
+def ip(netns: str | None, *args: str) -> str:
+    """An `ip` command line, run inside namespace `netns` (a name, pid:PID or path)."""
+    words = [str(a) for a in args]
+    if not netns:
+        return shlex.join(["ip", *words])
+    if netns.startswith("pid:"):
+        return shlex.join(["nsenter", f"--net=/proc/{netns[4:]}/ns/net", "ip", *words])
+    if "/" in netns:
+        return shlex.join(["nsenter", f"--net={netns}", "ip", *words])
+    return shlex.join(["ip", "-n", netns, *words])
+
+
+def in_ns(netns: str | None, *argv: str) -> str:
+    """Any command line run inside namespace `netns`."""
+    words = [str(a) for a in argv]
+    if not netns:
+        return shlex.join(words)
+    if netns.startswith("pid:"):
+        return shlex.join(["nsenter", f"--net=/proc/{netns[4:]}/ns/net", *words])
+    if "/" in netns:
+        return shlex.join(["nsenter", f"--net={netns}", *words])
+    return shlex.join(["ip", "netns", "exec", netns, *words])
+
+
+class Journal(Protocol):
+    """Where execute() records intent before, and receipts after, each Step."""
+
+    def intent(self, index: int, step: Step) -> None: ...
+
+    def done(self, index: int, step: Step, receipt: Receipt) -> None: ...
+
+    def undone(self, index: int, step: Step) -> None: ...
+
+
+class Interrupted(Exception):
+    """SIGTERM or SIGINT arrived while Steps were running."""
+
+
+@contextmanager
+def interrupts_as_exceptions() -> Iterator[None]:
+    """Turn SIGTERM (and SIGINT) into an Interrupted exception for the duration."""
+    def handler(signum: int, frame: object) -> None:
+        raise Interrupted(signal.Signals(signum).name)
+
+    try:
+        old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    except ValueError:  # not the main thread: signals stay as they are
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def required_caps(steps: list[Step]) -> frozenset[str]:
+    """The union of capabilities the Steps need."""
+    caps: set[str] = set()
+    for step in steps:
+        caps |= step.caps
+    return frozenset(caps)
+
+
+def execute(steps: list[Step], session: Session | None = None, journal: Journal | None = None,
+            progress: Callable[[int, Step], None] | None = None) -> list[Receipt]:
+    """Apply Steps in order; on any failure or interrupt undo the applied ones in reverse.
+
+    Raises the original VnetError (with 'nothing was changed') when the undo was complete,
+    IncompleteUndo listing what is left otherwise.
+    """
+    if not steps:
+        return []
+    require(required_caps(steps), steps[0].describe().split(" ")[0] + " changes")
+    own = session is None
+    s = session or Session()
+    done: list[tuple[int, Step, Receipt]] = []
+    try:
+        with interrupts_as_exceptions():
+            try:
+                for i, step in enumerate(steps):
+                    if journal:
+                        journal.intent(i, step)
+                    receipt = step.apply(s)
+                    done.append((i, step, receipt))
+                    if journal:
+                        journal.done(i, step, receipt)
+                    if progress:
+                        progress(i, step)
+            except BaseException as exc:
+                left = rollback(done, s, journal)
+                raise _failure(exc, steps[len(done)] if len(done) < len(steps) else None, left) from None
+        return [r for _, _, r in done]
+    finally:
+        if own:
+            s.close()
+
+
+def rollback(done: list[tuple[int, Step, Receipt]], s: Session, journal: Journal | None = None) -> list[str]:
+    """Undo applied Steps in reverse; return descriptions of what could not be undone."""
+    left: list[str] = []
+    with _signals_deferred():
+        for i, step, receipt in reversed(done):
+            try:
+                step.undo(s, receipt)
+                if journal:
+                    journal.undone(i, step)
+            except Exception as exc:  # keep undoing the rest; report what stayed
+                left.append(f"{step.describe()} ({_text(exc)})")
+    return left
+
+
+@contextmanager
+def _signals_deferred() -> Iterator[None]:
+    """Ignore SIGINT/SIGTERM while undoing, so a second Ctrl-C cannot strand half a rollback."""
+    try:
+        old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGINT)}
+    except ValueError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+def _failure(exc: BaseException, failed: Step | None, left: list[str]) -> VnetError:
+    where = f" at '{failed.describe()}'" if failed is not None else ""
+    if left:
+        return IncompleteUndo(f"failed{where}: {_text(exc)}; undo left {len(left)} change(s): " + "; ".join(left), left)
+    if isinstance(exc, VnetError):
+        exc.changed = "nothing was changed"
+        return exc
+    if isinstance(exc, (Interrupted, KeyboardInterrupt)):
+        return Failed(f"interrupted{where}", "everything done so far was undone")
+    return Failed(f"failed{where}: {_text(exc)}", "everything done so far was undone")
+
+
+def _text(exc: BaseException) -> str:
+    return exc.line() if isinstance(exc, VnetError) else (str(exc) or type(exc).__name__)
