@@ -7,6 +7,8 @@ list transactionally, undoing what it did in reverse when one fails or is interr
 from __future__ import annotations
 
 import dataclasses
+import errno
+import os
 import shlex
 import signal
 from collections import OrderedDict
@@ -16,7 +18,7 @@ from typing import Any, Callable, ClassVar, Iterator, Protocol
 from .backend import netns as nsb
 from .backend.netlink import Netlink
 from .backend.privilege import require
-from .errors import Failed, IncompleteUndo, VnetError
+from .errors import BackendError, Failed, IncompleteUndo, VnetError
 
 Receipt = dict[str, Any] | None
 
@@ -190,9 +192,12 @@ def execute(steps: list[Step], session: Session | None = None, journal: Journal 
     try:
         with interrupts_as_exceptions():
             try:
+                fault_at = _injected_fault()
                 for i, step in enumerate(steps):
                     if journal:
                         journal.intent(i, step)
+                    if i == fault_at:
+                        raise BackendError(f"injected fault before step {i}", errno.EIO)
                     receipt = step.apply(s)
                     done.append((i, step, receipt))
                     if journal:
@@ -206,6 +211,14 @@ def execute(steps: list[Step], session: Session | None = None, journal: Journal 
     finally:
         if own:
             s.close()
+
+
+def _injected_fault() -> int | None:
+    """VNETCTL_INJECT_FAULT=step:N makes Step N fail (for fault-injection tests of rollback)."""
+    spec = os.environ.get("VNETCTL_INJECT_FAULT", "")
+    if spec.startswith("step:") and spec[5:].isdigit():
+        return int(spec[5:])
+    return None
 
 
 def rollback(done: list[tuple[int, Step, Receipt]], s: Session, journal: Journal | None = None) -> list[str]:
