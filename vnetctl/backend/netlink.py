@@ -137,10 +137,12 @@ class Netlink:
             raise NotFound(f"device {name!r} not found{self.where}", "see 'vnetctl link show'")
         return found
 
-    def add_link(self, name: str, kind: str, data: dict[str, Any] | None = None,
+    def add_link(self, name: str, kind: str, data: dict[str, Any] | None = None, ns_fd: int | None = None,
                  peer: str | None = None, peer_ns_fd: int | None = None, link: int | None = None) -> None:
-        """Create a device of `kind`; a veth gets `peer`, optionally created in peer_ns_fd."""
+        """Create a device of `kind` (in ns_fd if given); a veth gets `peer`, optionally in peer_ns_fd."""
         spec: dict[str, Any] = {"ifname": name, "kind": kind}
+        if ns_fd is not None:
+            spec["net_ns_fd"] = ns_fd
         if data:
             spec.update(data)
         if link is not None:

@@ -87,24 +87,18 @@ class LinkAdd(Step):
         nl = s.nl(self.netns)
         if nl.link(self.name) is not None:
             raise _exists(self.name, self.netns)
-        peer_fd = None
-        if self.peer is not None and self.peer_netns != self.netns:
-            if s.nl(self.peer_netns).link(self.peer) is not None:
-                raise _exists(self.peer, self.peer_netns)
-            peer_fd = _ns_fd(self.peer_netns)
-        elif self.peer is not None and nl.link(self.peer) is not None:
-            raise _exists(self.peer, self.netns)
+        if self.peer is not None and s.nl(self.peer_netns).link(self.peer) is not None:
+            raise _exists(self.peer, self.peer_netns)
         data = self._data()
         if self.lower is not None:
-            lower = nl.require(self.lower)
-            data[LOWER_ATTR[self.kind]] = lower.index
+            data[LOWER_ATTR[self.kind]] = nl.require(self.lower).index
         try:
-            nl.add_link(self.name, self.kind, data, peer=self.peer, peer_ns_fd=peer_fd)
+            if self.kind == "veth":
+                self._add_veth(s)
+            else:
+                nl.add_link(self.name, self.kind, data)
         except Unsupported:
             raise unsupported(self.kind) from None
-        finally:
-            if peer_fd is not None:
-                os.close(peer_fd)
         try:
             _mark(s, self.netns, self.name, self.owner)
             if self.peer is not None:
@@ -113,6 +107,16 @@ class LinkAdd(Step):
             self.undo(s, None)
             raise
         return None
+
+    def _add_veth(self, s: Session) -> None:
+        """Ask from here with IFLA_NET_NS_FD for each end, so each is born in its namespace."""
+        fds = [_ns_fd(self.netns) if self.netns else None, _ns_fd(self.peer_netns) if self.peer_netns else None]
+        try:
+            s.nl(None).add_link(self.name, "veth", ns_fd=fds[0], peer=self.peer, peer_ns_fd=fds[1])
+        finally:
+            for fd in fds:
+                if fd is not None:
+                    os.close(fd)
 
     def undo(self, s: Session, receipt: Receipt) -> None:
         delete_if_owned(s, self.netns, self.name, self.owner)
@@ -127,11 +131,12 @@ class LinkAdd(Step):
         return data
 
     def command(self) -> str:
+        if self.kind == "veth":
+            words = ["link", "add", self.name, *_netns_words(self.netns), "type", "veth"]
+            if self.peer is not None:
+                words += ["peer", "name", self.peer, *_netns_words(self.peer_netns)]
+            return ip(None, *words) + self._mark_commands()
         words = ["link", "add", self.name, "type", self.kind]
-        if self.kind == "veth" and self.peer is not None:
-            words += ["peer", "name", self.peer]
-            if self.peer_netns != self.netns and self.peer_netns:
-                words += ["netns", self.peer_netns]
         words_kw = {o: w for o, _, w in KIND_OPTIONS.get(self.kind, [])}
         for key, value in self.options:
             words += [words_kw[key], str(int(value)) if isinstance(value, bool) else str(value)]
@@ -148,6 +153,13 @@ class LinkAdd(Step):
 
     def describe(self) -> str:
         return f"add {self.kind} {self.name}" + (f" (peer {self.peer})" if self.peer else "")
+
+
+def _netns_words(spec: str | None) -> list[str]:
+    """`netns X` for ip link add: a name or a pid (ip takes either)."""
+    if not spec:
+        return []
+    return ["netns", spec[4:] if spec.startswith("pid:") else spec]
 
 
 def _exists(name: str, netns: str | None) -> Exception:
