@@ -8,10 +8,16 @@ import subprocess
 import pytest
 
 IN_SANDBOX = os.environ.get("VNETCTL_SANDBOX") == "1" and os.geteuid() == 0
+RUN_SLOW = os.environ.get("VNETCTL_SLOW") == "1"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip kernel tests outside the sandbox, so nothing can touch a real host."""
+    """Skip kernel tests outside the sandbox, so nothing can touch a real host; skip slow ones unless asked."""
+    if not RUN_SLOW:
+        slow = pytest.mark.skip(reason="slow scale test: run with VNETCTL_SLOW=1")
+        for item in items:
+            if "slow" in item.keywords:
+                item.add_marker(slow)
     if IN_SANDBOX:
         return
     skip = pytest.mark.skip(reason="kernel test: run through 'make test' (root, inside tests/sandbox.sh)")
