@@ -185,7 +185,7 @@ def execute(steps: list[Step], session: Session | None = None, journal: Journal 
     """
     if not steps:
         return []
-    require(required_caps(steps), steps[0].describe().split(" ")[0] + " changes")
+    require(required_caps(steps), f"'{steps[0].describe()}'")
     own = session is None
     s = session or Session()
     done: list[tuple[int, Step, Receipt]] = []

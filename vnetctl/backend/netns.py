@@ -176,8 +176,15 @@ def call_in(ns: NsRef | None, fn: Callable[[], T]) -> T:
         _runner = _Runner()
     try:
         return _runner.call(ns.path, fn)
-    except FileNotFoundError:
+    except FileNotFoundError as e:
+        if not (e.strerror or "").startswith("setns"):
+            raise
         raise NotFound(f"namespace {ns.name or ns.path!r} vanished", "it was deleted meanwhile") from None
+    except PermissionError as e:
+        if not (e.strerror or "").startswith("setns"):
+            raise
+        raise PermissionDenied(f"cannot enter namespace {ns.name or ns.path!r}",
+                               "needs CAP_SYS_ADMIN (run as root)") from None
 
 
 def _ensure_run_dir() -> None:
