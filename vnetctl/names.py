@@ -7,6 +7,12 @@ from .errors import InvalidName
 IFNAMSIZ = 16
 ALTIFNAMSIZ = 128
 NAME_MAX = 255
+# The kernel refuses these: they would clash with /proc/sys/net/*/conf/{all,default}.
+RESERVED_IFNAMES = frozenset({"all", "default"})
+# Bytes the kernel's isspace() matches, 0xa0 included: so UTF-8 letters such as 'à' (c3 a0) are refused too.
+KERNEL_SPACE = frozenset(b"\t\n\v\f\r \xa0")
+# A namespace's record file is "<name>.json", written through "<name>.json.tmp.<pid>" (pid < 2**22).
+NETNS_MAX = NAME_MAX - len(".json.tmp.") - 7
 
 
 def _bad(kind: str, name: str, why: str) -> InvalidName:
@@ -20,8 +26,14 @@ def check_ifname(name: str, kind: str = "interface") -> str:
     raw = name.encode("utf-8", "surrogateescape")
     if len(raw) >= IFNAMSIZ:
         raise _bad(kind, name, f"{len(raw)} bytes, the kernel allows at most {IFNAMSIZ - 1}")
+    return _check_chars(kind, name, raw)
+
+
+def _check_chars(kind: str, name: str, raw: bytes) -> str:
     if name in (".", ".."):
         raise _bad(kind, name, "'.' and '..' are reserved")
+    if name in RESERVED_IFNAMES:
+        raise _bad(kind, name, "'all' and 'default' are reserved by the kernel")
     for ch in name:
         if ch == "/":
             raise _bad(kind, name, "contains '/'")
@@ -30,15 +42,21 @@ def check_ifname(name: str, kind: str = "interface") -> str:
         if ch == "%":
             raise _bad(kind, name, "contains '%' (the kernel would treat it as a template)")
         if ch.isspace() or not ch.isprintable():
-            raise _bad(kind, name, "contains whitespace or a control character")
+            raise _bad(kind, name, "contains whitespace, a control character or bytes that are not UTF-8")
+    if any(b in KERNEL_SPACE for b in raw):
+        raise _bad(kind, name, "contains byte 0xa0, which the kernel counts as whitespace (e.g. in 'à')")
     return name
 
 
 def check_altname(name: str) -> str:
     """Return name if it is a valid alternative interface name."""
-    if not name or len(name.encode()) >= ALTIFNAMSIZ or "/" in name or any(c.isspace() for c in name):
-        raise _bad("alternative interface", name, f"must be 1..{ALTIFNAMSIZ - 1} bytes without '/' or whitespace")
-    return name
+    kind = "alternative interface"
+    if not isinstance(name, str) or not name:
+        raise _bad(kind, str(name), "empty")
+    raw = name.encode("utf-8", "surrogateescape")
+    if len(raw) >= ALTIFNAMSIZ:
+        raise _bad(kind, name, f"{len(raw)} bytes, the kernel allows at most {ALTIFNAMSIZ - 1}")
+    return _check_chars(kind, name, raw)
 
 
 def check_netns(name: str) -> str:
@@ -49,9 +67,11 @@ def check_netns(name: str) -> str:
         raise _bad("namespace", name, "'.' and '..' are reserved")
     if "/" in name:
         raise _bad("namespace", name, "contains '/'; use -n PATH only to refer to an existing nsfs file")
-    if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
-        raise _bad("namespace", name, f"longer than {NAME_MAX} bytes")
+    if name.startswith("pid:"):
+        raise _bad("namespace", name, "'pid:' names a process's namespace in -n pid:PID")
+    if len(name.encode("utf-8", "surrogateescape")) > NETNS_MAX:
+        raise _bad("namespace", name, f"longer than {NETNS_MAX} bytes")
     for ch in name:
         if ch.isspace() or not ch.isprintable():
-            raise _bad("namespace", name, "contains whitespace or a control character")
+            raise _bad("namespace", name, "contains whitespace, a control character or bytes that are not UTF-8")
     return name

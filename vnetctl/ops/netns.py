@@ -31,7 +31,11 @@ class NetnsAdd(Step):
 
     def apply(self, s: Session) -> Receipt:
         ref = nsb.create(self.name)
-        state.record_netns(self.name, ref.inode, self.owner)
+        try:
+            state.record_netns(self.name, ref.inode, self.owner)
+        except BaseException:
+            nsb.delete(self.name)  # unrecorded, it would be no one's to clean up
+            raise
         return {"inode": ref.inode}
 
     def undo(self, s: Session, receipt: Receipt) -> None:
