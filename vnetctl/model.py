@@ -86,6 +86,8 @@ class Device:
     ports: tuple[str, ...] = ()
     tun_mode: str | None = None
     altnames: tuple[str, ...] = ()
+    driver_version: str | None = None
+    netns_inode: int | None = None
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,7 @@ class Namespace:
     devices: tuple[Device, ...] = ()
     paths: tuple[str, ...] = ()
     current: bool = False
+    ref: str | None = None
 
 
 @dataclass(frozen=True)

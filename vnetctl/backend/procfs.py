@@ -1,8 +1,26 @@
-"""/proc scanning: which processes live in which network namespace."""
+"""/proc scanning: which processes live in which network namespace, and what they hold open."""
 
 from __future__ import annotations
 
+import ctypes
 import os
+from dataclasses import dataclass, field
+
+TUN_DEV = "/dev/net/tun"
+TUNGETDEVNETNS = 0x54E3  # _IO('T', 227): an fd of the namespace the tun device lives in now
+SYS_PIDFD_GETFD = 438
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+@dataclass
+class ProcScan:
+    """One pass over /proc: namespaces by pid, /dev/net/tun fds, nsfs fds, what was unreadable."""
+
+    netns_pids: dict[int, list[int]] = field(default_factory=dict)
+    tun_fds: list[tuple[int, int]] = field(default_factory=list)
+    netns_fds: list[tuple[int, int, int]] = field(default_factory=list)
+    hidden_ns: list[int] = field(default_factory=list)
+    hidden_fds: list[int] = field(default_factory=list)
 
 
 def netns_pids() -> dict[int, list[int]]:
@@ -17,6 +35,124 @@ def netns_pids() -> dict[int, list[int]]:
             continue
         out.setdefault(ino, []).append(int(entry.name))
     return out
+
+
+def scan(fds: bool = True) -> ProcScan:
+    """Every process's network namespace and (with fds) its /dev/net/tun and nsfs descriptors."""
+    out = ProcScan()
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            ino = os.stat(f"/proc/{pid}/ns/net").st_ino
+            out.netns_pids.setdefault(ino, []).append(pid)
+        except FileNotFoundError:
+            continue
+        except PermissionError:
+            out.hidden_ns.append(pid)
+        except OSError:
+            continue
+        if fds:
+            _scan_fds(pid, out)
+    return out
+
+
+def _scan_fds(pid: int, out: ProcScan) -> None:
+    base = f"/proc/{pid}/fd"
+    try:
+        names = os.listdir(base)
+    except PermissionError:
+        out.hidden_fds.append(pid)
+        return
+    except OSError:
+        return
+    for name in names:
+        try:
+            target = os.readlink(f"{base}/{name}")
+        except OSError:
+            continue
+        if target == TUN_DEV:
+            out.tun_fds.append((pid, int(name)))
+        elif target.startswith("net:["):
+            out.netns_fds.append((pid, int(name), int(target[5:-1])))
+
+
+def tun_iff(pid: int, fd: int) -> str | None:
+    """The device a /dev/net/tun fd is attached to (the `iff:` line of its fdinfo), or None."""
+    try:
+        with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+            for line in f:
+                if line.startswith("iff:"):
+                    return line[4:].strip() or None
+    except OSError:
+        return None
+    return None
+
+
+def tun_device_netns(pid: int, fd: int) -> int | None:
+    """The nsfs inode of the namespace the tun device behind a process's fd lives in, or None.
+
+    Borrows a copy of the fd (pidfd_getfd) and asks the tun driver (TUNGETDEVNETNS); the
+    copy is closed at once, so the device and the holder are untouched. None when the
+    kernel or our privileges do not allow it.
+    """
+    import fcntl
+
+    try:
+        pidfd = os.pidfd_open(pid)
+    except OSError:
+        return None
+    try:
+        dup = _libc.syscall(SYS_PIDFD_GETFD, pidfd, fd, 0)
+        if dup < 0:
+            return None
+        try:
+            nsfd = fcntl.ioctl(dup, TUNGETDEVNETNS)
+        except OSError:
+            return None
+        finally:
+            os.close(dup)
+        try:
+            return os.fstat(nsfd).st_ino
+        finally:
+            os.close(nsfd)
+    finally:
+        os.close(pidfd)
+
+
+def nsfs_mounts() -> list[tuple[str, int]]:
+    """Network-namespace bind mounts visible in this mount namespace: (mount point, inode)."""
+    out = []
+    try:
+        with open("/proc/self/mountinfo") as f:
+            lines = f.readlines()
+    except OSError:
+        return []
+    for line in lines:
+        fields = line.split()
+        try:
+            sep = fields.index("-")
+        except ValueError:
+            continue
+        if sep + 1 < len(fields) and fields[sep + 1] == "nsfs" and fields[3].startswith("net:["):
+            out.append((_unescape(fields[4]), int(fields[3][5:-1])))
+    return out
+
+
+def _unescape(path: str) -> str:
+    # mountinfo escapes space, tab, newline and backslash as \\ooo octal
+    if "\\" not in path:
+        return path
+    out, i = [], 0
+    while i < len(path):
+        if path[i] == "\\" and i + 3 < len(path) and path[i + 1:i + 4].isdigit():
+            out.append(chr(int(path[i + 1:i + 4], 8)))
+            i += 4
+        else:
+            out.append(path[i])
+            i += 1
+    return "".join(out)
 
 
 def comm(pid: int) -> str:

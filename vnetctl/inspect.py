@@ -1,0 +1,358 @@
+"""Discovery: every network namespace on the host, its devices, veth peers, drivers and tun holders.
+
+Namespaces come from four places (the current one, named ones, /proc/PID/ns/net, nsfs
+bind mounts in mountinfo, and nsfs fds processes hold), deduplicated by inode. Each is
+read through one NETLINK_ROUTE socket opened inside it (no process-wide setns): one link
+dump, one address dump, and ethtool ioctls on the same socket. A veth's peer namespace is
+the one whose fd the reporting namespace maps to the veth's IFLA_LINK_NETNSID
+(RTM_GETNSID asked from a socket in the reporting namespace): never index arithmetic.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from dataclasses import dataclass, field
+
+from .backend import ethtool, procfs, rtdump
+from .backend import netns as nsb
+from .errors import NotFound, PermissionDenied, VnetError
+from .model import Device, Holder, HostView, Link, Namespace, Peer
+
+NETLINK_ROUTE = 0
+
+
+@dataclass(eq=False)
+class _Ns:
+    """A namespace being read: where to open it, and what was found inside."""
+
+    inode: int
+    name: str | None = None
+    paths: list[str] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+    current: bool = False
+    sock: socket.socket | None = None
+    links: list[Link] | None = None
+    addrs: dict[int, list[str]] = field(default_factory=dict)
+    drv: dict[int, ethtool.DrvInfo | None] = field(default_factory=dict)
+    peer_stat: dict[int, int | None] = field(default_factory=dict)
+    nsids: dict[int, int | None] = field(default_factory=dict)
+    failed: bool = False
+
+    @property
+    def label(self) -> str:
+        """The namespace as words for messages."""
+        if self.name:
+            return f"namespace {self.name!r}"
+        return "the current namespace" if self.current else f"namespace {self.ref or self.inode}"
+
+    @property
+    def ref(self) -> str | None:
+        """What `-n` accepts for this namespace: its name, pid:PID or an nsfs path (None: current)."""
+        if self.current:
+            return None
+        if self.name:
+            return self.name
+        if self.pids:
+            return f"pid:{self.pids[0]}"
+        return self.paths[0] if self.paths else None
+
+    def nsref(self) -> nsb.NsRef | None:
+        """An NsRef for call_in (None for the current namespace)."""
+        return None if self.current else nsb.NsRef(self.name, self.paths[0], self.inode)
+
+
+class Scanner:
+    """One inspection of the host: discovery, per-namespace reads, peers and holders."""
+
+    def __init__(self, fds: bool = True) -> None:
+        self.warnings: list[str] = []
+        self.proc = procfs.scan(fds=fds)
+        self.spaces: dict[int, _Ns] = {}
+        self.peer_reader = ethtool.PeerIndexReader()
+        self._discover()
+
+    # discovery -----------------------------------------------------------------
+    def _add(self, inode: int, path: str, name: str | None = None, current: bool = False) -> _Ns:
+        ns = self.spaces.get(inode)
+        if ns is None:
+            ns = self.spaces[inode] = _Ns(inode)
+        if name and not ns.name:
+            ns.name = name
+        if path not in ns.paths:
+            ns.paths.append(path)
+        ns.current = ns.current or current
+        return ns
+
+    def _discover(self) -> None:
+        self._add(nsb.current_inode(), "/proc/self/ns/net", current=True)
+        for ref in nsb.list_named():
+            self._add(ref.inode, ref.path, ref.name)
+        for path, inode in procfs.nsfs_mounts():
+            self._add(inode, path)
+        for inode, pids in self.proc.netns_pids.items():
+            self._add(inode, f"/proc/{pids[0]}/ns/net").pids = sorted(pids)
+        for pid, fd, inode in self.proc.netns_fds:
+            if inode not in self.spaces:
+                self._add(inode, f"/proc/{pid}/fd/{fd}")
+        if self.proc.hidden_ns:
+            self.warnings.append(f"cannot see the network namespace of {len(self.proc.hidden_ns)} process(es) "
+                                 "(needs CAP_SYS_PTRACE or root): namespaces only they hold are missing")
+        if self.proc.hidden_fds:
+            self.warnings.append(f"cannot read the open files of {len(self.proc.hidden_fds)} process(es) (needs root): "
+                                 "tun/tap holders and namespaces held by an fd may be missing")
+
+    def ordered(self) -> list[_Ns]:
+        """Namespaces in display order: current, named (by name), unnamed (by inode)."""
+        return sorted(self.spaces.values(), key=lambda n: (not n.current, n.name is None, n.name or "", n.inode))
+
+    def find(self, spec: str | None) -> _Ns:
+        """The namespace `-n spec` names (resolved like every -n), added if discovery missed it."""
+        ref = nsb.resolve(spec)
+        if ref is None:
+            return self.spaces[nsb.current_inode()]
+        ns = self.spaces.get(ref.inode) or self._add(ref.inode, ref.path, ref.name)
+        if ref.name and ns.name != ref.name:
+            ns.name = ref.name
+        return ns
+
+    # reading one namespace -------------------------------------------------------
+    def socket_of(self, ns: _Ns) -> socket.socket | None:
+        """A NETLINK_ROUTE socket inside ns (opened once), or None with a warning."""
+        if ns.sock is not None or ns.failed:
+            return ns.sock
+        opener = lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+        errors: list[str] = []
+        for path in ns.paths:
+            try:
+                ref = None if ns.current else nsb.NsRef(ns.name, path, ns.inode)
+                ns.sock = nsb.call_in(ref, opener)
+                return ns.sock
+            except (OSError, VnetError) as e:
+                errors.append(_why(e))
+        ns.failed = True
+        self.warnings.append(f"cannot enter {ns.label} (inode {ns.inode}): {errors[-1] if errors else 'no path'}; "
+                             "its devices are not shown")
+        return None
+
+    def read(self, ns: _Ns) -> None:
+        """Dump ns's devices and addresses and ask ethtool about each device."""
+        if ns.links is not None:
+            return
+        sock = self.socket_of(ns)
+        ns.links = []
+        if sock is None:
+            return
+        try:
+            ns.links = rtdump.links(sock)
+            for a in rtdump.addresses(sock):
+                ns.addrs.setdefault(a.ifindex, []).append(a.cidr)
+        except OSError as e:
+            self.warnings.append(f"cannot list devices in {ns.label}: {_why(e)}")
+            return
+        fd = sock.fileno()
+        for link in ns.links:
+            try:
+                info = ns.drv[link.index] = ethtool.drvinfo(fd, link.name)
+                if link.kind == "veth" and info is not None:
+                    ns.peer_stat[link.index] = self.peer_reader.read(fd, link.name, info)
+            except OSError as e:
+                if e.errno != errno.ENODEV:  # ENODEV: it vanished since the dump
+                    self.warnings.append(f"ethtool on {link.name} in {ns.label}: {_why(e)}")
+
+    # veth peers ---------------------------------------------------------------------
+    def nsid(self, reporter: _Ns, other: _Ns) -> int | None:
+        """The nsid `reporter` gives to `other` (RTM_GETNSID with other's fd, asked inside reporter)."""
+        if other.inode in reporter.nsids:
+            return reporter.nsids[other.inode]
+        sock = self.socket_of(reporter)
+        found = None
+        if sock is not None:
+            for path in other.paths:
+                try:
+                    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+                except OSError:
+                    continue
+                try:
+                    found = rtdump.nsid_of(sock, fd)
+                    break
+                except OSError:
+                    continue
+                finally:
+                    os.close(fd)
+        reporter.nsids[other.inode] = found
+        return found
+
+    def peer(self, ns: _Ns, link: Link, index: dict[int, list[tuple[_Ns, Link]]] | None = None) -> Peer | None:
+        """The other end of veth `link` in ns: its name, ifindex and namespace."""
+        stat = ns.peer_stat.get(link.index)
+        peer_index = link.link or stat
+        if not peer_index:
+            return None
+        if stat is not None and link.link and stat != link.link:
+            self.warnings.append(f"{link.name} in {ns.label}: ethtool peer_ifindex {stat} disagrees with "
+                                 f"IFLA_LINK {link.link}; using IFLA_LINK")
+        if link.link_netnsid is None or link.link_netnsid < 0:
+            other = _by_index(ns, peer_index)
+            return Peer(other.name if other else None, peer_index, ns.inode, ns.name)
+        nsid = link.link_netnsid
+        tried: set[int] = {ns.inode}
+        # Likely namespaces first: those with a veth of that ifindex pointing back at us.
+        for cand, clink in (index or {}).get(peer_index, []):
+            if cand.inode in tried or clink.link != link.index:
+                continue
+            tried.add(cand.inode)
+            if self.nsid(ns, cand) == nsid:
+                return Peer(clink.name, peer_index, cand.inode, cand.name)
+        for cand in self.ordered():
+            if cand.inode in tried:
+                continue
+            if self.nsid(ns, cand) == nsid:
+                other = self.link_in(cand, peer_index)
+                return Peer(other.name if other else None, peer_index, cand.inode, cand.name)
+        # Its namespace is nowhere we can open; the kernel still names the device by nsid.
+        sock = self.socket_of(ns)
+        other = None
+        if sock is not None:
+            try:
+                other = rtdump.link_by_index(sock, peer_index, target_nsid=nsid)
+            except OSError:
+                other = None
+        self.warnings.append(f"the peer of {link.name} in {ns.label} is in a namespace not found on this host "
+                             f"(nsid {nsid}; held by a process or mount we cannot see)")
+        return Peer(other.name if other else None, peer_index, None, None)
+
+    def link_in(self, ns: _Ns, index: int) -> Link | None:
+        """Device `index` of ns, from its dump or one netlink request."""
+        if ns.links is not None:
+            return _by_index(ns, index)
+        sock = self.socket_of(ns)
+        if sock is None:
+            return None
+        try:
+            return rtdump.link_by_index(sock, index)
+        except OSError:
+            return None
+
+    # tun/tap holders --------------------------------------------------------------
+    def holders(self) -> dict[tuple[int, str], list[Holder]]:
+        """Processes holding tun/tap devices, keyed by (namespace inode, device name)."""
+        out: dict[tuple[int, str], list[Holder]] = {}
+        comms: dict[int, str] = {}
+        for pid, fd in self.proc.tun_fds:
+            iff = procfs.tun_iff(pid, fd)
+            if not iff:
+                continue  # open but not attached to any device
+            inode = procfs.tun_device_netns(pid, fd)
+            if inode is None:
+                inode = self._guess_tun_netns(pid, iff)
+            if inode is None:
+                continue
+            if pid not in comms:
+                comms[pid] = procfs.comm(pid)
+            out.setdefault((inode, iff), []).append(Holder(pid, comms[pid], fd))
+        return out
+
+    def _guess_tun_netns(self, pid: int, iff: str) -> int | None:
+        # Without TUNGETDEVNETNS (old kernel, no privilege): the namespaces that have a tun
+        # device of that name; the holder's own namespace when several do.
+        cands = [ns for ns in self.spaces.values() if ns.links and any(lk.name == iff and lk.kind == "tun" for lk in ns.links)]
+        if len(cands) == 1:
+            return cands[0].inode
+        own = next((ns for ns in cands if pid in ns.pids), None)
+        self.warnings.append(f"cannot ask the kernel which namespace tun/tap {iff!r} held by pid {pid} is in; "
+                             + (f"assuming {own.label}" if own else "holder left out"))
+        return own.inode if own else None
+
+    def close(self) -> None:
+        """Close every socket."""
+        for ns in self.spaces.values():
+            if ns.sock is not None:
+                ns.sock.close()
+                ns.sock = None
+
+
+def _by_index(ns: _Ns, index: int) -> Link | None:
+    return next((lk for lk in ns.links or () if lk.index == index), None)
+
+
+def _why(e: BaseException) -> str:
+    if isinstance(e, VnetError):
+        return e.message
+    if isinstance(e, OSError) and e.errno in (errno.EPERM, errno.EACCES):
+        return f"{errno.errorcode[e.errno]} (needs CAP_SYS_ADMIN)"
+    if isinstance(e, OSError) and e.errno:
+        return errno.errorcode.get(e.errno, str(e.errno))
+    return str(e)
+
+
+def _device(sc: Scanner, ns: _Ns, link: Link, holders: dict[tuple[int, str], list[Holder]],
+            index: dict[int, list[tuple[_Ns, Link]]] | None) -> Device:
+    info = ns.drv.get(link.index)
+    names = {lk.index: lk.name for lk in ns.links or ()}
+    ports = tuple(sorted(lk.name for lk in ns.links or () if lk.master == link.index)) if link.kind == "bridge" else ()
+    tun_mode = None
+    if link.kind == "tun":
+        tun_mode = {1: "tun", 2: "tap"}.get(link.detail("tun_type"), info.bus_info if info else None)  # type: ignore[arg-type]
+    return Device(
+        name=link.name, ifindex=link.index, kind=link.kind,
+        driver=info.driver if info else None, bus_info=info.bus_info if info else None,
+        state=link.state, mtu=link.mtu, mac=link.mac,
+        master=names.get(link.master) if link.master else None,
+        addresses=tuple(ns.addrs.get(link.index, ())),
+        peer=sc.peer(ns, link, index) if link.kind == "veth" else None,
+        holders=tuple(sorted(holders.get((ns.inode, link.name), ()), key=lambda h: (h.pid, h.fd))),
+        ports=ports, tun_mode=tun_mode, altnames=link.altnames,
+        driver_version=info.version if info else None, netns_inode=ns.inode,
+    )
+
+
+def _namespace(sc: Scanner, ns: _Ns, devices: tuple[Device, ...]) -> Namespace:
+    commands = tuple(sorted({procfs.comm(p) for p in ns.pids[:50]} - {""}))
+    return Namespace(name=ns.name, inode=ns.inode, pids=tuple(ns.pids), commands=commands, devices=devices,
+                     paths=tuple(ns.paths), current=ns.current, ref=ns.ref)
+
+
+def host(netns: str | None = None) -> HostView:
+    """The whole host (or the one namespace `netns` names), as inspect sees it."""
+    sc = Scanner()
+    try:
+        chosen = [sc.find(netns)] if netns else sc.ordered()
+        for ns in sc.ordered():
+            if ns in chosen or not netns:
+                sc.read(ns)
+        index: dict[int, list[tuple[_Ns, Link]]] = {}
+        for ns in sc.spaces.values():
+            for lk in ns.links or ():
+                if lk.kind == "veth":
+                    index.setdefault(lk.index, []).append((ns, lk))
+        holders = sc.holders()
+        spaces = tuple(_namespace(sc, ns, tuple(_device(sc, ns, lk, holders, index) for lk in ns.links or ()))
+                       for ns in chosen)
+        return HostView(spaces, tuple(dict.fromkeys(sc.warnings)))
+    finally:
+        sc.close()
+
+
+def device(dev: str, netns: str | None = None) -> Device:
+    """One device with its peer (and the peer's namespace name), driver, bus-info and holders."""
+    return lookup(dev, netns)[0]
+
+
+def lookup(dev: str, netns: str | None = None) -> tuple[Device, list[str]]:
+    """device(), with the warnings about what could not be seen."""
+    sc = Scanner()
+    try:
+        ns = sc.find(netns)
+        sc.read(ns)
+        if sc.socket_of(ns) is None:
+            raise PermissionDenied(f"cannot enter {ns.label}", "needs CAP_SYS_ADMIN (run as root)")
+        link = next((lk for lk in ns.links or () if lk.name == dev or dev in lk.altnames), None)
+        if link is None:
+            raise NotFound(f"device {dev!r} not found in {ns.label}", "see 'vnetctl inspect" + (f" -n {netns}'" if netns else "'"))
+        holders = sc.holders() if link.kind == "tun" else {}
+        found = _device(sc, ns, link, holders, None)
+        return found, list(dict.fromkeys(sc.warnings))
+    finally:
+        sc.close()
