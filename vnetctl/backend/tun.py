@@ -9,6 +9,7 @@ import struct
 
 from ..errors import BackendError, Busy, NotFound, PermissionDenied, Unsupported, UsageError
 from .netns import NsRef, call_in
+from .procfs import comm
 
 TUN_PATH = "/dev/net/tun"
 TUNSETIFF = 0x400454CA
@@ -25,6 +26,15 @@ IFF_MULTI_QUEUE = 0x0100
 IFF_VNET_HDR = 0x4000
 IFF_TUN_EXCL = 0x8000
 MODES = {"tun": IFF_TUN, "tap": IFF_TAP}
+TUN_F_CSUM = 0x01
+TUN_F_TSO4 = 0x02
+TUN_F_TSO6 = 0x04
+TUN_F_TSO_ECN = 0x08
+TUN_F_USO4 = 0x20
+TUN_F_USO6 = 0x40
+# What the tunnel asks for: checksum offload and TCP segmentation in both directions.
+OFFLOAD_TCP = TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_TSO_ECN
+VNET_HDR_LEN = 10
 
 
 def tun_path() -> str:
@@ -47,14 +57,62 @@ def ifreq(name: str, flags: int) -> bytes:
     return struct.pack("16sH22x", name.encode(), flags)
 
 
+def holders(name: str) -> list[tuple[int, str, int]]:
+    """(pid, comm, fd) of every process with an fd attached to tun/tap `name` (the `iff:` line of fdinfo)."""
+    found = []
+    want = f"iff:\t{name}\n"
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") != "/dev/net/tun":
+                    continue
+                with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                    if want in f.read():
+                        found.append((pid, comm(pid), int(fd)))
+            except OSError:
+                continue
+    return found
+
+
+def _holders_text(name: str) -> str:
+    held = [h for h in holders(name) if h[0] != os.getpid()] or holders(name)
+    return ", ".join(f"{c}[{p}] fd {fd}" for p, c, fd in held) or "an unknown process"
+
+
+def device_mode(name: str) -> str | None:
+    """'tun' or 'tap' for an existing tun/tap `name` in the calling thread's namespace, else None."""
+    from .netlink import Netlink  # netlink imports this module's neighbours; import late
+
+    nl = Netlink(None)
+    try:
+        link = nl.link(name)
+    finally:
+        nl.close()
+    if link is None or link.kind != "tun":
+        return None
+    return "tap" if link.detail("tun_type") == 2 else "tun"
+
+
 def _setiff(fd: int, name: str, flags: int, mode: str) -> str:
     try:
         res = fcntl.ioctl(fd, TUNSETIFF, ifreq(name, flags))
     except OSError as e:
         os.close(fd)
         if e.errno == errno.EBUSY:
-            raise Busy(f"{mode} device {name!r} is busy", "another process holds it; see 'vnetctl inspect holders " + name + "'") from None
+            raise Busy(f"{mode} device {name!r} is busy: held by {_holders_text(name)}",
+                       "stop that process, or use a multi-queue device (--multi-queue) to share it") from None
         if e.errno == errno.EINVAL:
+            actual = device_mode(name)
+            if actual is not None and actual != mode:
+                raise UsageError(f"{name!r} is a {actual} device, not {mode}",
+                                 f"attach with --mode {actual}, or pick another name") from None
             raise UsageError(f"{name!r} exists but is not a {mode} device with these flags",
                              "use the device's own mode (tun or tap) and queue setting") from None
         if e.errno == errno.EPERM:
@@ -117,3 +175,46 @@ def delete(name: str, mode: str, ns: NsRef | None = None) -> None:
         call_in(ns, clear)
     except UsageError:
         raise NotFound(f"{mode} device {name!r} not found", "see 'vnetctl tuntap list'") from None
+
+
+def set_offload(fd: int, flags: int) -> None:
+    """Tell the kernel which offloads the reader of fd handles (TUNSETOFFLOAD); needs IFF_VNET_HDR."""
+    try:
+        fcntl.ioctl(fd, TUNSETOFFLOAD, flags)
+    except OSError as e:
+        raise Unsupported("the tun driver refused TUNSETOFFLOAD", f"offload flags {flags:#x}: {e.strerror}") from None
+
+
+def set_vnet_hdr_size(fd: int, size: int) -> None:
+    """Set the size of the virtio_net_hdr prefixed to every packet (TUNSETVNETHDRSZ)."""
+    fcntl.ioctl(fd, TUNSETVNETHDRSZ, struct.pack("i", size))
+
+
+def attach_queues(name: str, mode: str, ns: NsRef | None, queues: int, *, vnet_hdr: bool = False,
+                  offload: int = 0) -> list[int]:
+    """Open `queues` fds on `name` (multi-queue when more than one), with vnet_hdr and offloads set."""
+    fds: list[int] = []
+    try:
+        for _ in range(queues):
+            fd = attach(name, mode, ns, multi_queue=queues > 1, vnet_hdr=vnet_hdr)
+            fds.append(fd)
+            if vnet_hdr and offload:
+                set_offload(fd, offload)
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds
+
+
+def set_gso_max_size(name: str, ns: NsRef | None, size: int) -> None:
+    """Cap the GSO packets the stack builds for device `name` (IFLA_GSO_MAX_SIZE)."""
+    from .netlink import Netlink, kernel
+
+    nl = Netlink(ns)
+    try:
+        link = nl.require(name)
+        with kernel(f"cannot set gso_max_size on {name}{nl.where}"):
+            nl.ipr.link("set", index=link.index, gso_max_size=size)
+    finally:
+        nl.close()

@@ -1,0 +1,282 @@
+"""The OpenVPN / flannel-UDP data path: IP packets from a tun carried as UDP datagrams to a peer.
+
+Fast path (the default): the tun is opened with IFF_VNET_HDR and TUNSETOFFLOAD, so the
+kernel hands over whole TCP GSO super-packets (up to ~64 KB) prefixed by a virtio_net_hdr,
+and accepts them back the same way on the far side. One read and one send move ~64 KB,
+so the per-packet cost of Python is paid once per 40 segments. Each datagram is the
+10-byte virtio_net_hdr followed by the IP packet; the underlay fragments a datagram larger
+than its MTU (or carries it whole on a large-MTU link). With --no-offload the wire format
+is the bare IP packet, as flannel's UDP backend sends it.
+
+Each tun queue gets two threads (tun->UDP and UDP->tun); they block in syscalls, which
+release the GIL, so the two directions and several queues run on separate cores.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+
+from ..backend import tun
+from ..backend.netns import call_in, resolve
+from ..errors import BackendError, UsageError
+
+IP_MTU_DISCOVER = 10
+IP_PMTUDISC_DONT = 0
+UDP_SEGMENT = 103
+UDP_GRO = 104
+MAX_DATAGRAM = 65507
+SOCK_BUF = 8 * 1024 * 1024
+# Errors a tunnel must ride out: the tun is down (EIO), the peer is not listening yet
+# (ECONNREFUSED from an ICMP port unreachable), no route or buffer for a moment.
+TRANSIENT = {errno.EIO, errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENOBUFS, errno.EAGAIN,
+             errno.EINVAL, errno.EMSGSIZE, errno.ENETDOWN}
+
+
+def parse_endpoint(text: str) -> tuple[str, int]:
+    """'IP:PORT' (or '[IPv6]:PORT') as (ip, port)."""
+    host, sep, port = text.rpartition(":")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+        if not sep or not 0 < int(port) < 65536:
+            raise ValueError
+    except ValueError:
+        raise UsageError(f"invalid endpoint {text!r}", "give IP:PORT, e.g. 192.168.0.2:8285") from None
+    return host, int(port)
+
+
+@dataclass(frozen=True)
+class Route:
+    """Packets to `net` go to the peer at `endpoint`."""
+
+    net: ipaddress.IPv4Network | ipaddress.IPv6Network
+    endpoint: tuple[str, int]
+
+
+def parse_route(text: str) -> Route:
+    """'CIDR=IP:PORT' as a Route."""
+    cidr, sep, ep = text.partition("=")
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError:
+        net = None
+    if not sep or net is None:
+        raise UsageError(f"invalid route {text!r}", "give CIDR=IP:PORT, e.g. 10.244.2.0/24=192.168.0.3:8285")
+    return Route(net, parse_endpoint(ep))
+
+
+@dataclass
+class Counters:
+    """Per-direction counts of one worker thread (only that thread writes them)."""
+
+    packets: int = 0
+    bytes: int = 0
+    errors: int = 0
+    dropped: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class TunnelStats:
+    """What the tunnel moved, summed over its queues."""
+
+    tx: Counters = field(default_factory=Counters)
+    rx: Counters = field(default_factory=Counters)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready form."""
+        return {"tun_to_udp": vars(self.tx), "udp_to_tun": vars(self.rx), "seconds": round(self.seconds, 3)}
+
+
+class _Router:
+    """Longest-prefix choice of a peer for a destination, over a handful of routes."""
+
+    def __init__(self, routes: list[Route], default: tuple[str, int] | None) -> None:
+        self.v4 = sorted(((int(r.net.network_address), int(r.net.netmask), r.net.prefixlen, r.endpoint)
+                          for r in routes if r.net.version == 4), key=lambda x: -x[2])
+        self.v6 = sorted(((int(r.net.network_address), int(r.net.netmask), r.net.prefixlen, r.endpoint)
+                          for r in routes if r.net.version == 6), key=lambda x: -x[2])
+        self.default = default
+
+    def lookup(self, pkt: memoryview) -> tuple[str, int] | None:
+        """The peer for an IP packet (starting at pkt[0]), or None to drop it."""
+        version = pkt[0] >> 4
+        if version == 4 and len(pkt) >= 20:
+            dst, table = int.from_bytes(pkt[16:20], "big"), self.v4
+        elif version == 6 and len(pkt) >= 40:
+            dst, table = int.from_bytes(pkt[24:40], "big"), self.v6
+        else:
+            return None
+        for net, mask, _, ep in table:
+            if dst & mask == net:
+                return ep
+        return self.default
+
+
+class Tunnel:
+    """A running tunnel: tun queues, UDP sockets and their worker threads."""
+
+    def __init__(self, dev: str, local: tuple[str, int], remote: tuple[str, int] | None, routes: list[Route],
+                 netns: str | None = None, queues: int = 1, offload: bool = True) -> None:
+        if remote is None and not routes:
+            raise UsageError("the tunnel has nowhere to send", "give --remote IP:PORT or at least one --route")
+        if queues < 1:
+            raise UsageError(f"invalid queue count {queues}", "give --queues 1 or more")
+        self.dev, self.local, self.remote, self.routes = dev, local, remote, routes
+        self.offload, self.queues = offload, queues
+        self.ns = resolve(netns)
+        self.hdr = tun.VNET_HDR_LEN if offload else 0
+        self.router = _Router(routes, remote)
+        self.fds: list[int] = []
+        self.socks: list[socket.socket] = []
+        self.counters: list[tuple[Counters, Counters]] = []
+        self.threads: list[threading.Thread] = []
+        self.started = 0.0
+
+    def open(self) -> None:
+        """Attach to the tun and bind the UDP sockets (in the tunnel's namespace)."""
+        self.fds = tun.attach_queues(self.dev, "tun", self.ns, self.queues, vnet_hdr=self.offload,
+                                     offload=tun.OFFLOAD_TCP if self.offload else 0)
+        try:
+            if self.offload:
+                # A GSO packet plus its header must fit one UDP datagram.
+                tun.set_gso_max_size(self.dev, self.ns, MAX_DATAGRAM - 28 - self.hdr)
+            for _ in range(self.queues):
+                self.socks.append(call_in(self.ns, self._socket))
+        except BaseException:
+            self.close()
+            raise
+
+    def _socket(self) -> socket.socket:
+        family = socket.AF_INET6 if ":" in self.local[0] else socket.AF_INET
+        s = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            for opt, force in ((socket.SO_SNDBUF, 32), (socket.SO_RCVBUF, 33)):
+                try:
+                    s.setsockopt(socket.SOL_SOCKET, force, SOCK_BUF)  # SO_SNDBUFFORCE / SO_RCVBUFFORCE
+                except OSError:
+                    s.setsockopt(socket.SOL_SOCKET, opt, SOCK_BUF)
+            if family == socket.AF_INET:
+                # Let the kernel fragment big datagrams instead of failing with EMSGSIZE.
+                s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
+            s.bind(self.local)
+            if self.remote is not None and not self.routes:
+                s.connect(self.remote)
+        except OSError as e:
+            s.close()
+            raise BackendError(f"cannot bind the tunnel's UDP socket to {self.local[0]}:{self.local[1]}",
+                                   e.errno or 0, "check --local: the address must be on this node") from None
+        return s
+
+    def start(self) -> None:
+        """Start two worker threads per queue."""
+        self.started = time.monotonic()
+        for fd, sock in zip(self.fds, self.socks):
+            tx, rx = Counters(), Counters()
+            self.counters.append((tx, rx))
+            connected = self.remote is not None and not self.routes
+            for target, args in ((self._tun_to_udp, (fd, sock, tx, connected)), (self._udp_to_tun, (fd, sock, rx))):
+                t = threading.Thread(target=target, args=args, daemon=True, name=f"tunnel-{self.dev}")
+                t.start()
+                self.threads.append(t)
+
+    def _tun_to_udp(self, fd: int, sock: socket.socket, c: Counters, connected: bool) -> None:
+        buf = bytearray(65536 + self.hdr)
+        mv = memoryview(buf)
+        bufs = [buf]
+        readv, hdr = os.readv, self.hdr
+        send, sendto, lookup = sock.send, sock.sendto, self.router.lookup
+        while True:
+            try:
+                while True:
+                    n = readv(fd, bufs)
+                    if connected:
+                        send(mv[:n])
+                    else:
+                        ep = lookup(mv[hdr:n])
+                        if ep is None:
+                            c.dropped += 1
+                            continue
+                        sendto(mv[:n], ep)
+                    c.packets += 1
+                    c.bytes += n - hdr
+            except OSError as e:
+                if e.errno not in TRANSIENT:
+                    c.last_error = f"{os.strerror(e.errno or 0)} (fatal)"
+                    return
+                c.errors += 1
+                c.last_error = os.strerror(e.errno or 0)
+
+    def _udp_to_tun(self, fd: int, sock: socket.socket, c: Counters) -> None:
+        buf = bytearray(65536 + self.hdr)
+        mv = memoryview(buf)
+        recv_into, write, hdr = sock.recv_into, os.write, self.hdr
+        minimum = hdr + 20
+        while True:
+            try:
+                while True:
+                    n = recv_into(buf)
+                    if n < minimum:
+                        c.dropped += 1
+                        continue
+                    write(fd, mv[:n])
+                    c.packets += 1
+                    c.bytes += n - hdr
+            except OSError as e:
+                if e.errno not in TRANSIENT:
+                    c.last_error = f"{os.strerror(e.errno or 0)} (fatal)"
+                    return
+                c.errors += 1
+                c.last_error = os.strerror(e.errno or 0)
+
+    def alive(self) -> bool:
+        """True while every worker thread runs."""
+        return all(t.is_alive() for t in self.threads)
+
+    def stats(self) -> TunnelStats:
+        """Counters summed over queues (a consistent-enough snapshot)."""
+        out = TunnelStats(seconds=time.monotonic() - self.started if self.started else 0.0)
+        for tx, rx in self.counters:
+            for total, part in ((out.tx, tx), (out.rx, rx)):
+                total.packets += part.packets
+                total.bytes += part.bytes
+                total.errors += part.errors
+                total.dropped += part.dropped
+                total.last_error = part.last_error or total.last_error
+        return out
+
+    def close(self) -> None:
+        """Close sockets and tun fds (worker threads are daemons and die with the process)."""
+        for s in self.socks:
+            s.close()
+        for fd in self.fds:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self.socks, self.fds = [], []
+
+
+def run(tunnel: Tunnel, stop: threading.Event, count: int | None = None, poll: float = 0.2) -> TunnelStats:
+    """Open and start the tunnel, wait until stop is set (or count packets each way), return the totals."""
+    tunnel.open()
+    try:
+        tunnel.start()
+        while not stop.wait(poll):
+            if not tunnel.alive():
+                break
+            if count is not None:
+                st = tunnel.stats()
+                if st.tx.packets >= count and st.rx.packets >= count:
+                    break
+        return tunnel.stats()
+    finally:
+        tunnel.close()
