@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import inspect as inspector
 from .backend import netns as nsb
 from .backend import tun as tunb
 from .backend.procfs import comm, netns_pids
@@ -161,7 +162,16 @@ def tuntaps(netns: str | None = None) -> list[dict[str, Any]]:
                     "state": link.state, "persist": bool(link.detail("tun_persist", 0)),
                     "multi_queue": bool(link.detail("tun_multi_queue", 0)), "owner": link.detail("tun_owner"),
                     "group": link.detail("tun_group"), "vnet_hdr": bool(link.detail("tun_vnet_hdr", 0))})
+    if out:
+        held = inspector.tun_holders(netns)
+        for entry in out:
+            entry["holders"] = [{"pid": h.pid, "comm": h.comm, "fd": h.fd} for h in held.get(entry["name"], [])]
     return out
+
+
+def veths(netns: str | None = None, all_namespaces: bool = False) -> list[dict[str, Any]]:
+    """veths in a namespace (or on the whole host) with their peer's name, ifindex and namespace."""
+    return inspector.veths(netns, all_namespaces)
 
 
 def tunnel_add(name: str, kind: str, options: list[tuple[str, Any]], lower: str | None = None,

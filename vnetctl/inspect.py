@@ -14,10 +14,11 @@ import errno
 import os
 import socket
 from dataclasses import dataclass, field
+from typing import Any
 
 from .backend import ethtool, procfs, rtdump
 from .backend import netns as nsb
-from .errors import NotFound, PermissionDenied, VnetError
+from .errors import NotFound, PermissionDenied, UsageError, VnetError
 from .model import Device, Holder, HostView, Link, Namespace, Peer
 
 NETLINK_ROUTE = 0
@@ -35,6 +36,7 @@ class _Ns:
     sock: socket.socket | None = None
     links: list[Link] | None = None
     addrs: dict[int, list[str]] = field(default_factory=dict)
+    types: dict[int, str] = field(default_factory=dict)
     drv: dict[int, ethtool.DrvInfo | None] = field(default_factory=dict)
     peer_stat: dict[int, int | None] = field(default_factory=dict)
     nsids: dict[int, int | None] = field(default_factory=dict)
@@ -145,7 +147,9 @@ class Scanner:
         if sock is None:
             return
         try:
-            ns.links = rtdump.links(sock)
+            typed = rtdump.links_typed(sock)
+            ns.links = [lk for lk, _ in typed]
+            ns.types = {lk.index: t for lk, t in typed}
             for a in rtdump.addresses(sock):
                 ns.addrs.setdefault(a.ifindex, []).append(a.cidr)
         except OSError as e:
@@ -195,7 +199,7 @@ class Scanner:
                                  f"IFLA_LINK {link.link}; using IFLA_LINK")
         if link.link_netnsid is None or link.link_netnsid < 0:
             other = _by_index(ns, peer_index)
-            return Peer(other.name if other else None, peer_index, ns.inode, ns.name)
+            return _peer(other.name if other else None, peer_index, ns)
         nsid = link.link_netnsid
         tried: set[int] = {ns.inode}
         # Likely namespaces first: those with a veth of that ifindex pointing back at us.
@@ -204,13 +208,13 @@ class Scanner:
                 continue
             tried.add(cand.inode)
             if self.nsid(ns, cand) == nsid:
-                return Peer(clink.name, peer_index, cand.inode, cand.name)
+                return _peer(clink.name, peer_index, cand)
         for cand in self.ordered():
             if cand.inode in tried:
                 continue
             if self.nsid(ns, cand) == nsid:
                 other = self.link_in(cand, peer_index)
-                return Peer(other.name if other else None, peer_index, cand.inode, cand.name)
+                return _peer(other.name if other else None, peer_index, cand)
         # Its namespace is nowhere we can open; the kernel still names the device by nsid.
         sock = self.socket_of(ns)
         other = None
@@ -273,6 +277,10 @@ class Scanner:
                 ns.sock = None
 
 
+def _peer(name: str | None, index: int, ns: _Ns) -> Peer:
+    return Peer(name, index, ns.inode, ns.name, ns.ref, ns.current)
+
+
 def _by_index(ns: _Ns, index: int) -> Link | None:
     return next((lk for lk in ns.links or () if lk.index == index), None)
 
@@ -304,7 +312,7 @@ def _device(sc: Scanner, ns: _Ns, link: Link, holders: dict[tuple[int, str], lis
         peer=sc.peer(ns, link, index) if link.kind == "veth" else None,
         holders=tuple(sorted(holders.get((ns.inode, link.name), ()), key=lambda h: (h.pid, h.fd))),
         ports=ports, tun_mode=tun_mode, altnames=link.altnames,
-        driver_version=info.version if info else None, netns_inode=ns.inode,
+        driver_version=info.version if info else None, netns_inode=ns.inode, link_type=ns.types.get(link.index),
     )
 
 
@@ -316,14 +324,18 @@ def _namespace(sc: Scanner, ns: _Ns, devices: tuple[Device, ...]) -> Namespace:
 
 def host(netns: str | None = None) -> HostView:
     """The whole host (or the one namespace `netns` names), as inspect sees it."""
+    return _view([netns] if netns else None)
+
+
+def _view(specs: list[str | None] | None) -> HostView:
+    """Read the namespaces `specs` name (None: all of them); peers are resolved against the whole host."""
     sc = Scanner()
     try:
-        chosen = [sc.find(netns)] if netns else sc.ordered()
-        for ns in sc.ordered():
-            if ns in chosen or not netns:
-                sc.read(ns)
+        chosen = list(dict.fromkeys(sc.find(spec) for spec in specs)) if specs is not None else sc.ordered()
+        for ns in chosen:
+            sc.read(ns)
         index: dict[int, list[tuple[_Ns, Link]]] = {}
-        for ns in sc.spaces.values():
+        for ns in chosen:
             for lk in ns.links or ():
                 if lk.kind == "veth":
                     index.setdefault(lk.index, []).append((ns, lk))
@@ -335,13 +347,43 @@ def host(netns: str | None = None) -> HostView:
         sc.close()
 
 
+def veths(netns: str | None = None, all_namespaces: bool = False) -> list[dict[str, Any]]:
+    """Every veth in one namespace (or, with all_namespaces, on the host) with its peer."""
+    view = _view(None if all_namespaces else [netns])
+    out = []
+    for ns in view.namespaces:
+        for d in ns.devices:
+            if d.kind != "veth":
+                continue
+            p = d.peer
+            peer = {"name": p.name if p else None, "ifindex": p.ifindex if p else None,
+                    "netns": p.netns_ref if p else None, "netns_inode": p.netns_inode if p else None}
+            out.append({"netns": ns.ref, "netns_inode": ns.inode, "name": d.name, "ifindex": d.ifindex,
+                        "state": d.state, "peer": peer})
+    return out
+
+
+def tun_holders(netns: str | None = None) -> dict[str, list[Holder]]:
+    """Processes holding each tun/tap device of one namespace, by device name."""
+    sc = Scanner()
+    try:
+        ns = sc.find(netns)
+        if not sc.proc.tun_fds:
+            return {}
+        sc.read(ns)
+        return {name: sorted(hs, key=lambda h: (h.pid, h.fd)) for (inode, name), hs in sc.holders().items()
+                if inode == ns.inode}
+    finally:
+        sc.close()
+
+
 def device(dev: str, netns: str | None = None) -> Device:
     """One device with its peer (and the peer's namespace name), driver, bus-info and holders."""
     return lookup(dev, netns)[0]
 
 
-def lookup(dev: str, netns: str | None = None) -> tuple[Device, list[str]]:
-    """device(), with the warnings about what could not be seen."""
+def lookup(dev: str, netns: str | None = None, kind: str | None = None) -> tuple[Device, list[str]]:
+    """device() (of link kind `kind`, when given), with the warnings about what could not be seen."""
     sc = Scanner()
     try:
         ns = sc.find(netns)
@@ -351,6 +393,9 @@ def lookup(dev: str, netns: str | None = None) -> tuple[Device, list[str]]:
         link = next((lk for lk in ns.links or () if lk.name == dev or dev in lk.altnames), None)
         if link is None:
             raise NotFound(f"device {dev!r} not found in {ns.label}", "see 'vnetctl inspect" + (f" -n {netns}'" if netns else "'"))
+        if kind is not None and link.kind != kind:
+            what = {"tun": "tun/tap"}.get(kind, kind)
+            raise UsageError(f"{dev!r} is a {link.kind or 'physical'} device, not a {what}", f"give the name of a {what} device")
         holders = sc.holders() if link.kind == "tun" else {}
         found = _device(sc, ns, link, holders, None)
         return found, list(dict.fromkeys(sc.warnings))

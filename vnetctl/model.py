@@ -65,6 +65,8 @@ class Peer:
     ifindex: int
     netns_inode: int | None
     netns_name: str | None = None
+    netns_ref: str | None = None
+    netns_current: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,7 @@ class Device:
     altnames: tuple[str, ...] = ()
     driver_version: str | None = None
     netns_inode: int | None = None
+    link_type: str | None = None
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ NETNSA_NSID, NETNSA_FD = 1, 3
 NETNSA_NSID_NOT_ASSIGNED = -1
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 
+ARPHRD = {1: "ether", 772: "loopback", 776: "sit", 778: "gre", 65534: "none"}
 OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
 # IFLA_INFO_DATA of a tun device: IFLA_TUN_* -> (key, struct format)
 _TUN_DATA = {1: ("tun_owner", "I"), 2: ("tun_group", "I"), 3: ("tun_type", "B"), 4: ("tun_pi", "B"),
@@ -135,6 +136,12 @@ def _nla(typ: int, payload: bytes) -> bytes:
     return raw + b"\0" * (-len(raw) % 4)
 
 
+def link_type(msg: bytes, off: int) -> str:
+    """The ARPHRD type of an RTM_NEWLINK message as `ip` names it (ether, loopback, none...)."""
+    (_, typ, _, _, _) = _IFI.unpack_from(msg, off)
+    return ARPHRD.get(typ, str(typ))
+
+
 def parse_link(msg: bytes, off: int) -> Link:
     """Decode one RTM_NEWLINK message into a Link."""
     _, _, index, flags, _ = _IFI.unpack_from(msg, off)
@@ -190,6 +197,12 @@ def _link_body(index: int = 0, extra: bytes = b"") -> bytes:
 def links(sock: socket.socket) -> list[Link]:
     """Every device in the socket's namespace (one RTM_GETLINK dump)."""
     return [parse_link(m, o) for t, m, o in _dump(sock, RTM_GETLINK, _link_body()) if t == RTM_NEWLINK]
+
+
+def links_typed(sock: socket.socket) -> list[tuple[Link, str]]:
+    """links(), each with its link type (ether, loopback, none...)."""
+    return [(parse_link(m, o), link_type(m, o)) for t, m, o in _dump(sock, RTM_GETLINK, _link_body())
+            if t == RTM_NEWLINK]
 
 
 def link_by_index(sock: socket.socket, index: int, target_nsid: int | None = None) -> Link | None:

@@ -1,0 +1,101 @@
+"""vnetctl inspect [peer|driver|holders]: the host's namespaces, devices, peers, drivers and holders."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from .. import inspect as inspector
+from ..render import inspect_text as text
+from .common import json_option, netns_option
+
+FORMATS = ["tree", "table", "dot", "mermaid"]
+
+
+def _json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+
+
+def _warn(warnings: list[str] | tuple[str, ...]) -> None:
+    for w in warnings:
+        click.echo(f"warning: {w}", err=True)
+
+
+@click.group(invoke_without_command=True)
+@netns_option
+@json_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="tree", show_default=True,
+              help="tree/table for reading, dot (Graphviz) or mermaid for a picture.")
+@click.pass_context
+def inspect(ctx: click.Context, netns: str | None, as_json: bool, fmt: str) -> None:
+    """Every namespace (named or not) with its devices, veth peers, drivers and tun/tap holders."""
+    if ctx.invoked_subcommand is not None:
+        return
+    view = inspector.host(netns)
+    _warn(view.warnings)
+    if as_json:
+        _json(text.host_json(view))
+    elif fmt == "dot":
+        from ..render.graph import dot
+        sys.stdout.write(dot(view))
+    elif fmt == "mermaid":
+        from ..render.graph import mermaid
+        sys.stdout.write(mermaid(view))
+    elif fmt == "table":
+        from ..render.output import table
+        table(text.TABLE_COLUMNS, text.table_rows(view))
+    elif sys.stdout.isatty():
+        from ..render.output import stdout_console
+        stdout_console().print(text.rich_tree(view))
+    else:
+        sys.stdout.write("\n".join(text.tree_lines(view)) + "\n")
+
+
+@inspect.command("peer")
+@click.argument("dev")
+@netns_option
+@json_option
+def peer(dev: str, netns: str | None, as_json: bool) -> None:
+    """Where the other end of veth DEV is: its name, ifindex and namespace."""
+    found, warnings = inspector.lookup(dev, netns)
+    _warn(warnings)
+    if as_json:
+        _json(text.device_json(found))
+    else:
+        sys.stdout.write("\n".join(text.device_text(found)) + "\n")
+
+
+@inspect.command("driver")
+@click.argument("dev")
+@netns_option
+@json_option
+def driver(dev: str, netns: str | None, as_json: bool) -> None:
+    """What `ethtool -i DEV` says: driver, version, bus-info (and the link kind)."""
+    found, warnings = inspector.lookup(dev, netns)
+    _warn(warnings)
+    if as_json:
+        _json(text.driver_json(found))
+    else:
+        info = text.driver_json(found)
+        sys.stdout.write("".join(f"{k.replace('_', '-')}: {v if v is not None else '-'}\n" for k, v in info.items()))
+
+
+@inspect.command("holders")
+@click.argument("dev")
+@netns_option
+@json_option
+def holders(dev: str, netns: str | None, as_json: bool) -> None:
+    """Which processes hold tun/tap DEV open, through which fd on /dev/net/tun."""
+    found, warnings = inspector.lookup(dev, netns, kind="tun")
+    _warn(warnings)
+    if as_json:
+        _json([text.holder_json(h) for h in found.holders])
+        return
+    from ..render.output import table
+    table(["PID", "COMMAND", "FD"], [[h.pid, h.comm, h.fd] for h in found.holders])
+
+
+COMMANDS = [inspect]

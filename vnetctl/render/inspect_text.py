@@ -1,0 +1,173 @@
+"""inspect as text: the documented JSON shape, a plain or rich tree, a table (pure functions)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..model import Device, Holder, HostView, Namespace, Peer
+
+TABLE_COLUMNS = ["NAMESPACE", "IFINDEX", "NAME", "KIND", "DRIVER", "BUS-INFO", "STATE", "MTU", "MASTER", "PEER",
+                 "ADDRESSES", "HOLDERS"]
+
+
+def ns_label(ns: Namespace) -> str:
+    """How a namespace is named in text: its name, (host) for the current one, or its -n reference."""
+    if ns.name:
+        return ns.name
+    if ns.current:
+        return "(host)"
+    return f"({ns.ref})" if ns.ref else f"(inode {ns.inode})"
+
+
+def labels(view: HostView) -> dict[int, str]:
+    """Namespace inode -> label, for naming peers."""
+    return {ns.inode: ns_label(ns) for ns in view.namespaces}
+
+
+def peer_ns_label(peer: Peer, known: dict[int, str]) -> str:
+    """Where a peer lives, as words."""
+    if peer.netns_inode is None:
+        return "an unknown namespace"
+    if peer.netns_inode in known:
+        return known[peer.netns_inode]
+    if peer.netns_name:
+        return peer.netns_name
+    if peer.netns_current:
+        return "(host)"
+    return f"({peer.netns_ref})" if peer.netns_ref else f"(inode {peer.netns_inode})"
+
+
+def holder_json(h: Holder) -> dict[str, Any]:
+    """One holder as JSON."""
+    return {"pid": h.pid, "comm": h.comm, "fd": h.fd}
+
+
+def peer_json(peer: Peer | None) -> dict[str, Any] | None:
+    """A veth peer as JSON."""
+    if peer is None:
+        return None
+    return {"name": peer.name, "ifindex": peer.ifindex, "netns_inode": peer.netns_inode, "netns_name": peer.netns_name,
+            "netns_ref": peer.netns_ref, "netns_current": peer.netns_current}
+
+
+def device_json(d: Device) -> dict[str, Any]:
+    """One device in the documented shape (plus a few extra keys)."""
+    return {"name": d.name, "ifindex": d.ifindex, "kind": d.kind, "driver": d.driver, "bus_info": d.bus_info,
+            "state": d.state, "mtu": d.mtu, "mac": d.mac, "master": d.master, "addresses": list(d.addresses),
+            "peer": peer_json(d.peer), "holders": [holder_json(h) for h in d.holders],
+            "ports": list(d.ports), "tun_mode": d.tun_mode, "altnames": list(d.altnames),
+            "driver_version": d.driver_version, "netns_inode": d.netns_inode, "link_type": d.link_type}
+
+
+def namespace_json(ns: Namespace) -> dict[str, Any]:
+    """One namespace in the documented shape."""
+    return {"name": ns.name, "inode": ns.inode, "pids": list(ns.pids), "commands": list(ns.commands),
+            "current": ns.current, "ref": ns.ref, "paths": list(ns.paths),
+            "devices": [device_json(d) for d in ns.devices]}
+
+
+def host_json(view: HostView) -> dict[str, Any]:
+    """`vnetctl inspect --json`: {"namespaces": [...], "warnings": [...]}."""
+    return {"namespaces": [namespace_json(ns) for ns in view.namespaces], "warnings": list(view.warnings)}
+
+
+def driver_json(d: Device) -> dict[str, Any]:
+    """`vnetctl inspect driver --json`: what ethtool -i says, and the link kind."""
+    return {"driver": d.driver, "version": d.driver_version, "bus_info": d.bus_info, "kind": d.kind}
+
+
+def ns_header(ns: Namespace) -> str:
+    """The line that opens a namespace in the tree."""
+    text = f"{ns_label(ns)}  inode {ns.inode}"
+    if ns.pids:
+        shown = ",".join(map(str, ns.pids[:6])) + (f",+{len(ns.pids) - 6}" if len(ns.pids) > 6 else "")
+        text += f"  pids {shown}"
+    if ns.commands:
+        text += "  [" + ",".join(ns.commands[:6]) + ("…" if len(ns.commands) > 6 else "") + "]"
+    return text
+
+
+def holders_text(holders: tuple[Holder, ...]) -> str:
+    """Holders as `comm[pid] fd N`."""
+    return " ".join(f"{h.comm or '?'}[{h.pid}] fd {h.fd}" for h in holders)
+
+
+def kind_text(d: Device) -> str:
+    """A device's type in one word: tap/tun, the link kind, the driver, or the link type."""
+    return d.tun_mode or d.kind or d.driver or d.link_type or "device"
+
+
+def device_line(d: Device, known: dict[int, str]) -> str:
+    """One device as a line of the tree."""
+    parts = [f"{d.name} #{d.ifindex}", kind_text(d), d.state, f"mtu {d.mtu}"]
+    if d.driver and d.driver not in (d.kind, "tun"):
+        parts.append(f"driver {d.driver}")
+    if d.mac and d.kind is not None:
+        parts.append(d.mac)
+    if d.master:
+        parts.append(f"⊂ {d.master}")
+    if d.peer is not None:
+        parts.append(f"⇄ {d.peer.name or '?'} #{d.peer.ifindex} in {peer_ns_label(d.peer, known)}")
+    if d.ports:
+        parts.append("ports " + ",".join(d.ports))
+    if d.holders:
+        parts.append("held by " + holders_text(d.holders))
+    if d.addresses:
+        parts.append(" ".join(d.addresses))
+    return "  ".join(parts)
+
+
+def tree_lines(view: HostView) -> list[str]:
+    """The whole host as a plain, stable text tree."""
+    known = labels(view)
+    out: list[str] = []
+    for ns in view.namespaces:
+        out.append(ns_header(ns))
+        for i, d in enumerate(ns.devices):
+            last = i == len(ns.devices) - 1
+            out.append(("└── " if last else "├── ") + device_line(d, known))
+        if not ns.devices:
+            out.append("└── (no devices seen)")
+    return out
+
+
+def rich_tree(view: HostView) -> Any:
+    """The tree as a rich renderable for a terminal."""
+    from rich.text import Text
+    from rich.tree import Tree
+
+    known = labels(view)
+    root = Tree(Text("host", style="bold"), guide_style="dim")
+    for ns in view.namespaces:
+        branch = root.add(Text(ns_header(ns), style="bold cyan"))
+        for d in ns.devices:
+            branch.add(Text(device_line(d, known)))
+        if not ns.devices:
+            branch.add(Text("(no devices seen)", style="dim"))
+    return root
+
+
+def table_rows(view: HostView) -> list[list[Any]]:
+    """One row per device, for TABLE_COLUMNS."""
+    known = labels(view)
+    rows: list[list[Any]] = []
+    for ns in view.namespaces:
+        for d in ns.devices:
+            peer = f"{d.peer.name or '?'}#{d.peer.ifindex}@{peer_ns_label(d.peer, known)}" if d.peer else None
+            rows.append([ns_label(ns), d.ifindex, d.name, kind_text(d), d.driver, d.bus_info, d.state, d.mtu,
+                         d.master, peer, list(d.addresses), holders_text(d.holders)])
+    return rows
+
+
+def device_text(d: Device) -> list[str]:
+    """`inspect peer` / `inspect driver` for a person: key: value lines."""
+    lines = [f"device: {d.name} #{d.ifindex}", f"kind: {kind_text(d)}",
+             f"driver: {d.driver or '-'}", f"version: {d.driver_version or '-'}", f"bus-info: {d.bus_info or '-'}"]
+    if d.peer is not None:
+        where = peer_ns_label(d.peer, {})
+        if d.peer.netns_inode:
+            where += f" (inode {d.peer.netns_inode})"
+        lines.append(f"peer: {d.peer.name or '?'} #{d.peer.ifindex} in {where}")
+    elif d.kind == "veth":
+        lines.append("peer: (none)")
+    return lines
