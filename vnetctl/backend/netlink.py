@@ -8,10 +8,10 @@ import os
 import socket
 import time
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
 
 from ..errors import AlreadyExists, BackendError, Busy, NotFound, PermissionDenied, Unsupported, VnetError
 from ..model import Address, Link, Route
@@ -19,6 +19,8 @@ from .netns import NsRef, call_in
 
 NETLINK_ROUTE = 0
 IFF_UP = 1
+NLM_F_DUMP_INTR = 0x10
+DUMP_RETRIES = 5
 
 
 def kernel_error(e: NetlinkError, what: str) -> VnetError:
@@ -49,6 +51,28 @@ def kernel(what: str) -> Iterator[None]:
         yield
     except NetlinkError as e:
         raise kernel_error(e, what) from None
+
+
+def dump(request: Callable[[], Iterable[Any]], what: str) -> list[Any]:
+    """Run a netlink dump; run it again if a concurrent change made it inconsistent.
+
+    The kernel flags such a dump with NLM_F_DUMP_INTR (pyroute2 passes the flag on
+    without acting on it) or fails it with EINTR; either way the answer may skip or
+    repeat entries, so it is never returned.
+    """
+    for _ in range(DUMP_RETRIES):
+        try:
+            msgs = list(request())
+        except NetlinkDumpInterrupted:
+            continue
+        except NetlinkError as e:
+            if e.code == errno.EINTR:
+                continue
+            raise kernel_error(e, what) from None
+        if not any(m["header"].get("flags", 0) & NLM_F_DUMP_INTR for m in msgs if "header" in m):
+            return msgs
+    raise BackendError(f"{what}: the dump was interrupted {DUMP_RETRIES} times by concurrent changes",
+                       errno.EINTR, "try again when the churn settles")
 
 
 def _attr(msg: Any, name: str) -> Any:
@@ -108,8 +132,7 @@ class Netlink:
     # links -------------------------------------------------------------
     def links(self) -> list[Link]:
         """Every device in this namespace."""
-        with kernel("cannot list devices" + self.where):
-            return [link_from_msg(m) for m in self.ipr.link("dump")]
+        return [link_from_msg(m) for m in dump(lambda: self.ipr.link("dump"), "cannot list devices" + self.where)]
 
     def link(self, name: str) -> Link | None:
         """The device called `name` (or with that altname), or None."""
@@ -197,8 +220,7 @@ class Netlink:
     def addresses(self, index: int | None = None) -> list[Address]:
         """IP addresses, of one device or all."""
         kw: dict[str, Any] = {"index": index} if index is not None else {}
-        with kernel("cannot list addresses" + self.where):
-            msgs = self.ipr.addr("dump", **kw)
+        msgs = dump(lambda: self.ipr.addr("dump", **kw), "cannot list addresses" + self.where)
         return [Address(m["index"], f"{_attr(m, 'IFA_ADDRESS')}/{m['prefixlen']}", m["family"]) for m in msgs
                 if index is None or m["index"] == index]
 
@@ -222,8 +244,7 @@ class Netlink:
         """Routes of the main table (IPv4 and IPv6)."""
         names = {link.index: link.name for link in self.links()}
         out = []
-        with kernel("cannot list routes" + self.where):
-            msgs = list(self.ipr.route("dump", table=254))
+        msgs = dump(lambda: self.ipr.route("dump", table=254), "cannot list routes" + self.where)
         for m in msgs:
             dst = _attr(m, "RTA_DST")
             dst_s = f"{dst}/{m['dst_len']}" if dst else ("default" if m["dst_len"] == 0 else "?")
