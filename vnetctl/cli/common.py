@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import click
 
-from ..render.output import script
-from ..steps import Step
+if TYPE_CHECKING:
+    from ..steps import Step
 
 F = Callable[..., Any]
 
@@ -29,7 +29,9 @@ def dry_run_option(f: F) -> F:
                         help="Print the equivalent ip/bridge commands, one per line, and change nothing.")(f)
 
 
-def show_plan(steps: list[Step], dry_run: bool) -> None:
+def show_plan(steps: list["Step"], dry_run: bool) -> None:
     """After a mutating command: with --dry-run print its Steps as a shell script."""
     if dry_run:
+        from ..render.output import script
+
         script(step.command() for step in steps)

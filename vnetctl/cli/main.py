@@ -16,7 +16,33 @@ NOUNS = ["netns", "veth", "bridge", "tuntap", "link", "addr", "route", "tunnels"
 EPILOG = "Exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items())
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=EPILOG)
+class NounGroup(click.Group):
+    """Imports a noun's module only when needed, so one command does not pay for all the others."""
+
+    _loaded: set[str] = set()
+
+    def _load(self, noun: str) -> None:
+        if noun not in self._loaded:
+            self._loaded.add(noun)
+            for cmd in importlib.import_module(f"vnetctl.cli.{noun}").COMMANDS:
+                self.add_command(cmd)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in NOUNS:
+            self._load(cmd_name)
+        if cmd_name not in self.commands:
+            for noun in NOUNS:
+                self._load(noun)
+        return self.commands.get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        for noun in NOUNS:
+            self._load(noun)
+        return sorted(self.commands)
+
+
+@click.group(cls=NounGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+             epilog=EPILOG)
 @click.version_option(package_name="vnetctl")
 def cli() -> None:
     """Operate, set up and inspect Linux virtual network devices.
@@ -24,12 +50,6 @@ def cli() -> None:
     tun/tap, veth pairs, bridges, network namespaces and VXLAN, through netlink;
     every change can be printed as the equivalent ip/bridge command with --dry-run.
     """
-
-
-for _noun in NOUNS:
-    _module = importlib.import_module(f"vnetctl.cli.{_noun}")
-    for _cmd in _module.COMMANDS:
-        cli.add_command(_cmd)
 
 
 def main(argv: list[str] | None = None) -> None:
