@@ -17,14 +17,16 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import signal
 import socket
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 from ..backend import tun
 from ..backend.netns import call_in, resolve
-from ..errors import BackendError, UsageError
+from ..errors import BackendError, Failed, UsageError
 
 IP_MTU_DISCOVER = 10
 IP_PMTUDISC_DONT = 0
@@ -265,11 +267,18 @@ class Tunnel:
         self.socks, self.fds = [], []
 
 
-def run(tunnel: Tunnel, stop: threading.Event, count: int | None = None, poll: float = 0.2) -> TunnelStats:
-    """Open and start the tunnel, wait until stop is set (or count packets each way), return the totals."""
+def run(tunnel: Tunnel, stop: threading.Event | None = None, count: int | None = None, poll: float = 0.2,
+        on_ready: Callable[[], None] | None = None) -> TunnelStats:
+    """Open and start the tunnel, wait until SIGINT/SIGTERM or stop (or count packets each way); the totals."""
+    if stop is None:
+        stop = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())  # type: ignore[union-attr]
     tunnel.open()
     try:
         tunnel.start()
+        if on_ready:
+            on_ready()
         while not stop.wait(poll):
             if not tunnel.alive():
                 break
@@ -277,6 +286,10 @@ def run(tunnel: Tunnel, stop: threading.Event, count: int | None = None, poll: f
                 st = tunnel.stats()
                 if st.tx.packets >= count and st.rx.packets >= count:
                     break
-        return tunnel.stats()
+        st = tunnel.stats()
+        if not tunnel.alive():
+            why = st.tx.last_error if "fatal" in st.tx.last_error else st.rx.last_error
+            raise Failed(f"tunnel {tunnel.dev} stopped: {why}", "check the tun device and the UDP socket")
+        return st
     finally:
         tunnel.close()

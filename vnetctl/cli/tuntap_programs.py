@@ -1,0 +1,98 @@
+"""vnetctl tuntap read|guest|tunnel: the programs on the other end of a tun/tap."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from ..userspace import guest as guest_prog
+from ..userspace import reader, tunnel as tunnel_prog
+from ..userspace.packet import Summary
+from .common import json_option, netns_option
+
+
+def _out(line: str) -> None:
+    # Flushed per line: whoever follows the output through a pipe sees each packet as it comes.
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _err(line: str) -> None:
+    click.echo(line, err=True)
+
+
+@click.command("read")
+@click.argument("dev")
+@click.option("--mode", type=click.Choice(["tun", "tap"]), default="tun", show_default=True,
+              help="tun: IP packets; tap: Ethernet frames. Must match the device.")
+@netns_option
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N packets.")
+@json_option
+@click.option("--pcap", type=click.Path(dir_okay=False), default=None,
+              help="Also write every packet to FILE (pcap; tcpdump -r reads it).")
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing per packet (fastest); only the summary.")
+def read(dev: str, mode: str, netns: str | None, count: int | None, as_json: bool, pcap: str | None,
+         quiet: bool) -> None:
+    """Attach to (or create) tun/tap DEV and print one line per packet read from it.
+
+    Each line gives the bytes read and a decoded summary (IPv4/IPv6, ARP, ICMP type,
+    UDP/TCP ports); --json prints JSON Lines. On exit (Ctrl-C, SIGTERM or --count) a
+    summary of packets, bytes and rate goes to stderr.
+    """
+    def show(s: Summary) -> None:
+        if as_json:
+            _out(json.dumps(s.as_dict()))
+        else:
+            _out(f"Read {s.len} bytes from tun/tap device: {s.line()}")
+
+    where = f" in namespace {netns}" if netns else ""
+    stats = reader.read(dev, mode, netns, count, None if quiet else show, pcap,
+                        on_ready=lambda: _err(f"reading {mode} {dev}{where}; Ctrl-C to stop"))
+    _err(stats.line())
+
+
+@click.command("guest")
+@click.argument("dev")
+@click.option("--ip", "cidr", metavar="CIDR", default=None, help="The guest's static address, e.g. 10.0.0.5/24.")
+@click.option("--mac", default=None, help="The guest's MAC (default: a random locally administered one).")
+@netns_option
+@click.option("--dhcp", "use_dhcp", is_flag=True, help="Obtain the address from a DHCP server on the segment.")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after answering N requests.")
+def guest(dev: str, cidr: str | None, mac: str | None, netns: str | None, use_dhcp: bool, count: int | None) -> None:
+    """Play a VM on tap DEV: own a MAC, answer ARP and ping for its address (static or by DHCP)."""
+    stats = guest_prog.run(dev, cidr, mac, netns, use_dhcp, on_event=_out, count=count)
+    _err(stats.line())
+
+
+@click.command("tunnel")
+@click.argument("dev")
+@click.option("--local", required=True, metavar="IP:PORT", help="Underlay address and UDP port to listen on.")
+@click.option("--remote", default=None, metavar="IP:PORT", help="The peer for every packet without a --route.")
+@netns_option
+@click.option("--route", "routes", multiple=True, metavar="CIDR=IP:PORT",
+              help="Send packets for CIDR to that peer (repeatable; longest prefix wins), like flannel's subnet map.")
+@click.option("--queues", type=click.IntRange(min=1, max=16), default=1, show_default=True,
+              help="tun queues (IFF_MULTI_QUEUE), each with its own worker threads.")
+@click.option("--offload/--no-offload", default=True, show_default=True,
+              help="vnet_hdr + TSO: move 64 KB GSO packets per datagram (both ends must agree).")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N packets each way.")
+@json_option
+def tunnel(dev: str, local: str, remote: str | None, netns: str | None, routes: tuple[str, ...], queues: int,
+           offload: bool, count: int | None, as_json: bool) -> None:
+    """Carry IP packets between tun DEV and UDP peers (the OpenVPN / flannel-UDP data path)."""
+    t = tunnel_prog.Tunnel(dev, tunnel_prog.parse_endpoint(local),
+                           tunnel_prog.parse_endpoint(remote) if remote else None,
+                           [tunnel_prog.parse_route(r) for r in routes], netns, queues, offload)
+    stats = tunnel_prog.run(t, count=count, on_ready=lambda: _err(
+        f"tunnel {dev} <-> udp {local}{' -> ' + remote if remote else ''} ({len(routes)} routes, {queues} queue(s), "
+        f"offload {'on' if offload else 'off'}); Ctrl-C to stop"))
+    if as_json:
+        _out(json.dumps(stats.as_dict()))
+    _err(f"tun->udp {stats.tx.packets} packets {stats.tx.bytes} bytes ({stats.tx.errors} errors, "
+         f"{stats.tx.dropped} dropped); udp->tun {stats.rx.packets} packets {stats.rx.bytes} bytes "
+         f"({stats.rx.errors} errors, {stats.rx.dropped} dropped) in {stats.seconds:.2f} s")
+
+
+PROGRAMS = [read, guest, tunnel]
