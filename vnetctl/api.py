@@ -11,7 +11,7 @@ from typing import Any
 from . import inspect as inspector
 from .backend import netns as nsb
 from .backend import tun as tunb
-from .backend.procfs import comm, netns_pids
+from .backend.procfs import comm, scan
 from .errors import NotFound, UsageError
 from .model import Address, Link, Route
 from .names import check_ifname, check_netns
@@ -58,9 +58,17 @@ def netns_del(name: str, force: bool = False, dry_run: bool = False) -> list[Ste
     return run([NetnsDel(name, force)], dry_run)
 
 
-def netns_list(all_: bool = False) -> list[dict[str, Any]]:
-    """Named namespaces, and with all_ also unnamed ones reachable through /proc/PID/ns/net."""
-    pids = netns_pids()
+def netns_list(all_: bool = False, warnings: list[str] | None = None) -> list[dict[str, Any]]:
+    """Named namespaces, and with all_ also unnamed ones reachable through /proc/PID/ns/net.
+
+    What could not be seen (processes whose namespace is unreadable) is added to `warnings`.
+    """
+    proc = scan(fds=False)
+    pids = proc.netns_pids
+    if proc.hidden_ns and warnings is not None:
+        warnings.append(f"cannot see the network namespace of {len(proc.hidden_ns)} process(es) (needs CAP_SYS_PTRACE "
+                        "or root): " + ("namespaces only they hold are missing and " if all_ else "")
+                        + "the PIDS column may be incomplete")
     here = nsb.current_inode()
     seen: dict[int, dict[str, Any]] = {}
     for ref in nsb.list_named():

@@ -37,7 +37,10 @@ def delete(name: str, force: bool, dry_run: bool) -> None:
 @json_option
 def list_(all_: bool, as_json: bool) -> None:
     """List namespaces with their nsfs inode and the processes inside."""
-    entries = api.netns_list(all_)
+    warnings: list[str] = []
+    entries = api.netns_list(all_, warnings)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         emit_json([{k: e[k] for k in ("name", "inode", "pids", "commands", "current")} for e in entries])
         return
