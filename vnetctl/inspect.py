@@ -16,7 +16,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backend import ethtool, procfs, rtdump
+from .backend import ethtool, nsocket, procfs, rtdump
 from .backend import netns as nsb
 from .errors import NotFound, PermissionDenied, UsageError, VnetError
 from .model import Device, Holder, HostView, Link, Namespace, Peer
@@ -37,6 +37,7 @@ class _Ns:
     links: list[Link] | None = None
     addrs: dict[int, list[str]] = field(default_factory=dict)
     types: dict[int, str] = field(default_factory=dict)
+    names: dict[int, str] = field(default_factory=dict)
     drv: dict[int, ethtool.DrvInfo | None] = field(default_factory=dict)
     peer_stat: dict[int, int | None] = field(default_factory=dict)
     nsids: dict[int, int | None] = field(default_factory=dict)
@@ -73,6 +74,7 @@ class Scanner:
         self.proc = procfs.scan(fds=fds)
         self.spaces: dict[int, _Ns] = {}
         self.peer_reader = ethtool.PeerIndexReader()
+        self.peers: dict[tuple[int, int], tuple[str | None, Peer]] = {}
         self._discover()
 
     # discovery -----------------------------------------------------------------
@@ -138,6 +140,17 @@ class Scanner:
                              "its devices are not shown")
         return None
 
+    def open_all(self, spaces: list[_Ns]) -> None:
+        """Open a socket in every namespace of `spaces` at once (failures retried one by one later)."""
+        todo = [ns for ns in spaces if ns.sock is None and not ns.failed and not ns.current and ns.paths]
+        if len(todo) < 2:
+            return
+        got = nsocket.sockets_in([ns.paths[0] for ns in todo], socket.AF_NETLINK,
+                                 socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+        for ns, sock in zip(todo, got):
+            if isinstance(sock, socket.socket):
+                ns.sock = sock
+
     def read(self, ns: _Ns) -> None:
         """Dump ns's devices and addresses and ask ethtool about each device."""
         if ns.links is not None:
@@ -150,6 +163,7 @@ class Scanner:
             typed = rtdump.links_typed(sock)
             ns.links = [lk for lk, _ in typed]
             ns.types = {lk.index: t for lk, t in typed}
+            ns.names = {lk.index: lk.name for lk in ns.links}
             for a in rtdump.addresses(sock):
                 ns.addrs.setdefault(a.ifindex, []).append(a.cidr)
         except OSError as e:
@@ -188,8 +202,19 @@ class Scanner:
         reporter.nsids[other.inode] = found
         return found
 
-    def peer(self, ns: _Ns, link: Link, index: dict[int, list[tuple[_Ns, Link]]] | None = None) -> Peer | None:
+    def peer(self, ns: _Ns, link: Link, index: dict[tuple[int, int | None], list[tuple[_Ns, Link]]] | None = None
+             ) -> Peer | None:
         """The other end of veth `link` in ns: its name, ifindex and namespace."""
+        known = self.peers.get((ns.inode, link.index))
+        if known is not None and known[0] == link.name:
+            return known[1]
+        found = self._peer(ns, link, index)
+        if found is not None and found.netns_inode is not None:
+            # A veth pair is symmetric: the other end's peer is this one.
+            self.peers[(found.netns_inode, found.ifindex)] = (found.name, _peer(link.name, link.index, ns))
+        return found
+
+    def _peer(self, ns: _Ns, link: Link, index: dict[tuple[int, int | None], list[tuple[_Ns, Link]]] | None) -> Peer | None:
         stat = ns.peer_stat.get(link.index)
         peer_index = link.link or stat
         if not peer_index:
@@ -203,8 +228,8 @@ class Scanner:
         nsid = link.link_netnsid
         tried: set[int] = {ns.inode}
         # Likely namespaces first: those with a veth of that ifindex pointing back at us.
-        for cand, clink in (index or {}).get(peer_index, []):
-            if cand.inode in tried or clink.link != link.index:
+        for cand, clink in (index or {}).get((peer_index, link.index), []):
+            if cand.inode in tried:
                 continue
             tried.add(cand.inode)
             if self.nsid(ns, cand) == nsid:
@@ -296,9 +321,8 @@ def _why(e: BaseException) -> str:
 
 
 def _device(sc: Scanner, ns: _Ns, link: Link, holders: dict[tuple[int, str], list[Holder]],
-            index: dict[int, list[tuple[_Ns, Link]]] | None) -> Device:
+            index: dict[tuple[int, int | None], list[tuple[_Ns, Link]]] | None) -> Device:
     info = ns.drv.get(link.index)
-    names = {lk.index: lk.name for lk in ns.links or ()}
     ports = tuple(sorted(lk.name for lk in ns.links or () if lk.master == link.index)) if link.kind == "bridge" else ()
     tun_mode = None
     if link.kind == "tun":
@@ -307,7 +331,7 @@ def _device(sc: Scanner, ns: _Ns, link: Link, holders: dict[tuple[int, str], lis
         name=link.name, ifindex=link.index, kind=link.kind,
         driver=info.driver if info else None, bus_info=info.bus_info if info else None,
         state=link.state, mtu=link.mtu, mac=link.mac,
-        master=names.get(link.master) if link.master else None,
+        master=ns.names.get(link.master) if link.master else None,
         addresses=tuple(ns.addrs.get(link.index, ())),
         peer=sc.peer(ns, link, index) if link.kind == "veth" else None,
         holders=tuple(sorted(holders.get((ns.inode, link.name), ()), key=lambda h: (h.pid, h.fd))),
@@ -332,13 +356,14 @@ def _view(specs: list[str | None] | None) -> HostView:
     sc = Scanner()
     try:
         chosen = list(dict.fromkeys(sc.find(spec) for spec in specs)) if specs is not None else sc.ordered()
+        sc.open_all(chosen)
         for ns in chosen:
             sc.read(ns)
-        index: dict[int, list[tuple[_Ns, Link]]] = {}
+        index: dict[tuple[int, int | None], list[tuple[_Ns, Link]]] = {}
         for ns in chosen:
             for lk in ns.links or ():
                 if lk.kind == "veth":
-                    index.setdefault(lk.index, []).append((ns, lk))
+                    index.setdefault((lk.index, lk.link), []).append((ns, lk))
         holders = sc.holders()
         spaces = tuple(_namespace(sc, ns, tuple(_device(sc, ns, lk, holders, index) for lk in ns.links or ()))
                        for ns in chosen)

@@ -37,6 +37,8 @@ OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DOR
 _TUN_DATA = {1: ("tun_owner", "I"), 2: ("tun_group", "I"), 3: ("tun_type", "B"), 4: ("tun_pi", "B"),
              5: ("tun_vnet_hdr", "B"), 6: ("tun_persist", "B"), 7: ("tun_multi_queue", "B"),
              8: ("tun_num_queues", "I"), 9: ("tun_num_disabled_queues", "I")}
+_LINK_ATTRS = frozenset({IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_OPERSTATE, IFLA_LINKINFO,
+                         IFLA_IFALIAS, IFLA_LINK_NETNSID, IFLA_PROP_LIST})
 _HDR = struct.Struct("=IHHII")
 _IFI = struct.Struct("=BxHiII")
 _IFA = struct.Struct("=BBBBI")
@@ -53,14 +55,17 @@ class DumpError(OSError):
     """The kernel answered a request with an error (errno set)."""
 
 
-def _attrs(buf: bytes, off: int, end: int) -> dict[int, memoryview]:
+def _attrs(buf: bytes, off: int, end: int, want: frozenset[int] | None = None) -> dict[int, memoryview]:
     out: dict[int, memoryview] = {}
     mv = memoryview(buf)
+    unpack = _NLA.unpack_from
     while off + 4 <= end:
-        ln, typ = _NLA.unpack_from(buf, off)
+        ln, typ = unpack(buf, off)
         if ln < 4:
             break
-        out[typ & NLA_TYPE_MASK] = mv[off + 4:off + ln]
+        typ &= NLA_TYPE_MASK
+        if want is None or typ in want:
+            out[typ] = mv[off + 4:off + ln]
         off += (ln + 3) & ~3
     return out
 
@@ -145,7 +150,7 @@ def link_type(msg: bytes, off: int) -> str:
 def parse_link(msg: bytes, off: int) -> Link:
     """Decode one RTM_NEWLINK message into a Link."""
     _, _, index, flags, _ = _IFI.unpack_from(msg, off)
-    a = _attrs(msg, off + _IFI.size, len(msg))
+    a = _attrs(msg, off + _IFI.size, len(msg), _LINK_ATTRS)
     kind = None
     details: tuple[tuple[str, object], ...] = ()
     if IFLA_LINKINFO in a:

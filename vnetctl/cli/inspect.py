@@ -16,7 +16,8 @@ FORMATS = ["tree", "table", "dot", "mermaid"]
 
 
 def _json(data: Any) -> None:
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    # Indented on a terminal; compact (like `ip -j`, and several times faster to encode) when piped.
+    sys.stdout.write(json.dumps(data, indent=2 if sys.stdout.isatty() else None) + "\n")
 
 
 def _warn(warnings: list[str] | tuple[str, ...]) -> None:
