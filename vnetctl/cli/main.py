@@ -11,7 +11,7 @@ import click
 
 from ..errors import EXIT_CODES, VnetError
 
-NOUNS = ["netns", "veth", "bridge", "tuntap", "link", "addr", "route", "tunnels", "doctor", "inspect"]
+NOUNS = ["netns", "veth", "bridge", "tuntap", "link", "addr", "route", "tunnels", "doctor", "inspect", "lab", "cleanup"]
 
 EPILOG = "Exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items())
 

@@ -1,0 +1,148 @@
+"""vnetctl lab plan|up|check|status|down|list."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any, Callable
+
+import click
+
+from .. import lab as labs
+from ..errors import LabError, UsageError
+from ..render.output import emit_json, script, stderr_console, table
+from .common import json_option
+
+F = Callable[..., Any]
+
+
+def set_option(f: F) -> F:
+    """--set key=value: a lab parameter (repeatable)."""
+    return click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+                        help="Set a lab parameter, e.g. --set hosts=100 (repeatable).")(f)
+
+
+def params(sets: tuple[str, ...]) -> dict[str, str]:
+    """--set values as a dict."""
+    out = {}
+    for item in sets:
+        key, eq, value = item.partition("=")
+        if not eq or not key:
+            raise UsageError(f"invalid --set {item!r}", "write --set KEY=VALUE")
+        out[key.strip()] = value
+    return out
+
+
+def _load(path: str, sets: tuple[str, ...]) -> labs.Lab:
+    try:
+        return labs.load(path, params(sets))
+    except LabError as e:
+        _problems(e)
+        raise
+
+
+def _problems(e: LabError) -> None:
+    for line in e.problems:
+        click.echo(line, err=True)
+    e.message = f"invalid lab file: {len(e.problems)} problem(s)"
+
+
+@click.group()
+def lab() -> None:
+    """Declarative labs: namespaces, devices, processes and checks from a YAML file."""
+
+
+@lab.command("plan")
+@click.argument("file", type=click.Path(dir_okay=False))
+@set_option
+def plan(file: str, sets: tuple[str, ...]) -> None:
+    """Print the lab as the equivalent ip/brctl shell script; nothing changes."""
+    script(_load(file, sets).script())
+
+
+@lab.command("up")
+@click.argument("file", type=click.Path(dir_okay=False))
+@set_option
+def up(file: str, sets: tuple[str, ...]) -> None:
+    """Bring a lab up, journaled and transactional (undone on failure, Ctrl-C, SIGTERM)."""
+    the_lab = _load(file, sets)
+    err = stderr_console()
+    if sys.stderr.isatty():
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=err, transient=True) as bar:
+            task = bar.add_task(f"lab {the_lab.name}", total=len(the_lab.plan()))
+            result = the_lab.up(lambda i, n, step: bar.update(task, completed=i))
+    else:
+        result = the_lab.up()
+    if result == "unchanged":
+        err.print(f"lab {the_lab.name} is already up and identical; nothing changed")
+    else:
+        err.print(f"lab {the_lab.name} is up ({len(the_lab.plan())} steps)")
+
+
+@lab.command("check")
+@click.argument("file", type=click.Path(dir_okay=False))
+@set_option
+@json_option
+def check(file: str, sets: tuple[str, ...], as_json: bool) -> int:
+    """Run the lab's checks; exit 0 only if all pass."""
+    results = _load(file, sets).check()
+    if as_json:
+        emit_json(results)
+    else:
+        table(["CHECK", "KIND", "RESULT", "SECONDS", "DETAIL"],
+              [[r.name, r.kind, "pass" if r.ok else "FAIL", f"{r.seconds:.2f}", r.detail] for r in results])
+    failed = labs.check_errors(results)
+    if failed:
+        click.echo(f"Error: {failed} of {len(results)} check(s) failed", err=True)
+        return 1
+    return 0
+
+
+@lab.command("status")
+@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@set_option
+@json_option
+def status(file: str | None, sets: tuple[str, ...], as_json: bool) -> None:
+    """What is up, and drift between the file, the lab's state and the kernel."""
+    try:
+        found = labs.status(file, params(sets))
+    except LabError as e:
+        _problems(e)
+        raise
+    if as_json:
+        emit_json(found)
+        return
+    table(["LAB", "STATUS", "FILE CHANGED", "STEPS", "PROCESSES", "DRIFT"],
+          [[s["name"], s["status"], s["file_drift"], s.get("steps"),
+            ",".join(f"{p['name']}:{p['pid']}{'' if p['running'] else ' (dead)'}" for p in s.get("processes", [])),
+            "; ".join(s["drift"]) or "none"] for s in found])
+
+
+@lab.command("down")
+@click.argument("target", metavar="FILE|NAME")
+@set_option
+def down(target: str, sets: tuple[str, ...]) -> None:
+    """Remove exactly what the lab made, from its journal; idempotent, works after a crash."""
+    try:
+        undone = labs.down(target, params(sets))
+    except LabError as e:
+        _problems(e)
+        raise
+    stderr_console().print(f"lab {target}: " + (f"down ({len(undone)} steps undone)" if undone else "not up; nothing to do"))
+
+
+@lab.command("list")
+@json_option
+def list_(as_json: bool) -> None:
+    """Labs that are up (or partly up) on this host."""
+    found = labs.labs()
+    if as_json:
+        emit_json(found)
+        return
+    table(["LAB", "STATUS", "STEPS", "PROCESSES", "FILE"],
+          [[x["name"], x["status"], x["steps"], ",".join(f"{p['name']}:{p['pid']}" for p in x["processes"]), x["file"]]
+           for x in found])
+
+
+COMMANDS = [lab]

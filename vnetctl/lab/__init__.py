@@ -1,0 +1,195 @@
+"""Labs: a YAML file of namespaces, devices, processes and checks, brought up transactionally.
+
+    lab = vnetctl.lab.load("labs/veth-netns.yaml", {"hosts": "8"})
+    lab.plan()      # the Steps; lab.script() as an ip/brctl shell script
+    lab.up()        # journaled; undone in reverse on failure, Ctrl-C or SIGTERM
+    lab.check()     # list of CheckResult
+    lab.down()      # removes exactly what the journal says was made; idempotent
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from typing import Any, Callable
+
+from ..backend import kernel
+from ..backend.privilege import require
+from ..errors import Busy, IncompleteUndo, NotFound
+from ..ops.link import unsupported
+from ..steps import Session, Step, execute, required_caps
+from . import journal as jr
+from .checks import TOOLS, CheckResult, command_of, run_checks
+from .plan import compile_steps, digest, script
+from .process import ProcessStart
+from .spec import LabSpec
+from .teardown import teardown
+from .validate import load_spec
+
+__all__ = ["Lab", "load", "down", "labs", "status", "CheckResult", "LabSpec"]
+
+Progress = Callable[[int, int, Step], None]
+SESSION_HANDLES = 256
+
+
+class Lab:
+    """A loaded, validated lab file; the Python twin of `vnetctl lab ...`."""
+
+    def __init__(self, spec: LabSpec) -> None:
+        self.spec = spec
+        self._steps: list[Step] | None = None
+
+    @property
+    def name(self) -> str:
+        """The lab's name (the owner in its devices' markers)."""
+        return self.spec.name
+
+    def plan(self) -> list[Step]:
+        """The Steps that bring the lab up, in order; nothing is changed."""
+        if self._steps is None:
+            self._steps = compile_steps(self.spec)
+        return self._steps
+
+    def script(self) -> list[str]:
+        """The plan as the equivalent ip/brctl shell script."""
+        return script(self.spec, self.plan())
+
+    def up(self, progress: Progress | None = None) -> str:
+        """Bring the lab up; 'up' when created, 'unchanged' when it already was, identical."""
+        steps = self.plan()
+        self.preflight(steps)
+        with jr.LabLock(self.name):
+            meta = jr.read_meta(self.name)
+            fingerprint = digest(steps)
+            if meta is not None:
+                return self._already(meta, fingerprint)
+            journal = jr.begin(self.name, self.spec.source, {
+                "name": self.name, "file": self.spec.path, "params": self.spec.params, "digest": fingerprint,
+                "status": "starting", "pid": os.getpid(), "steps": len(steps), "started": time.time()})
+            total = len(steps)
+            try:
+                with Session(SESSION_HANDLES) as s:
+                    execute(steps, s, journal, (lambda i, st: progress(i + 1, total, st)) if progress else None)
+            except IncompleteUndo:
+                jr.write_meta(self.name, status="failed")
+                raise
+            except BaseException:
+                jr.forget(self.name)
+                raise
+            finally:
+                journal.close()
+            jr.write_meta(self.name, status="up", pid=None)
+        return "up"
+
+    def preflight(self, steps: list[Step]) -> None:
+        """Before anything changes: privileges, kernel support of every device type, programs."""
+        require(required_caps(steps), f"lab {self.name} changes")
+        for kind in self.spec.kinds():
+            if not kernel.supports(kind):
+                raise unsupported(kind)
+        for proc in self.spec.processes:
+            prog = proc.argv[0]
+            if prog != "vnetctl" and shutil.which(prog) is None:
+                raise NotFound(f"process {proc.name!r}: program {prog!r} not found",
+                               f"install the Debian package {TOOLS.get(os.path.basename(prog), prog)}; nothing was changed")
+
+    def _already(self, meta: dict[str, Any], fingerprint: str) -> str:
+        if meta.get("status") == "up" and meta.get("digest") == fingerprint:
+            return "unchanged"
+        if meta.get("status") == "up":
+            raise Busy(f"lab {self.name!r} is up and differs from {self.spec.path}",
+                       f"run 'vnetctl lab down {self.name}' first; nothing was changed")
+        raise Busy(f"lab {self.name!r} is partly up (status {meta.get('status')}, left by pid {meta.get('pid')})",
+                   f"run 'vnetctl lab down {self.name}' to remove what is left; nothing was changed")
+
+    def down(self) -> list[str]:
+        """Remove exactly what the lab made (by its journal); returns the undone Steps' descriptions."""
+        return down(self.name)
+
+    def check(self, on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
+        """Run the lab's checks (the lab must be up)."""
+        meta = jr.read_meta(self.name)
+        if meta is None or meta.get("status") != "up":
+            raise NotFound(f"lab {self.name!r} is not up", f"bring it up with 'vnetctl lab up {self.spec.path}'")
+        return run_checks(self.spec, on_result)
+
+    def check_commands(self) -> list[str]:
+        """Each check as the command line an operator would type."""
+        return [command_of(c) for c in self.spec.checks]
+
+    def status(self) -> dict[str, Any]:
+        """What is up, and drift between this file, the lab's state and the kernel."""
+        from .status import lab_status
+        return lab_status(self.name, self)
+
+    def __enter__(self) -> "Lab":
+        self.up()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+
+def load(path: str, params: dict[str, Any] | None = None) -> Lab:
+    """Load and validate a lab file (LabError lists every problem); nothing is touched."""
+    return Lab(load_spec(path, {k: str(v) for k, v in (params or {}).items()}))
+
+
+def name_of(target: str, params: dict[str, Any] | None = None) -> str:
+    """A lab name from a lab name or the path of its file."""
+    if os.path.isfile(target) or target.endswith((".yaml", ".yml")):
+        return load(target, params).name
+    return target
+
+
+def down(target: str, params: dict[str, Any] | None = None) -> list[str]:
+    """Bring a lab down by name or file, from its journal; a lab that is not up is a no-op."""
+    name = name_of(target, params)
+    with jr.LabLock(name):
+        if jr.read_meta(name) is None:
+            jr.forget(name)
+            return []
+        entries = jr.replay(name)
+        journal = jr.Journal(name)
+        try:
+            with Session(SESSION_HANDLES) as s:
+                left = teardown(entries, s, journal)
+        finally:
+            journal.close()
+        if left:
+            jr.write_meta(name, status="failed")
+            raise IncompleteUndo(f"lab {name!r}: {len(left)} change(s) could not be undone: " + "; ".join(left), left)
+        jr.forget(name)
+    return [e.step.describe() for e in entries]
+
+
+def labs() -> list[dict[str, Any]]:
+    """Labs with state on this host: name, status, file, steps, processes, since."""
+    out = []
+    for name in jr.names():
+        meta = jr.read_meta(name) or {}
+        entries = jr.replay(name)
+        procs = [e for e in entries if isinstance(e.step, ProcessStart) and e.done and not e.undone]
+        out.append({"name": name, "status": meta.get("status", "unknown"), "file": meta.get("file"),
+                    "params": meta.get("params", {}), "steps": sum(1 for e in entries if e.done and not e.undone),
+                    "processes": [{"name": e.step.name, "pid": (e.receipt or {}).get("pid")} for e in procs],  # type: ignore[attr-defined]
+                    "since": meta.get("started")})
+    return out
+
+
+def status(target: str | None = None, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Status and drift of one lab (by file or name) or of every lab with state."""
+    from .status import lab_status
+    if target is None:
+        return [lab_status(n, None) for n in jr.names()]
+    if os.path.isfile(target):
+        lab = load(target, params)
+        return [lab_status(lab.name, lab)]
+    return [lab_status(target, None)]
+
+
+def check_errors(results: list[CheckResult]) -> int:
+    """How many checks failed."""
+    return sum(1 for r in results if not r.ok)
+

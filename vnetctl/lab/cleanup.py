@@ -1,0 +1,162 @@
+"""`vnetctl cleanup`: remove everything vnetctl owns on this host, by marker and state only.
+
+Processes labs started (by pid + start time), namespaces recorded in state whose inode
+still matches, devices carrying a `vnet-o-` marker in every namespace vnetctl recorded
+or can see, and the labs' state. Nothing unmarked or unrecorded is ever touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from dataclasses import dataclass
+from typing import Callable
+
+from .. import state
+from ..backend import netns as nsb
+from ..backend import process as procb
+from ..backend.procfs import netns_pids
+from ..errors import IncompleteUndo, NotFound, VnetError
+from ..ownership import owner_of
+from ..steps import Session, ip
+from . import journal as jr
+from . import paths
+from .process import ProcessStart
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing cleanup does (or, with dry_run, would do)."""
+
+    what: str
+    command: str
+    run: Callable[[], None]
+
+
+def _lab_dirs() -> list[str]:
+    try:
+        return sorted(os.listdir(paths.labs_dir()))
+    except FileNotFoundError:
+        return []
+
+
+def _process_actions() -> list[Action]:
+    out = []
+    for name in _lab_dirs():
+        seen = set()
+        for e in jr.replay(name):
+            if not isinstance(e.step, ProcessStart) or e.undone:
+                continue
+            receipt = e.receipt
+            if receipt is None:
+                pid_file = os.path.join(paths.run_dir(name), f"{e.step.name}.pid")
+                try:
+                    with open(pid_file) as f:
+                        receipt = json.load(f)
+                except (OSError, ValueError):
+                    continue
+            pid, start = int(receipt["pid"]), receipt.get("start")
+            if pid in seen or not procb.alive(pid, start):
+                continue
+            seen.add(pid)
+            out.append(Action(f"stop process {e.step.name} of lab {name} (pid {pid})", f"kill {pid}",
+                              lambda pid=pid, start=start: _stop(pid, start)))
+    return out
+
+
+def _stop(pid: int, start: int | None) -> None:
+    if not procb.stop(pid, start):
+        raise VnetError(f"process {pid} did not stop")
+
+
+def _netns_actions() -> list[Action]:
+    out = []
+    pids = netns_pids()
+    for name, rec in state.owned_netns().items():
+        try:
+            ref = nsb.resolve(name)
+        except (NotFound, VnetError):
+            ref = None
+        if ref is None or ref.inode != rec.get("inode"):
+            out.append(Action(f"forget namespace record {name} (namespace gone or replaced)", f"# forget {name}",
+                              lambda name=name: state.forget_netns(name)))
+            continue
+        busy = f", pids {', '.join(map(str, pids[ref.inode][:5]))} inside" if pids.get(ref.inode) else ""
+        out.append(Action(f"delete namespace {name} (owner {rec.get('owner')}{busy})",
+                          shlex.join(["ip", "netns", "del", name]), lambda name=name, inode=ref.inode: _del_netns(name, inode)))
+    return out
+
+
+def _del_netns(name: str, inode: int) -> None:
+    still = netns_pids().get(inode, [])
+    if still:
+        raise VnetError(f"namespace {name!r} still has processes (pids {', '.join(map(str, still[:10]))})",
+                        "stop them, then run 'vnetctl cleanup' again")
+    nsb.delete(name)
+    state.forget_netns(name)
+
+
+def _device_actions(s: Session, skip_ns: set[str]) -> list[Action]:
+    out = []
+    specs: list[str | None] = [None] + [r.name for r in nsb.list_named() if r.name not in skip_ns]
+    here = nsb.current_inode()
+    named = {r.inode for r in nsb.list_named()}
+    for inode, plist in sorted(netns_pids().items()):
+        if inode != here and inode not in named:
+            specs.append(f"pid:{plist[0]}")
+    for spec in specs:
+        try:
+            links = s.nl(spec).links()
+        except VnetError:
+            continue
+        for link in links:
+            owner = owner_of(link.altnames)
+            if owner is None:
+                continue
+            where = f" in namespace {spec}" if spec else ""
+            out.append(Action(f"delete device {link.name}{where} (owner {owner})", ip(spec, "link", "del", link.name),
+                              lambda spec=spec, link=link: _del_link(s, spec, link.index, link.name)))
+    return out
+
+
+def _del_link(s: Session, spec: str | None, index: int, name: str) -> None:
+    nl = s.nl(spec)
+    current = nl.link_by_index(index)
+    if current is None or current.name != name or owner_of(current.altnames) is None:
+        return  # went with its peer or its namespace
+    try:
+        nl.del_link(index, name)
+    except NotFound:
+        pass
+
+
+def cleanup(dry_run: bool = False) -> list[str]:
+    """Remove (or with dry_run list) everything vnetctl owns; returns what was (or would be) done."""
+    done: list[str] = []
+    left: list[str] = []
+
+    def run(actions: list[Action]) -> None:
+        for a in actions:
+            done.append(a.command + f"  # {a.what}")
+            if dry_run:
+                continue
+            try:
+                a.run()
+            except VnetError as e:
+                left.append(f"{a.what}: {e.line()}")
+
+    run(_process_actions())
+    ns_actions = _netns_actions()
+    run(ns_actions)
+    doomed = {name for name, _ in state.owned_netns().items()} if dry_run else set()
+    with Session(256) as s:
+        run(_device_actions(s, doomed))
+    labs = _lab_dirs()
+    for name in labs:
+        done.append(f"rm -r {shlex.quote(paths.lab_dir(name))}  # state of lab {name}")
+        if not dry_run:
+            jr.forget(name, keep_lock=True)
+    if left:
+        raise IncompleteUndo(f"cleanup left {len(left)} thing(s): " + "; ".join(left), left)
+    return done

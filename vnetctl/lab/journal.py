@@ -1,0 +1,182 @@
+"""A lab's state directory: the lock, the copy of the lab file, meta data and the Step journal.
+
+The journal is append-only JSON lines written with one write(2) each before and after
+every Step (`intent`, `done` with the receipt, `undone`), so a crash at any point leaves
+a record from which `lab down` or `vnetctl cleanup` can undo exactly what was done.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from typing import Any
+
+from .. import state
+from ..errors import Locked
+from ..steps import Receipt, Step
+from . import paths
+
+JOURNAL = "journal.jsonl"
+META = "meta.json"
+COPY = "lab.yaml"
+LOCK = "lock"
+
+
+def _private_dir(path: str) -> str:
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+class LabLock:
+    """An exclusive flock on the lab's lock file, recording the holder's pid."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.fd: int | None = None
+
+    def acquire(self) -> "LabLock":
+        """Take the lock or raise Locked naming the pid that holds it."""
+        _private_dir(paths.labs_dir())
+        path = os.path.join(_private_dir(paths.lab_dir(self.name)), LOCK)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise Locked(f"lab {self.name!r} is locked by another vnetctl (pid {holder})",
+                         "wait for it to finish, then retry") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        """Drop the lock."""
+        if self.fd is not None:
+            os.ftruncate(self.fd, 0)
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> "LabLock":
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class Journal:
+    """The Step journal of one lab (implements steps.Journal)."""
+
+    def __init__(self, name: str) -> None:
+        self.path = os.path.join(paths.lab_dir(name), JOURNAL)
+        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+
+    def _write(self, rec: dict[str, Any]) -> None:
+        os.write(self.fd, (json.dumps(rec, separators=(",", ":"), default=str) + "\n").encode())
+
+    def intent(self, index: int, step: Step) -> None:
+        """Record that Step `index` is about to run."""
+        self._write({"ev": "intent", "i": index, "step": step.to_record()})
+
+    def done(self, index: int, step: Step, receipt: Receipt) -> None:
+        """Record that Step `index` ran, with what undo needs."""
+        self._write({"ev": "done", "i": index, "receipt": receipt})
+
+    def undone(self, index: int, step: Step) -> None:
+        """Record that Step `index` was undone."""
+        self._write({"ev": "undone", "i": index})
+
+    def close(self) -> None:
+        """Close the journal file."""
+        os.close(self.fd)
+
+
+class Entry:
+    """One Step as the journal tells it: the Step, whether it finished, its receipt."""
+
+    def __init__(self, index: int, step: Step) -> None:
+        self.index = index
+        self.step = step
+        self.done = False
+        self.undone = False
+        self.receipt: Receipt = None
+
+
+def replay(name: str) -> list[Entry]:
+    """The journal of lab `name`, in Step order (an unfinished last line is ignored)."""
+    path = os.path.join(paths.lab_dir(name), JOURNAL)
+    entries: dict[int, Entry] = {}
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return []
+    with os.fdopen(fd) as f:
+        for line in f:
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue  # torn by a crash mid-write
+            i = rec["i"]
+            if rec["ev"] == "intent":
+                entries[i] = Entry(i, Step.from_record(rec["step"]))
+            elif i in entries and rec["ev"] == "done":
+                entries[i].done = True
+                entries[i].receipt = rec.get("receipt")
+            elif i in entries and rec["ev"] == "undone":
+                entries[i].undone = True
+    return [entries[i] for i in sorted(entries)]
+
+
+def read_meta(name: str) -> dict[str, Any] | None:
+    """The lab's meta data (None when the lab has no state)."""
+    return state.read_json(os.path.join(paths.lab_dir(name), META))
+
+
+def write_meta(lab: str, **fields: Any) -> None:
+    """Update the lab's meta data."""
+    meta = read_meta(lab) or {}
+    meta.update(fields, updated=time.time())
+    state.write_json(os.path.join(paths.lab_dir(lab), META), meta)
+
+
+def begin(name: str, source: str, meta: dict[str, Any]) -> Journal:
+    """Start a fresh state for an `up`: the file copy, meta data, an empty journal."""
+    d = _private_dir(paths.lab_dir(name))
+    for fn in (JOURNAL, META, COPY):
+        state.remove(os.path.join(d, fn))
+    fd = os.open(os.path.join(d, COPY), os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(source)
+    write_meta(name, **meta)
+    return Journal(name)
+
+
+def forget(name: str, keep_lock: bool = True) -> None:
+    """Remove the lab's state (all but the lock file, which a waiting process may hold open)."""
+    d = paths.lab_dir(name)
+    if not os.path.isdir(d):
+        return
+    for entry in os.listdir(d):
+        if keep_lock and entry == LOCK:
+            continue
+        path = os.path.join(d, entry)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            state.remove(path)
+    if not keep_lock:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def names() -> list[str]:
+    """Labs with state on this host (up, partly up after a crash, or being brought up)."""
+    d = paths.labs_dir()
+    try:
+        found = sorted(os.listdir(d))
+    except FileNotFoundError:
+        return []
+    return [n for n in found if os.path.exists(os.path.join(d, n, META))]

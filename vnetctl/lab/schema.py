@@ -1,0 +1,235 @@
+"""The lab file's strict schema: types, required keys, unknown keys with a did-you-mean.
+
+`Checker.obj` reads one mapping against a table of fields and returns plain values,
+collecting every problem as `file:line:col: message` instead of stopping at the first.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..errors import InvalidName
+from ..names import check_ifname, check_netns
+from .yamlload import MList, MMap, Pos
+
+
+@dataclass(frozen=True)
+class F:
+    """One field: its type, whether it is required, its default and allowed values."""
+
+    kind: str
+    required: bool = False
+    default: Any = None
+    choices: tuple[Any, ...] = ()
+    sub: dict[str, "F"] | None = None
+
+
+ADDRS = F("cidrs", default=())
+END = {"name": F("ifname", True), "netns": F("netns"), "addresses": ADDRS, "up": F("bool", default=True),
+       "mtu": F("int"), "master": F("ifname")}
+SCHEMA: dict[str, dict[str, F]] = {
+    "lab": {"name": F("labname", True), "description": F("str", default=""), "params": F("params", default={}),
+            "namespaces": F("list:namespace", default=()), "bridges": F("list:bridge", default=()),
+            "veths": F("list:veth", default=()), "tuntaps": F("list:tuntap", default=()),
+            "vxlans": F("list:vxlan", default=()), "vlans": F("list:vlan", default=()),
+            "macvlans": F("list:macvlan", default=()), "routes": F("list:route", default=()),
+            "sysctls": F("sysctls", default={}), "processes": F("list:process", default=()),
+            "checks": F("list:check", default=())},
+    "namespace": {"name": F("netnsname", True), "loopback": F("bool", default=False), "sysctls": F("sysctls", default={})},
+    "bridge": {**END, "stp": F("bool", default=False)},
+    "veth": {**END, "peer": F("obj", True, sub=END)},
+    "tuntap": {**END, "mode": F("str", True, choices=("tun", "tap")), "user": F("str"), "group": F("str"),
+               "multi_queue": F("bool", default=False)},
+    "vxlan": {**END, "vni": F("int", True), "remote": F("ip"), "group": F("ip"), "local": F("ip"),
+              "dev": F("ifname"), "dstport": F("int", default=4789), "ttl": F("int"), "learning": F("bool")},
+    "vlan": {**END, "dev": F("ifname", True), "id": F("int", True)},
+    "macvlan": {**END, "dev": F("ifname", True), "mode": F("str", default="bridge",
+                                                           choices=("private", "vepa", "bridge", "passthru", "source"))},
+    "route": {"to": F("dest", True), "via": F("ip"), "dev": F("ifname"), "netns": F("netns")},
+    "process": {"name": F("str", True), "netns": F("netns"), "argv": F("argv"), "vnetctl": F("argv"),
+                "command": F("str"), "shell": F("bool", default=False), "env": F("strmap", default={}),
+                "ready": F("obj", sub={"device": F("ifname"), "port": F("int"), "proto": F("str", default="tcp",
+                                       choices=("tcp", "udp")), "file": F("str")}),
+                "timeout": F("num", default=10.0)},
+    "check": {"name": F("str"), "ping": F("obj"), "port": F("obj"), "dhcp": F("obj"), "capture": F("obj"),
+              "peer": F("obj"), "driver": F("obj")},
+}
+PING = {"from": F("netns"), "to": F("ip", True), "count": F("int", default=1),
+        "expect": F("str", default="success", choices=("success", "failure")), "timeout": F("int", default=2)}
+CHECKS: dict[str, dict[str, F]] = {
+    "ping": PING,
+    "port": {"netns": F("netns"), "port": F("int", True), "proto": F("str", default="tcp", choices=("tcp", "udp")),
+             "host": F("ip", default="127.0.0.1"), "expect": F("str", default="open", choices=("open", "closed"))},
+    "dhcp": {"netns": F("netns"), "dev": F("ifname", True), "server": F("str"), "timeout": F("int", default=20),
+             "expect": F("str", default="success", choices=("success", "failure"))},
+    "capture": {"netns": F("netns"), "dev": F("ifname", True), "trigger": F("obj", True, sub={"ping": F("obj", True, sub=PING)}),
+                "expect": F("strlist", True), "timeout": F("int", default=10)},
+    "peer": {"netns": F("netns"), "dev": F("ifname", True),
+             "expect": F("obj", True, sub={"name": F("ifname", True), "netns": F("netns")})},
+    "driver": {"netns": F("netns"), "dev": F("ifname", True), "driver": F("str"), "bus_info": F("str")},
+}
+
+
+def _name_problem(check: Callable[[str], str], value: str) -> str | None:
+    try:
+        check(value)
+    except InvalidName as e:
+        return e.message
+    return None
+
+
+class Checker:
+    """Collects problems as `file:line:col: message` while reading a lab document."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.problems: list[tuple[Pos, str]] = []
+
+    def loc(self, where: Pos) -> str:
+        """`file:line:col` for a position."""
+        return f"{self.path}:{where[0]}:{where[1]}"
+
+    def add(self, where: Pos, message: str) -> None:
+        """Record one problem."""
+        self.problems.append((where, message))
+
+    def lines(self) -> list[str]:
+        """Every problem as `file:line:col: message`, in file order, without repeats."""
+        seen: list[str] = []
+        for where, msg in sorted(self.problems, key=lambda p: p[0]):
+            line = f"{self.loc(where)}: {msg}"
+            if line not in seen:
+                seen.append(line)
+        return seen
+
+    def obj(self, m: Any, fields: dict[str, F], where: Pos, what: str) -> dict[str, Any] | None:
+        """Read mapping m against fields; None if it is not a mapping."""
+        if not isinstance(m, MMap):
+            self.add(where, f"{what} must be a mapping with keys: {', '.join(fields)}")
+            return None
+        out: dict[str, Any] = {}
+        for key in m:
+            if key not in fields:
+                self.add(m.key_at(key), unknown_key(key, list(fields), what))
+        for key, f in fields.items():
+            if key not in m or m[key] is None and f.kind not in ("netns",):
+                if f.required:
+                    self.add(m.mark, f"{what} needs '{key}'")
+                out[key] = f.default
+                continue
+            out[key] = self.value(m[key], f, m.at(key), f"{what}.{key}" if what != "lab" else key)
+        return out
+
+    def value(self, v: Any, f: F, where: Pos, what: str) -> Any:
+        """Check and convert one value; on a problem record it and return the default."""
+        kind = f.kind
+        if kind.startswith("list:"):
+            item_kind = kind[5:]
+            if not isinstance(v, MList):
+                self.add(where, f"'{what}' must be a list of {item_kind} entries")
+                return ()
+            out = []
+            for i, item in enumerate(v):
+                if item_kind == "check":
+                    out.append((item, v.at(i)))
+                    continue
+                got = self.obj(item, SCHEMA[item_kind], v.at(i), item_kind)
+                if got is not None:
+                    out.append((got, v.at(i)))
+            return tuple(out)
+        if kind == "obj":
+            if f.sub is None:
+                return (v, where)
+            return self.obj(v, f.sub, where, what)
+        bad = self._scalar_problem(v, f, what)
+        if bad:
+            self.add(where, bad)
+            return f.default
+        if kind == "num":
+            return float(v)
+        if kind in ("argv", "strlist"):
+            return tuple(str(x) for x in v)
+        if kind in ("sysctls", "strmap", "params"):
+            return {str(k): (v[k] if kind == "params" else _sysctl_text(v[k])) for k in v}
+        return v
+
+    def _scalar_problem(self, v: Any, f: F, what: str) -> str | None:
+        kind = f.kind
+        if kind in ("str", "labname", "netnsname", "ifname", "ip", "dest") and not isinstance(v, str):
+            return f"'{what}' must be a string, not {_typename(v)}"
+        if kind == "netns" and v is not None and not isinstance(v, str):
+            return f"'{what}' must be a namespace name or null (the host), not {_typename(v)}"
+        if kind == "int" and type(v) is not int:
+            return f"'{what}' must be an integer, not {_typename(v)}"
+        if kind == "num" and (type(v) not in (int, float) or v <= 0):
+            return f"'{what}' must be a positive number of seconds"
+        if kind == "bool" and type(v) is not bool:
+            return f"'{what}' must be true or false, not {_typename(v)}"
+        if f.choices and v not in f.choices:
+            near = difflib.get_close_matches(str(v), [str(c) for c in f.choices], 1)
+            return (f"'{what}' must be one of {', '.join(map(str, f.choices))}, not {v!r}"
+                    + (f" (did you mean {near[0]!r}?)" if near else ""))
+        if kind == "labname":
+            from ..ownership import OWNER_RE
+            if not OWNER_RE.match(v):
+                return f"invalid lab name {v!r}: 1-64 letters, digits, '_', '.', '-', starting with a letter or digit"
+        if kind == "ifname":
+            return _name_problem(check_ifname, v)
+        if kind in ("netns", "netnsname") and v is not None:
+            return _name_problem(check_netns, v)
+        if kind == "ip":
+            try:
+                ipaddress.ip_address(v)
+            except ValueError:
+                return f"'{what}': {v!r} is not an IP address"
+        if kind == "dest" and v != "default":
+            try:
+                ipaddress.ip_network(v, strict=False)
+            except ValueError:
+                return f"'{what}': {v!r} is not 'default' or a network such as 10.0.0.0/24"
+        if kind == "cidrs":
+            if not isinstance(v, MList) or not all(isinstance(x, str) for x in v):
+                return f"'{what}' must be a list of ADDRESS/PREFIX strings"
+            for x in v:
+                if "/" not in x:
+                    return f"'{what}': {x!r} has no prefix length; write it as ADDRESS/PREFIX, e.g. 10.1.1.2/24"
+                try:
+                    ipaddress.ip_interface(x)
+                except ValueError:
+                    return f"'{what}': {x!r} is not an ADDRESS/PREFIX"
+        if kind in ("argv", "strlist"):
+            if not isinstance(v, MList) or not v or not all(isinstance(x, (str, int)) for x in v):
+                return f"'{what}' must be a non-empty list of strings"
+        if kind in ("sysctls", "strmap", "params"):
+            if not isinstance(v, MMap):
+                return f"'{what}' must be a mapping"
+            for k, x in v.items():
+                if not isinstance(k, str) or isinstance(x, (MMap, MList)) or x is None:
+                    return f"'{what}': {k!r} needs a plain value"
+        return None
+
+
+def unknown_key(key: Any, known: list[str], what: str) -> str:
+    """The message for an unknown key, with a did-you-mean when one is close."""
+    near = difflib.get_close_matches(str(key), known, 1)
+    hint = f"did you mean {near[0]!r}?" if near else f"known: {', '.join(known)}"
+    return f"unknown key {key!r} in {what} ({hint})"
+
+
+def _typename(v: Any) -> str:
+    if isinstance(v, MMap):
+        return "a mapping"
+    if isinstance(v, MList):
+        return "a list"
+    if v is None:
+        return "null"
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}.get(type(v), type(v).__name__)
+
+
+def _sysctl_text(v: Any) -> str:
+    if isinstance(v, bool):
+        return "1" if v else "0"
+    return str(v)

@@ -1,0 +1,100 @@
+"""A validated lab as plain data: what the file declares, before any Step exists."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+LINK_KINDS = ("bridge", "veth", "tun", "tap", "vxlan", "vlan", "macvlan")
+KERNEL_KIND = {"tun": "tun", "tap": "tun"}
+
+
+@dataclass(frozen=True)
+class Device:
+    """One device a lab makes (a veth end carries its peer)."""
+
+    name: str
+    kind: str
+    where: str
+    netns: str | None = None
+    addresses: tuple[str, ...] = ()
+    up: bool = True
+    mtu: int | None = None
+    master: str | None = None
+    options: tuple[tuple[str, Any], ...] = ()
+    lower: str | None = None
+    user: str | None = None
+    group: str | None = None
+    multi_queue: bool = False
+    peer: "Device | None" = None
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """A named namespace the lab makes, with its loopback and sysctls."""
+
+    name: str
+    where: str
+    loopback: bool = False
+    sysctls: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    """A route inside a namespace."""
+
+    to: str
+    where: str
+    netns: str | None = None
+    via: str | None = None
+    dev: str | None = None
+
+
+@dataclass(frozen=True)
+class Process:
+    """A program the lab starts inside a namespace and stops on down."""
+
+    name: str
+    argv: tuple[str, ...]
+    where: str
+    netns: str | None = None
+    shell: bool = False
+    ready: tuple[tuple[str, Any], ...] = ()
+    timeout: float = 10.0
+    env: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Check:
+    """One self-check: its kind (ping, port, dhcp, capture, peer, driver) and arguments."""
+
+    kind: str
+    name: str
+    where: str
+    args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LabSpec:
+    """A whole lab file, validated and expanded."""
+
+    name: str
+    path: str
+    source: str
+    params: dict[str, Any]
+    description: str = ""
+    namespaces: tuple[Namespace, ...] = ()
+    devices: tuple[Device, ...] = ()
+    routes: tuple[Route, ...] = ()
+    sysctls: tuple[tuple[str, str], ...] = ()
+    processes: tuple[Process, ...] = ()
+    checks: tuple[Check, ...] = ()
+
+    def kinds(self) -> list[str]:
+        """The kernel device types the lab needs (tun and tap both need the tun driver)."""
+        seen: list[str] = []
+        for dev in self.devices:
+            kind = KERNEL_KIND.get(dev.kind, dev.kind)
+            if kind not in seen:
+                seen.append(kind)
+        return seen

@@ -1,0 +1,120 @@
+"""Drift: the lab file against the lab's state, and the state against the kernel."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..backend import netns as nsb
+from ..backend import process as procb
+from ..errors import NotFound, VnetError
+from ..model import Link
+from ..ops.addr import AddrAdd
+from ..ops.link import LinkAdd, LinkSet
+from ..ops.netns import NetnsAdd
+from ..ops.tuntap import TuntapAdd
+from ..ownership import is_owned
+from ..steps import Session
+from . import journal as jr
+from .plan import digest
+from .process import ProcessStart
+from .teardown import ends
+
+if TYPE_CHECKING:
+    from . import Lab
+
+
+class _View:
+    """Each namespace's devices and addresses, read once."""
+
+    def __init__(self, s: Session) -> None:
+        self.s = s
+        self.cache: dict[str | None, tuple[dict[str, Link], dict[int, set[str]]] | None] = {}
+
+    def ns(self, netns: str | None) -> tuple[dict[str, Link], dict[int, set[str]]] | None:
+        if netns not in self.cache:
+            try:
+                nl = self.s.nl(netns)
+                links = {lk.name: lk for lk in nl.links()}
+                addrs: dict[int, set[str]] = {}
+                for a in nl.addresses():
+                    addrs.setdefault(a.ifindex, set()).add(a.cidr)
+                self.cache[netns] = (links, addrs)
+            except NotFound:
+                self.cache[netns] = None
+        return self.cache[netns]
+
+    def link(self, netns: str | None, name: str) -> Link | None:
+        got = self.ns(netns)
+        return got[0].get(name) if got else None
+
+
+def _drift(entry: jr.Entry, v: _View, owner: str) -> str | None:
+    step, receipt = entry.step, entry.receipt
+    where = lambda ns: f" in namespace {ns}" if ns else ""  # noqa: E731
+    if isinstance(step, NetnsAdd):
+        try:
+            ref = nsb.resolve(step.name)
+        except NotFound:
+            return f"namespace {step.name} is missing"
+        if receipt and ref is not None and ref.inode != receipt.get("inode"):
+            return f"namespace {step.name} was replaced (inode {ref.inode}, made {receipt.get('inode')})"
+        return None
+    if isinstance(step, (LinkAdd, TuntapAdd)):
+        for ns, name in ends(step):
+            link = v.link(ns, name)
+            if link is None:
+                return f"device {name}{where(ns)} is missing"
+            if not is_owned(link.altnames, owner):
+                return f"device {name}{where(ns)} has lost its ownership marker"
+        return None
+    if isinstance(step, LinkSet):
+        link = v.link(step.netns, step.name)
+        if link is None:
+            return None  # reported with the device itself
+        if step.attr == "up" and link.up != bool(step.value):
+            return f"device {step.name}{where(step.netns)} is {'up' if link.up else 'down'}, the lab set it " + \
+                ("up" if step.value else "down")
+        if step.attr == "mtu" and link.mtu != int(step.value):
+            return f"device {step.name}{where(step.netns)} has mtu {link.mtu}, the lab set {step.value}"
+        if step.attr == "master":
+            master = v.link(step.netns, step.value) if step.value else None
+            if (master.index if master else None) != link.master:
+                return f"device {step.name}{where(step.netns)} is no longer a port of {step.value}"
+        return None
+    if isinstance(step, AddrAdd):
+        link = v.link(step.netns, step.dev)
+        got = v.ns(step.netns)
+        if link is not None and got is not None and step.cidr not in got[1].get(link.index, set()):
+            return f"address {step.cidr} is missing from {step.dev}{where(step.netns)}"
+        return None
+    if isinstance(step, ProcessStart):
+        if not receipt or not procb.alive(int(receipt["pid"]), receipt.get("start")):
+            return f"process {step.name} (pid {(receipt or {}).get('pid')}) is not running"
+    return None
+
+
+def lab_status(name: str, lab: "Lab | None") -> dict[str, Any]:
+    """One lab's status: up or not, file drift (when the file is given) and kernel drift."""
+    meta = jr.read_meta(name)
+    out: dict[str, Any] = {"name": name, "status": meta.get("status", "unknown") if meta else "down",
+                           "file": meta.get("file") if meta else (lab.spec.path if lab else None),
+                           "params": meta.get("params", {}) if meta else {}, "file_drift": None, "drift": []}
+    if meta is None:
+        return out
+    if lab is not None:
+        out["file_drift"] = digest(lab.plan()) != meta.get("digest")
+    entries = [e for e in jr.replay(name) if e.done and not e.undone]
+    out["steps"] = len(entries)
+    out["processes"] = [{"name": e.step.name, "pid": (e.receipt or {}).get("pid"),  # type: ignore[attr-defined]
+                         "running": bool(e.receipt) and procb.alive(int(e.receipt["pid"]), e.receipt.get("start"))}
+                        for e in entries if isinstance(e.step, ProcessStart)]
+    with Session(256) as s:
+        v = _View(s)
+        for e in entries:
+            try:
+                problem = _drift(e, v, name)
+            except VnetError as exc:
+                problem = f"{e.step.describe()}: {exc.message}"
+            if problem:
+                out["drift"].append(problem)
+    return out

@@ -1,0 +1,99 @@
+"""Undo what a lab's journal says was done: processes first, then devices, then namespaces.
+
+Steps whose effect dies with something else the lab deletes (an address on a device
+that goes, anything inside a namespace that goes) are not undone one by one: deleting
+the namespace or device removes them, and a lab of 1000 namespaces comes down in
+a fraction of the calls.
+"""
+
+from __future__ import annotations
+
+from ..backend import netns as nsb
+from ..errors import NotFound
+from ..ops.addr import AddrAdd
+from ..ops.link import LinkAdd, LinkSet, _mark
+from ..ops.netns import NetnsAdd
+from ..ops.route import RouteAdd
+from ..ops.sysctl import SysctlSet
+from ..ops.tuntap import TuntapAdd
+from ..ownership import owner_of
+from ..steps import Journal, Session, Step, _signals_deferred, _text
+from .journal import Entry
+
+Dev = tuple[str | None, str]
+
+
+def ends(step: Step) -> list[Dev]:
+    """The (namespace, name) of each device a creating Step makes."""
+    if isinstance(step, LinkAdd):
+        out = [(step.netns, step.name)]
+        if step.peer is not None:
+            out.append((step.peer_netns, step.peer))
+        return out
+    if isinstance(step, TuntapAdd):
+        return [(step.netns, step.name)]
+    return []
+
+
+def _vanishes(step: Step, lab_ns: set[str], made: set[Dev]) -> bool:
+    """True if deleting the lab's namespaces and devices takes this Step's effect with it."""
+    netns = getattr(step, "netns", None)
+    if isinstance(step, (LinkAdd, TuntapAdd)):
+        return all(ns in lab_ns for ns, _ in ends(step))
+    if isinstance(step, LinkSet) and step.attr in ("up", "mtu", "master"):
+        return netns in lab_ns or (netns, step.name) in made
+    if isinstance(step, AddrAdd):
+        return netns in lab_ns or (netns, step.dev) in made
+    if isinstance(step, RouteAdd):
+        return netns in lab_ns or (step.dev is not None and (netns, step.dev) in made)
+    if isinstance(step, SysctlSet):
+        return netns in lab_ns
+    return False
+
+
+def adopt(step: Step, s: Session) -> None:
+    """Finish marking what a Step created just before a crash, so its undo can remove it.
+
+    A creating Step checks that the name is free, creates, then marks. A crash between
+    the last two leaves an unmarked device (or an unrecorded namespace) that the journal's
+    intent says is ours; only a device of the planned kind (and, for a veth, with the planned
+    peer) carrying no marker at all is adopted.
+    """
+    if isinstance(step, (LinkAdd, TuntapAdd)):
+        for ns, name in ends(step):
+            try:
+                link = s.nl(ns).link(name)
+            except NotFound:
+                continue
+            want = "tun" if isinstance(step, TuntapAdd) else step.kind
+            if link is not None and owner_of(link.altnames) is None and link.kind == want:
+                _mark(s, ns, name, step.owner)
+    elif isinstance(step, NetnsAdd):
+        from .. import state
+        try:
+            ref = nsb.resolve(step.name)
+        except NotFound:
+            return
+        if ref is not None and not state.owned_netns().get(step.name):
+            state.record_netns(step.name, ref.inode, step.owner)
+
+
+def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -> list[str]:
+    """Undo the journal's Steps in reverse; return what could not be undone."""
+    todo = [e for e in entries if not e.undone]
+    lab_ns = {e.step.name for e in todo if isinstance(e.step, NetnsAdd)}
+    made = {dev for e in todo for dev in ends(e.step)}
+    left: list[str] = []
+    with _signals_deferred():
+        for e in reversed(todo):
+            if _vanishes(e.step, lab_ns, made):
+                continue
+            try:
+                if not e.done:
+                    adopt(e.step, s)
+                e.step.undo(s, e.receipt)
+                if journal:
+                    journal.undone(e.index, e.step)
+            except Exception as exc:  # keep going: remove all we can, report the rest
+                left.append(f"{e.step.describe()} ({_text(exc)})")
+    return left

@@ -1,0 +1,255 @@
+"""Load a lab file into a LabSpec, reporting every problem at once (LabError, exit 65)."""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import os
+from typing import Any
+
+from ..errors import LabError, NotFound
+from . import paths
+from .schema import CHECKS, Checker, unknown_key
+from .spec import Check, Device, LabSpec, Namespace, Process, Route
+from .template import TemplateError, expand
+from .yamlload import MMap, Pos, load_text
+
+DEVICE_SECTIONS = (("bridges", "bridge"), ("tuntaps", None), ("veths", "veth"), ("vxlans", "vxlan"),
+                   ("vlans", "vlan"), ("macvlans", "macvlan"))
+OPTIONS = {"bridge": ("stp",), "vxlan": ("vni", "remote", "group", "local", "dstport", "ttl", "learning"),
+           "vlan": ("id",), "macvlan": ("mode",)}
+
+
+def read(path: str) -> str:
+    """The text of a lab file (NotFound if it is missing)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+    except FileNotFoundError:
+        raise NotFound(f"lab file {path!r} not found", "give the path of a lab YAML file, e.g. labs/veth-netns.yaml") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise LabError([f"{path}:1:1: cannot read the lab file: {e}"]) from None
+
+
+def load_spec(path: str, params: dict[str, str] | None = None, text: str | None = None) -> LabSpec:
+    """Parse, expand and validate a lab file; LabError lists every problem found."""
+    source = read(path) if text is None else text
+    ck = Checker(path)
+    doc, syntax = load_text(source)
+    ck.problems += syntax
+    if doc is None and not syntax:
+        ck.add((1, 1), "the lab file is empty; it needs at least 'name'")
+    if doc is not None and not isinstance(doc, MMap):
+        ck.add((1, 1), "a lab file is a mapping with at least 'name'")
+    if ck.problems or not isinstance(doc, MMap):
+        raise LabError(ck.lines())
+    env = _params(doc, params or {}, ck)
+    raw_name = doc.get("name")
+    name = raw_name
+    if isinstance(raw_name, str):
+        tproblems: list[TemplateError] = []
+        name = expand(raw_name, env, doc.at("name"), tproblems)
+        ck.problems += [(p.where, p.message) for p in tproblems]
+    if isinstance(name, str):
+        env.update(lab=name, run=paths.run_dir(name))
+    tproblems = []
+    tree = expand(doc, env, doc.mark, tproblems)
+    ck.problems += [(p.where, p.message) for p in tproblems]
+    top = ck.obj(tree, _top_fields(), tree.mark, "lab")
+    assert top is not None
+    spec = _build(top, tree, ck, path, source, env)
+    if ck.problems:
+        raise LabError(ck.lines())
+    return spec
+
+
+def _top_fields() -> dict[str, Any]:
+    from .schema import SCHEMA
+    return SCHEMA["lab"]
+
+
+def _params(doc: MMap, given: dict[str, str], ck: Checker) -> dict[str, Any]:
+    declared = doc.get("params") or {}
+    env: dict[str, Any] = {}
+    if not isinstance(declared, MMap):
+        return env
+    for key, value in declared.items():
+        if not isinstance(key, str) or not key.isidentifier() or key in ("lab", "run"):
+            ck.add(declared.key_at(key), f"parameter name {key!r} must be an identifier other than 'lab' and 'run'")
+        elif type(value) not in (int, str):
+            ck.add(declared.at(key), f"parameter {key!r} needs an integer or string default")
+        else:
+            env[key] = value
+    for key, text in given.items():
+        if key not in env:
+            ck.add(doc.key_at("params") if "params" in doc else doc.mark,
+                   f"--set {key}={text}: " + unknown_key(key, list(env), "params").replace(" in params", ""))
+        elif type(env[key]) is int:
+            try:
+                env[key] = int(text)
+            except ValueError:
+                ck.add(declared.at(key), f"--set {key}={text}: parameter {key!r} is an integer")
+        else:
+            env[key] = text
+    return env
+
+
+def _build(top: dict[str, Any], tree: MMap, ck: Checker, path: str, source: str, env: dict[str, Any]) -> LabSpec:
+    namespaces: list[Namespace] = []
+    ns_at: dict[str, Pos] = {}
+    for item, at in top["namespaces"]:
+        name = item["name"]
+        if name is None:
+            continue
+        if name in ns_at:
+            ck.add(at, f"duplicate namespace {name!r} (first declared at line {ns_at[name][0]})")
+            continue
+        ns_at[name] = at
+        namespaces.append(Namespace(name, ck.loc(at), item["loopback"], tuple(item["sysctls"].items())))
+
+    def known_ns(ns: str | None, at: Pos, what: str) -> None:
+        if ns is not None and ns not in ns_at:
+            near = difflib.get_close_matches(ns, list(ns_at), 1)
+            hint = f" (did you mean {near[0]!r}?)" if near else " (declare it under 'namespaces')"
+            ck.add(at, f"{what} names namespace {ns!r}, which the lab does not declare{hint}")
+
+    devices: list[Device] = []
+    names: dict[tuple[str | None, str], Pos] = {}
+    addrs: dict[str, Pos] = {}
+
+    def claim(ns: str | None, name: str | None, at: Pos) -> None:
+        if name is None:
+            return
+        if name == "lo" and ns is not None:
+            ck.add(at, f"device name 'lo' is the loopback of namespace {ns!r}; use 'loopback: true' there")
+        elif (ns, name) in names:
+            where = f"namespace {ns!r}" if ns else "the host namespace"
+            ck.add(at, f"duplicate device {name!r} in {where} (first declared at line {names[(ns, name)][0]})")
+        else:
+            names[(ns, name)] = at
+
+    def end(item: dict[str, Any], at: Pos, kind: str, section: str) -> Device:
+        known_ns(item["netns"], at, f"{section} {item['name']!r}")
+        claim(item["netns"], item["name"], at)
+        for cidr in item["addresses"] or ():
+            ip = str(ipaddress.ip_interface(cidr).ip)
+            if ip in addrs:
+                ck.add(at, f"address {ip} of {item['name']!r} conflicts with the same address at line {addrs[ip][0]}")
+            else:
+                addrs[ip] = at
+        opts = tuple((k, item[k]) for k in OPTIONS.get(kind, ()) if item.get(k) is not None)
+        if kind == "bridge" and not item["stp"]:
+            opts = ()
+        return Device(item["name"], kind, ck.loc(at), item["netns"], tuple(item["addresses"] or ()), item["up"],
+                      item["mtu"], item["master"], opts, item.get("dev"), item.get("user"), item.get("group"),
+                      bool(item.get("multi_queue")))
+
+    for section, kind in DEVICE_SECTIONS:
+        for item, at in top[section]:
+            if item["name"] is None:
+                continue
+            dev = end(item, at, kind or item["mode"] or "tun", section[:-1])
+            if section == "veths" and item["peer"]:
+                peer = end(item["peer"], at, "veth", "peer of")
+                dev = Device(**{**dev.__dict__, "peer": peer})
+            devices.append(dev)
+
+    def ends() -> list[Device]:
+        return [e for d in devices for e in ((d, d.peer) if d.peer else (d,))]
+
+    kinds = {(e.netns, e.name): e.kind for e in ends()}
+    for dev in ends():
+        if dev.master is not None and kinds.get((dev.netns, dev.master)) != "bridge":
+            ck.add(_pos(dev.where), f"master {dev.master!r} of {dev.name!r} is not a bridge the lab declares in "
+                   + (f"namespace {dev.netns!r}" if dev.netns else "the host namespace"))
+        if dev.lower is not None and (dev.netns, dev.lower) not in kinds:
+            ck.add(_pos(dev.where), f"dev {dev.lower!r} of {dev.name!r} is not a device the lab declares in "
+                   + (f"namespace {dev.netns!r}" if dev.netns else "the host namespace"))
+    routes = []
+    for item, at in top["routes"]:
+        known_ns(item["netns"], at, "route")
+        if item["dev"] and (item["netns"], item["dev"]) not in kinds:
+            ck.add(at, f"route dev {item['dev']!r} is not a device the lab declares there")
+        if not item["dev"] and not item["via"] and item["to"]:
+            ck.add(at, f"route to {item['to']} needs 'via' or 'dev'")
+        if item["to"]:
+            routes.append(Route(item["to"], ck.loc(at), item["netns"], item["via"], item["dev"]))
+    processes = _processes(top, ck, known_ns)
+    checks = _checks(top, ck, known_ns, kinds, {p.name for p in processes})
+    return LabSpec(name=top["name"] or "", path=os.path.abspath(path), source=source,
+                   params={k: v for k, v in env.items() if k not in ("lab", "run")}, description=top["description"],
+                   namespaces=tuple(namespaces), devices=tuple(devices), routes=tuple(routes),
+                   sysctls=tuple(top["sysctls"].items()), processes=tuple(processes), checks=tuple(checks))
+
+
+def _pos(where: str) -> Pos:
+    line, col = where.rsplit(":", 2)[1:]
+    return int(line), int(col)
+
+
+def _processes(top: dict[str, Any], ck: Checker, known_ns: Any) -> list[Process]:
+    out: list[Process] = []
+    seen: dict[str, Pos] = {}
+    for item, at in top["processes"]:
+        name = item["name"]
+        if name is None:
+            continue
+        if name in seen:
+            ck.add(at, f"duplicate process {name!r} (first declared at line {seen[name][0]})")
+        seen[name] = at
+        known_ns(item["netns"], at, f"process {name!r}")
+        forms = [k for k in ("argv", "vnetctl", "command") if item[k]]
+        if len(forms) != 1:
+            ck.add(at, f"process {name!r} needs exactly one of argv, vnetctl, command")
+            continue
+        if item["command"] is not None and not item["shell"]:
+            ck.add(at, f"process {name!r}: 'command' is a shell string and needs 'shell: true' (or use argv)")
+            continue
+        if item["shell"] and item["command"] is None:
+            ck.add(at, f"process {name!r}: 'shell: true' goes with 'command', a shell string")
+            continue
+        if item["argv"]:
+            argv = item["argv"]
+        elif item["vnetctl"]:
+            argv = ("vnetctl", *item["vnetctl"])
+        else:
+            argv = ("sh", "-c", item["command"])
+        ready = tuple((k, v) for k, v in (item["ready"] or {}).items() if v is not None)
+        if ready and dict(ready).keys() <= {"proto"}:
+            ck.add(at, f"process {name!r}: 'ready' needs device, port or file")
+        out.append(Process(name, tuple(argv), ck.loc(at), item["netns"], item["shell"], ready, item["timeout"],
+                           tuple(item["env"].items())))
+    return out
+
+
+def _checks(top: dict[str, Any], ck: Checker, known_ns: Any, kinds: dict[tuple[str | None, str], str],
+            processes: set[str]) -> list[Check]:
+    from .schema import SCHEMA
+    out: list[Check] = []
+    for n, (raw, at) in enumerate(top["checks"]):
+        item = ck.obj(raw, SCHEMA["check"], at, "check")
+        if item is None:
+            continue
+        given = [k for k in CHECKS if item.get(k) is not None]
+        if len(given) != 1:
+            ck.add(at, f"a check needs exactly one of {', '.join(CHECKS)}" + (f" (got {', '.join(given)})" if given else ""))
+            continue
+        kind = given[0]
+        body, bat = item[kind]
+        args = ck.obj(body, CHECKS[kind], bat, kind)
+        if args is None:
+            continue
+        for key in ("netns", "from"):
+            if key in args:
+                known_ns(args[key], bat, f"{kind} check")
+        if kind == "capture" and args["trigger"] and args["trigger"]["ping"]:
+            known_ns(args["trigger"]["ping"]["from"], bat, "capture trigger")
+        if args.get("dev") and (args.get("netns"), args["dev"]) not in kinds:
+            ck.add(bat, f"{kind} check: device {args['dev']!r} is not one the lab declares there")
+        if kind == "peer" and args["expect"]:
+            known_ns(args["expect"]["netns"], bat, "peer check")
+        if kind == "dhcp" and args["server"] and args["server"] not in processes:
+            ck.add(bat, f"dhcp check: server {args['server']!r} is not a process of the lab")
+        label = item["name"] or f"{kind} #{n + 1}"
+        out.append(Check(kind, label, ck.loc(at), args))
+    return out

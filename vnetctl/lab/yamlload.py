@@ -1,0 +1,109 @@
+"""YAML for lab files: every node keeps its file:line:col, duplicate keys are errors.
+
+Plain YAML loaders silently keep the last of two equal keys; this one records a problem
+for each duplicate and goes on, so a lab file's problems are all reported at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+Pos = tuple[int, int]
+
+
+class MMap(dict):  # type: ignore[type-arg]
+    """A mapping that remembers where it, each key and each value were written."""
+
+    mark: Pos = (1, 1)
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.kmarks: dict[Any, Pos] = {}
+        self.vmarks: dict[Any, Pos] = {}
+
+    def at(self, key: Any) -> Pos:
+        """Where the value of `key` was written (the mapping itself when the key is absent)."""
+        return self.vmarks.get(key, self.mark)
+
+    def key_at(self, key: Any) -> Pos:
+        """Where `key` was written."""
+        return self.kmarks.get(key, self.mark)
+
+
+class MList(list):  # type: ignore[type-arg]
+    """A sequence that remembers where it and each item were written."""
+
+    mark: Pos = (1, 1)
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.imarks: list[Pos] = []
+
+    def at(self, index: int) -> Pos:
+        """Where item `index` was written."""
+        return self.imarks[index] if index < len(self.imarks) else self.mark
+
+
+def pos(mark: yaml.Mark) -> Pos:
+    """A YAML mark as 1-based (line, column)."""
+    return (mark.line + 1, mark.column + 1)
+
+
+class MarkedLoader(yaml.SafeLoader):
+    """SafeLoader that builds MMap/MList with marks and records duplicate keys as problems."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.problems: list[tuple[Pos, str]] = []
+
+    def construct_marked_map(self, node: yaml.MappingNode) -> MMap:
+        """Build an MMap, recording a problem for every duplicate key."""
+        self.flatten_mapping(node)
+        out = MMap()
+        out.mark = pos(node.start_mark)
+        for knode, vnode in node.value:
+            key = self.construct_object(knode, deep=True)
+            try:
+                hash(key)
+            except TypeError:
+                self.problems.append((pos(knode.start_mark), "a mapping key must be a plain value"))
+                continue
+            if key in out:
+                first = out.kmarks[key]
+                self.problems.append((pos(knode.start_mark),
+                                      f"duplicate key {key!r} (first given at line {first[0]}, column {first[1]})"))
+                continue
+            out[key] = self.construct_object(vnode, deep=True)
+            out.kmarks[key] = pos(knode.start_mark)
+            out.vmarks[key] = pos(vnode.start_mark)
+        return out
+
+    def construct_marked_seq(self, node: yaml.SequenceNode) -> MList:
+        """Build an MList with the mark of each item."""
+        out = MList(self.construct_object(child, deep=True) for child in node.value)
+        out.mark = pos(node.start_mark)
+        out.imarks = [pos(child.start_mark) for child in node.value]
+        return out
+
+
+MarkedLoader.add_constructor("tag:yaml.org,2002:map", MarkedLoader.construct_marked_map)
+MarkedLoader.add_constructor("tag:yaml.org,2002:seq", MarkedLoader.construct_marked_seq)
+
+
+def load_text(text: str) -> tuple[Any, list[tuple[Pos, str]]]:
+    """Parse YAML text; return the document and the problems found (syntax, duplicate keys)."""
+    loader = MarkedLoader(text)
+    try:
+        doc = loader.get_single_data()
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = pos(mark) if mark is not None else (1, 1)
+        what = e.problem or e.context or "invalid YAML"
+        return None, loader.problems + [(where, f"syntax error: {what}")]
+    except yaml.YAMLError as e:
+        return None, loader.problems + [((1, 1), f"syntax error: {e}")]
+    finally:
+        loader.dispose()
+    return doc, loader.problems
