@@ -311,10 +311,12 @@ def _by_index(ns: _Ns, index: int) -> Link | None:
 
 
 def _why(e: BaseException) -> str:
+    if isinstance(e, PermissionDenied):
+        return "permission denied (needs CAP_SYS_ADMIN)"
     if isinstance(e, VnetError):
         return e.message
     if isinstance(e, OSError) and e.errno in (errno.EPERM, errno.EACCES):
-        return f"{errno.errorcode[e.errno]} (needs CAP_SYS_ADMIN)"
+        return "permission denied (needs CAP_SYS_ADMIN)"
     if isinstance(e, OSError) and e.errno:
         return errno.errorcode.get(e.errno, str(e.errno))
     return str(e)
