@@ -22,6 +22,7 @@ from .errors import NotFound, PermissionDenied, UsageError, VnetError
 from .model import Device, Holder, HostView, Link, Namespace, Peer
 
 NETLINK_ROUTE = 0
+CHUNK = 256  # namespaces whose sockets are open at once on a big host
 
 
 @dataclass(eq=False)
@@ -294,6 +295,12 @@ class Scanner:
                              + (f"assuming {own.label}" if own else "holder left out"))
         return own.inode if own else None
 
+    def release(self, ns: _Ns) -> None:
+        """Close ns's socket (it is opened again if needed)."""
+        if ns.sock is not None:
+            ns.sock.close()
+            ns.sock = None
+
     def close(self) -> None:
         """Close every socket."""
         for ns in self.spaces.values():
@@ -358,9 +365,14 @@ def _view(specs: list[str | None] | None) -> HostView:
     sc = Scanner()
     try:
         chosen = list(dict.fromkeys(sc.find(spec) for spec in specs)) if specs is not None else sc.ordered()
-        sc.open_all(chosen)
-        for ns in chosen:
-            sc.read(ns)
+        many = len(chosen) > CHUNK
+        for start in range(0, len(chosen), CHUNK):
+            part = chosen[start:start + CHUNK]
+            sc.open_all(part)
+            for ns in part:
+                sc.read(ns)
+                if many and not ns.current:
+                    sc.release(ns)  # bounded fds; reopened later only if a peer lookup needs it
         index: dict[tuple[int, int | None], list[tuple[_Ns, Link]]] = {}
         for ns in chosen:
             for lk in ns.links or ():
