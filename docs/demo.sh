@@ -1,13 +1,17 @@
 #!/bin/sh
-# The demo behind `make demo`: the article's two namespaces joined by a veth pair.
+# The demo behind `make demo`: a lab from labs/ (the article's two namespaces joined by a
+# veth pair by default) planned, brought up, inspected, checked and torn down.
 # Runs inside tests/sandbox.sh, so nothing touches the host.
 set -eu
+LAB=${1:-labs/veth-netns.yaml}
 say() { printf '\n$ %s\n' "$*"; }
 run() { say "$*"; "$@"; }
-run vnetctl netns add ns1
-run vnetctl netns add ns2
-run vnetctl veth add vethDemo0 vethDemo1 --netns ns1 --peer-netns ns2 --addr 10.1.1.2/24 --peer-addr 10.1.1.3/24
-run vnetctl netns exec ns1 -- ping -c 2 -W 2 10.1.1.3
-run vnetctl link show -n ns1
-run vnetctl netns del ns1
-run vnetctl netns del ns2
+run vnetctl lab plan "$LAB"
+run vnetctl lab up "$LAB"
+if vnetctl inspect --help >/dev/null 2>&1; then
+    run vnetctl inspect
+fi
+status=0
+run vnetctl lab check "$LAB" || status=$?
+run vnetctl lab down "$LAB"
+exit $status

@@ -224,7 +224,8 @@ def check_peer(a: dict[str, Any], spec: LabSpec) -> tuple[bool, str]:
         return False, f"{a['dev']} has no peer according to inspect"
     want = a["expect"]
     want_ns = nsb.resolve(want["netns"]).inode if want["netns"] else nsb.current_inode()  # type: ignore[union-attr]
-    where = peer.netns_name or (f"inode {peer.netns_inode}" if peer.netns_inode else "unknown namespace")
+    where = peer.netns_name or ("the host namespace" if peer.netns_inode == nsb.current_inode() else
+                                (f"namespace inode {peer.netns_inode}" if peer.netns_inode else "an unknown namespace"))
     ok = peer.name == want["name"] and peer.netns_inode == want_ns
     return ok, f"peer of {a['dev']} is {peer.name} (ifindex {peer.ifindex}) in {where}; expected {want['name']} in " \
         + (want["netns"] or "the host namespace")

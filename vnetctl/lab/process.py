@@ -72,13 +72,13 @@ class ProcessStart(Step):
             if not procb.alive(pid, start):
                 procb.reap(pid)
                 raise Failed(f"process {self.name!r} exited during start-up: {_tail(log_file)}",
-                             f"see its log {log_file}")
+                             "check its argv in the lab file")
             if not ready or self._is_ready(s, ready):
                 return
             if time.monotonic() > deadline:
                 raise Failed(f"process {self.name!r} not ready after {self.timeout:g}s (waiting for "
                              + ", ".join(f"{k} {v}" for k, v in ready.items()) + f"): {_tail(log_file)}",
-                             f"see its log {log_file}")
+                             "check its argv and 'ready' in the lab file")
             time.sleep(delay)
             delay = min(delay * 2, 0.1)
 

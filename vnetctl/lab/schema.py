@@ -110,7 +110,7 @@ class Checker:
         if not isinstance(m, MMap):
             self.add(where, f"{what} must be a mapping with keys: {', '.join(fields)}")
             return None
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {"@": {k: m.at(k) for k in m}}
         for key in m:
             if key not in fields:
                 self.add(m.key_at(key), unknown_key(key, list(fields), what))

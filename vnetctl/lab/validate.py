@@ -41,7 +41,7 @@ def load_spec(path: str, params: dict[str, str] | None = None, text: str | None 
         ck.add((1, 1), "the lab file is empty; it needs at least 'name'")
     if doc is not None and not isinstance(doc, MMap):
         ck.add((1, 1), "a lab file is a mapping with at least 'name'")
-    if ck.problems or not isinstance(doc, MMap):
+    if doc is None or not isinstance(doc, MMap):
         raise LabError(ck.lines())
     env = _params(doc, params or {}, ck)
     raw_name = doc.get("name")
@@ -99,8 +99,9 @@ def _build(top: dict[str, Any], tree: MMap, ck: Checker, path: str, source: str,
     ns_at: dict[str, Pos] = {}
     for item, at in top["namespaces"]:
         name = item["name"]
-        if name is None:
+        if name is None or "{" in name:
             continue
+        at = item["@"].get("name", at)
         if name in ns_at:
             ck.add(at, f"duplicate namespace {name!r} (first declared at line {ns_at[name][0]})")
             continue
@@ -118,7 +119,7 @@ def _build(top: dict[str, Any], tree: MMap, ck: Checker, path: str, source: str,
     addrs: dict[str, Pos] = {}
 
     def claim(ns: str | None, name: str | None, at: Pos) -> None:
-        if name is None:
+        if name is None or "{" in name:
             return
         if name == "lo" and ns is not None:
             ck.add(at, f"device name 'lo' is the loopback of namespace {ns!r}; use 'loopback: true' there")
@@ -129,18 +130,21 @@ def _build(top: dict[str, Any], tree: MMap, ck: Checker, path: str, source: str,
             names[(ns, name)] = at
 
     def end(item: dict[str, Any], at: Pos, kind: str, section: str) -> Device:
-        known_ns(item["netns"], at, f"{section} {item['name']!r}")
-        claim(item["netns"], item["name"], at)
+        at_ = item["@"]
+        known_ns(item["netns"], at_.get("netns", at), f"{section} {item['name']!r}")
+        claim(item["netns"], item["name"], at_.get("name", at))
         for cidr in item["addresses"] or ():
             ip = str(ipaddress.ip_interface(cidr).ip)
+            where = at_.get("addresses", at)
             if ip in addrs:
-                ck.add(at, f"address {ip} of {item['name']!r} conflicts with the same address at line {addrs[ip][0]}")
+                ck.add(where, f"address {ip} of {item['name']!r} conflicts with the same address at line "
+                       f"{addrs[ip][0]}, column {addrs[ip][1]}")
             else:
-                addrs[ip] = at
+                addrs[ip] = where
         opts = tuple((k, item[k]) for k in OPTIONS.get(kind, ()) if item.get(k) is not None)
         if kind == "bridge" and not item["stp"]:
             opts = ()
-        return Device(item["name"], kind, ck.loc(at), item["netns"], tuple(item["addresses"] or ()), item["up"],
+        return Device(item["name"], kind, ck.loc(at_.get("name", at)), item["netns"], tuple(item["addresses"] or ()), item["up"],
                       item["mtu"], item["master"], opts, item.get("dev"), item.get("user"), item.get("group"),
                       bool(item.get("multi_queue")))
 
@@ -159,6 +163,8 @@ def _build(top: dict[str, Any], tree: MMap, ck: Checker, path: str, source: str,
 
     kinds = {(e.netns, e.name): e.kind for e in ends()}
     for dev in ends():
+        if "{" in dev.name:
+            continue
         if dev.master is not None and kinds.get((dev.netns, dev.master)) != "bridge":
             ck.add(_pos(dev.where), f"master {dev.master!r} of {dev.name!r} is not a bridge the lab declares in "
                    + (f"namespace {dev.netns!r}" if dev.netns else "the host namespace"))
