@@ -16,6 +16,7 @@ def state_dir() -> str:
 
 def subdir(*parts: str) -> str:
     """A private directory under the state directory, created on demand."""
+    os.makedirs(state_dir(), mode=0o700, exist_ok=True)  # makedirs gives only the leaf `mode`
     path = os.path.join(state_dir(), *parts)
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path

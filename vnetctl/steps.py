@@ -11,6 +11,8 @@ import errno
 import os
 import shlex
 import signal
+import sys
+import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Callable, ClassVar, Iterator, Protocol
@@ -151,18 +153,24 @@ class Interrupted(Exception):
 
 
 @contextmanager
-def interrupts_as_exceptions() -> Iterator[None]:
-    """Turn SIGTERM (and SIGINT) into an Interrupted exception for the duration."""
+def interrupts_recorded() -> Iterator[list[str]]:
+    """Record SIGTERM/SIGINT in the yielded list instead of acting on them at once.
+
+    execute() looks at the list between Steps, so a signal can never land between a
+    Step's kernel change and the record that it was made (which would strand the change).
+    """
+    got: list[str] = []
+
     def handler(signum: int, frame: object) -> None:
-        raise Interrupted(signal.Signals(signum).name)
+        got.append(signal.Signals(signum).name)
 
     try:
         old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
     except ValueError:  # not the main thread: signals stay as they are
-        yield
+        yield got
         return
     try:
-        yield
+        yield got
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)
@@ -190,20 +198,22 @@ def execute(steps: list[Step], session: Session | None = None, journal: Journal 
     s = session or Session()
     done: list[tuple[int, Step, Receipt]] = []
     try:
-        with interrupts_as_exceptions():
+        with interrupts_recorded() as signals:
             try:
-                fault_at = _injected_fault()
+                fault, fault_at = _injected_fault()
                 for i, step in enumerate(steps):
+                    _honour(signals)
                     if journal:
                         journal.intent(i, step)
                     if i == fault_at:
-                        raise BackendError(f"injected fault before step {i}", errno.EIO)
+                        _inject(fault, i, signals)
                     receipt = step.apply(s)
                     done.append((i, step, receipt))
                     if journal:
                         journal.done(i, step, receipt)
                     if progress:
                         progress(i, step)
+                _honour(signals)
             except BaseException as exc:
                 left = rollback(done, s, journal)
                 raise _failure(exc, steps[len(done)] if len(done) < len(steps) else None, left) from None
@@ -213,12 +223,30 @@ def execute(steps: list[Step], session: Session | None = None, journal: Journal 
             s.close()
 
 
-def _injected_fault() -> int | None:
-    """VNETCTL_INJECT_FAULT=step:N makes Step N fail (for fault-injection tests of rollback)."""
-    spec = os.environ.get("VNETCTL_INJECT_FAULT", "")
-    if spec.startswith("step:") and spec[5:].isdigit():
-        return int(spec[5:])
-    return None
+def _honour(signals: list[str]) -> None:
+    """Raise Interrupted if a signal was recorded."""
+    if signals:
+        raise Interrupted(signals[0])
+
+
+def _injected_fault() -> tuple[str, int | None]:
+    """For fault-injection tests: VNETCTL_INJECT_FAULT=step:N makes Step N fail;
+    pause:N parks the process before Step N until a signal arrives (at most a minute)."""
+    kind, _, n = os.environ.get("VNETCTL_INJECT_FAULT", "").partition(":")
+    if kind in ("step", "pause") and n.isdigit():
+        return kind, int(n)
+    return "", None
+
+
+def _inject(kind: str, i: int, signals: list[str]) -> None:
+    if kind == "step":
+        raise BackendError(f"injected fault before step {i}", errno.EIO)
+    sys.stderr.write(f"vnetctl: paused before step {i} (VNETCTL_INJECT_FAULT)\n")
+    sys.stderr.flush()
+    deadline = time.monotonic() + 60
+    while not signals and time.monotonic() < deadline:
+        time.sleep(0.01)
+    _honour(signals)
 
 
 def rollback(done: list[tuple[int, Step, Receipt]], s: Session, journal: Journal | None = None) -> list[str]:

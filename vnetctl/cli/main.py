@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import traceback
 
@@ -83,6 +84,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"Error: internal error: {type(e).__name__}: {e} — set VNETCTL_DEBUG=1 for a traceback and report it",
                    err=True)
         code = 1
+    # Done (or undone): a late Ctrl-C must not turn interpreter shutdown into a traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.exit(code)
 
 
