@@ -90,9 +90,10 @@ def tunnel(dev: str, local: str, remote: str | None, netns: str | None, routes: 
         f"offload {'on' if offload else 'off'}); Ctrl-C to stop"))
     if as_json:
         _out(json.dumps(stats.as_dict()))
-    _err(f"tun->udp {stats.tx.packets} packets {stats.tx.bytes} bytes ({stats.tx.errors} errors, "
-         f"{stats.tx.dropped} dropped); udp->tun {stats.rx.packets} packets {stats.rx.bytes} bytes "
-         f"({stats.rx.errors} errors, {stats.rx.dropped} dropped) in {stats.seconds:.2f} s")
+    def side(c: tunnel_prog.Counters) -> str:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(c.by_errno.items()))
+        return f"{c.packets} packets {c.bytes} bytes ({c.errors} errors{': ' + kinds if kinds else ''}, {c.dropped} dropped)"
 
+    _err(f"tun->udp {side(stats.tx)}; udp->tun {side(stats.rx)} in {stats.seconds:.2f} s")
 
 PROGRAMS = [read, guest, tunnel]

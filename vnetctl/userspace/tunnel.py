@@ -82,6 +82,14 @@ class Counters:
     errors: int = 0
     dropped: int = 0
     last_error: str = ""
+    by_errno: dict[str, int] = field(default_factory=dict)
+
+    def failed(self, e: OSError) -> None:
+        """Count one transient error by its errno name."""
+        name = errno.errorcode.get(e.errno or 0, str(e.errno))
+        self.errors += 1
+        self.by_errno[name] = self.by_errno.get(name, 0) + 1
+        self.last_error = os.strerror(e.errno or 0)
 
 
 @dataclass
@@ -214,8 +222,7 @@ class Tunnel:
                 if e.errno not in TRANSIENT:
                     c.last_error = f"{os.strerror(e.errno or 0)} (fatal)"
                     return
-                c.errors += 1
-                c.last_error = os.strerror(e.errno or 0)
+                c.failed(e)
 
     def _udp_to_tun(self, fd: int, sock: socket.socket, c: Counters) -> None:
         buf = bytearray(65536 + self.hdr)
@@ -236,8 +243,7 @@ class Tunnel:
                 if e.errno not in TRANSIENT:
                     c.last_error = f"{os.strerror(e.errno or 0)} (fatal)"
                     return
-                c.errors += 1
-                c.last_error = os.strerror(e.errno or 0)
+                c.failed(e)
 
     def alive(self) -> bool:
         """True while every worker thread runs."""
@@ -253,6 +259,8 @@ class Tunnel:
                 total.errors += part.errors
                 total.dropped += part.dropped
                 total.last_error = part.last_error or total.last_error
+                for k, v in part.by_errno.items():
+                    total.by_errno[k] = total.by_errno.get(k, 0) + v
         return out
 
     def close(self) -> None:
