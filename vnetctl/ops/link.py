@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -76,6 +77,10 @@ class LinkAdd(Step):
 
     def __post_init__(self) -> None:
         check_ifname(self.name)
+        if self.kind not in kernel.MODULES:  # the kernel says "not supported" for a typo too
+            near = difflib.get_close_matches(self.kind, sorted(kernel.MODULES), n=1)
+            raise UsageError(f"unknown device type {self.kind!r}",
+                             f"did you mean {near[0]!r}?" if near else f"known: {', '.join(sorted(kernel.MODULES))}")
         if self.peer is not None:
             check_ifname(self.peer, "peer")
         known = {o for o, _, _ in KIND_OPTIONS.get(self.kind, [])}
