@@ -16,6 +16,9 @@ from ..steps import Receipt, Session, Step, in_ns
 from . import paths
 
 
+SETTLE = 0.2
+
+
 def resolve_argv(argv: tuple[str, ...]) -> list[str]:
     """argv to run: a first word `vnetctl` runs this very vnetctl (`python -m vnetctl`)."""
     if argv and argv[0] == "vnetctl":
@@ -67,14 +70,17 @@ class ProcessStart(Step):
     def _wait_ready(self, s: Session, pid: int, start: int, log_file: str) -> None:
         ready = dict(self.ready)
         deadline = time.monotonic() + self.timeout
+        settle = time.monotonic() + SETTLE
         delay = 0.005
         while True:
             if not procb.alive(pid, start):
                 procb.reap(pid)
                 raise Failed(f"process {self.name!r} exited during start-up: {_tail(log_file)}",
                              "check its argv in the lab file")
-            if not ready or self._is_ready(s, ready):
+            if ready and self._is_ready(s, ready):
                 return
+            if not ready and time.monotonic() > settle:
+                return  # no readiness declared: alive after the settle time is as ready as we can tell
             if time.monotonic() > deadline:
                 raise Failed(f"process {self.name!r} not ready after {self.timeout:g}s (waiting for "
                              + ", ".join(f"{k} {v}" for k, v in ready.items()) + f"): {_tail(log_file)}",

@@ -8,6 +8,9 @@ a fraction of the calls.
 
 from __future__ import annotations
 
+import os
+import stat
+
 from ..backend import netns as nsb
 from ..errors import NotFound
 from ..ops.addr import AddrAdd
@@ -73,9 +76,20 @@ def adopt(step: Step, s: Session) -> None:
         try:
             ref = nsb.resolve(step.name)
         except NotFound:
+            _drop_placeholder(nsb.path_of(step.name))
             return
         if ref is not None and not state.owned_netns().get(step.name):
             state.record_netns(step.name, ref.inode, step.owner)
+
+
+def _drop_placeholder(path: str) -> None:
+    """Remove the empty file a namespace creation makes before its bind mount, if a crash left only that."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(st.st_mode) and st.st_size == 0 and not nsb.is_nsfs(path):
+        os.unlink(path)
 
 
 def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -> list[str]:

@@ -1,0 +1,135 @@
+"""Half-done work: injected faults at every Step, kill -9 and SIGTERM during up, concurrent ups."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+
+import pytest
+
+from tests.helpers import VNETCTL, snapshot, vnetctl, wait_for
+from vnetctl import lab as labs
+
+pytestmark = pytest.mark.kernel
+
+STATE = "/run/vnetctl/labs"
+
+
+def live_processes() -> set[tuple[int, str]]:
+    """(pid, comm) of every live process in the sandbox."""
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    raw = f.read()
+            except FileNotFoundError:
+                continue
+            comm = raw[raw.index("(") + 1:raw.rindex(")")]
+            if raw.rsplit(")", 1)[1].split()[0] not in ("Z", "X"):
+                out.add((int(entry), comm))
+    return out
+
+
+def journal_lines(name: str) -> int:
+    try:
+        with open(f"{STATE}/{name}/journal.jsonl") as f:
+            return sum(1 for _ in f)
+    except FileNotFoundError:
+        return 0
+
+
+def _steps(path: str, **params: object) -> int:
+    return len(labs.load(path, params).plan())
+
+
+@pytest.mark.parametrize("path", ["labs/veth-netns.yaml", "labs/tun-device.yaml", "labs/vxlan-overlay.yaml",
+                                  "labs/openstack-dhcp.yaml"])
+def test_a_fault_at_every_step_leaves_nothing_behind(path: str) -> None:
+    before, procs = snapshot(), live_processes()
+    n = _steps(path)
+    for i in range(n):
+        proc = vnetctl("lab", "up", path, env={"VNETCTL_INJECT_FAULT": f"step:{i}"})
+        assert proc.returncode == 1, f"step {i}: {proc.stderr}"
+        assert f"injected fault before step {i}" in proc.stderr
+        assert snapshot() == before, f"fault at step {i} left something"
+        assert live_processes() <= procs, f"fault at step {i} left a process"
+        assert labs.labs() == []
+    assert vnetctl("lab", "up", path).returncode == 0
+    assert vnetctl("lab", "down", path).returncode == 0
+    assert snapshot() == before
+
+
+def _start_up(path: str, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(VNETCTL + ["lab", "up", path, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
+@pytest.mark.parametrize("after", [1, 2, 7, 40, 150])
+def test_kill_9_during_up_then_down_leaves_nothing(after: int) -> None:
+    before, procs = snapshot(), live_processes()
+    up = _start_up("labs/star.yaml", "--set", "hosts=40")
+    wait_for(lambda: journal_lines("star") >= after or up.poll() is not None, what=f"{after} journal lines")
+    up.kill()
+    up.wait()
+    status = vnetctl("lab", "list", "--json", check=True).stdout
+    assert '"star"' in status
+    down = vnetctl("lab", "down", "star")
+    assert down.returncode == 0, down.stderr
+    assert snapshot() == before
+    assert live_processes() <= procs | {(up.pid, "python")}
+    assert labs.labs() == []
+
+
+def test_kill_9_while_a_process_starts_then_down_stops_it(tmp_path) -> None:
+    f = tmp_path / "slow.yaml"
+    f.write_text("name: slow\nnamespaces: [{name: nss}]\nveths: [{name: vs, peer: {name: eth0, netns: nss}}]\n"
+                 "processes: [{name: sleeper, netns: nss, argv: [sleep, '300'], ready: {file: /nonexistent}, "
+                 "timeout: 60}]\n")
+    before, procs = snapshot(), live_processes()
+    up = _start_up(str(f))
+    pid_file = f"{STATE}/slow/run/sleeper.pid"
+    wait_for(lambda: os.path.exists(pid_file) or up.poll() is not None, what="the process's pid file")
+    up.kill()
+    up.wait()
+    assert any(c == "sleep" for _, c in live_processes() - procs)
+    partly = vnetctl("lab", "up", str(f))
+    assert partly.returncode == 5 and "partly up" in partly.stderr
+    down = vnetctl("lab", "down", "slow")
+    assert down.returncode == 0, down.stderr
+    assert snapshot() == before
+    assert live_processes() <= procs
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_during_up_undoes_everything(sig: signal.Signals) -> None:
+    before = snapshot()
+    up = _start_up("labs/star.yaml", "--set", "hosts=40")
+    wait_for(lambda: journal_lines("star") >= 30 or up.poll() is not None, what="30 journal lines")
+    up.send_signal(sig)
+    _, err = up.communicate(timeout=60)
+    assert up.returncode == 1, err
+    assert "interrupted" in err and "everything done so far was undone" in err
+    assert snapshot() == before
+    assert labs.labs() == []
+
+
+def test_two_concurrent_ups_one_wins_one_exits_75() -> None:
+    first = _start_up("labs/star.yaml", "--set", "hosts=60")
+    wait_for(lambda: journal_lines("star") >= 1 or first.poll() is not None, what="the first up to start")
+    second = vnetctl("lab", "up", "labs/star.yaml", "--set", "hosts=60")
+    _, err = first.communicate(timeout=60)
+    assert first.returncode == 0, err
+    assert second.returncode == 75
+    assert f"lab 'star' is locked by another vnetctl (pid {first.pid})" in second.stderr
+    assert vnetctl("lab", "down", "star").returncode == 0
+
+
+def test_lock_names_the_holder() -> None:
+    from vnetctl.lab.journal import LabLock
+    with LabLock("veth-netns"):
+        proc = vnetctl("lab", "down", "veth-netns")
+        assert proc.returncode == 75
+        assert f"(pid {os.getpid()})" in proc.stderr
+    assert vnetctl("lab", "down", "veth-netns").returncode == 0
