@@ -89,7 +89,7 @@ def ns_header(ns: Namespace) -> str:
 
 def holders_text(holders: tuple[Holder, ...]) -> str:
     """Holders as `comm[pid] fd N`."""
-    return " ".join(f"{h.comm or '?'}[{h.pid}] fd {h.fd}" for h in holders)
+    return ", ".join(f"{h.comm or '?'}[{h.pid}] fd {h.fd}" for h in holders)
 
 
 def kind_text(d: Device) -> str:
