@@ -152,7 +152,7 @@ def cleanup(dry_run: bool = False) -> list[str]:
     doomed = {name for name, _ in state.owned_netns().items()} if dry_run else set()
     with Session(256) as s:
         run(_device_actions(s, doomed))
-    labs = _lab_dirs()
+    labs = [n for n in _lab_dirs() if set(os.listdir(paths.lab_dir(n))) - {jr.LOCK}]
     for name in labs:
         done.append(f"rm -r {shlex.quote(paths.lab_dir(name))}  # state of lab {name}")
         if not dry_run:
