@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -66,13 +67,20 @@ def build(n: int) -> None:
            input=f"link set eth0 up\naddr add 10.{i // 250}.{i % 250}.2/24 dev eth0\n")
 
 
+CPU: dict[str, float] = {}
+
+
 def timed(cmd: list[str], repeat: int) -> tuple[float, str]:
-    """Median wall time of cmd over `repeat` runs, and its last stdout."""
-    times, out = [], ""
+    """Median wall time of cmd over `repeat` runs, and its last stdout (median CPU time kept in CPU)."""
+    times, cpus, out = [], [], ""
     for _ in range(repeat):
+        r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
         out = sh(cmd).stdout
         times.append(time.perf_counter() - t0)
+        r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
+    CPU[" ".join(cmd)] = statistics.median(cpus)
     return statistics.median(times), out
 
 
@@ -106,15 +114,17 @@ def main() -> None:
         sys.exit("run me inside tests/sandbox.sh: I create namespaces")
     print(f"kernel {os.uname().release}, python {sys.version.split()[0]}, {os.cpu_count()} cpus")
     startup, _ = timed([sys.executable, "-c", "pass"], args.repeat)
-    print(f"python start-up alone: {startup * 1000:.0f} ms")
+    print(f"python start-up alone: {startup * 1000:.0f} ms; load average {os.getloadavg()[0]:.2f}")
     for n in (int(s) for s in args.sizes.split(",")):
         reset()
         build(n)
         ours, out = timed(VNETCTL + ["inspect", "--json"], args.repeat)
         check(out, n)
         all_ip, _ = timed(["ip", "-all", "netns", "exec", "ip", "-j", "-d", "link", "show"], 1 if n > 100 else 3)
-        print(f"\n{n} namespaces (+ bridge br0 with {n} ports here)")
-        print(f"  vnetctl inspect --json              {ours * 1000:8.0f} ms  (median of {args.repeat})")
+        print(f"\n{n} namespaces (+ bridge br0 with {n} ports here); load average {os.getloadavg()[0]:.2f}")
+        cpu = CPU[" ".join(VNETCTL + ["inspect", "--json"])]
+        print(f"  vnetctl inspect --json              {ours * 1000:8.0f} ms  (median of {args.repeat}; "
+              f"CPU user+sys {cpu * 1000:.0f} ms)")
         print(f"  ip -all netns exec ip -j -d link    {all_ip * 1000:8.0f} ms  -> vnetctl is {all_ip / ours:5.1f}x faster")
         if not args.skip_articles:
             loop, _ = timed(["sh", "-c", ARTICLES_LOOP], 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 from typing import Any, Iterator
 
 import pytest
@@ -303,3 +304,24 @@ def test_identical_pairs_are_told_apart_by_nsid_only() -> None:
             assert (peer["netns_name"], peer["netns_inode"], peer["ifindex"]) == (other, inode(f"/run/netns/{other}"), 2)
             single = inspect_json("peer", "eth0", "-n", me)["peer"]
             assert single["netns_name"] == other
+
+
+def test_namespace_held_only_by_an_open_fd(procs: list[subprocess.Popen[str]]) -> None:
+    pid = unnamed_netns(procs)
+    sh("ip", "link", "add", "f0", "type", "veth", "peer", "name", "f1", "netns", str(pid))
+    keeper = subprocess.Popen([sys.executable, "-c", "import os, sys; fd = os.open(sys.argv[1], os.O_RDONLY); "
+                               "print(fd, flush=True); sys.stdin.read()", f"/proc/{pid}/ns/net"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    procs.append(keeper)
+    assert keeper.stdout is not None
+    fd = int(keeper.stdout.readline())
+    held_by_fd = f"/proc/{keeper.pid}/fd/{fd}"
+    ino = inode(held_by_fd)
+    procs[0].kill()
+    procs[0].wait(timeout=10)
+    data = inspect_json()
+    held = by_inode(data)[ino]
+    assert held["name"] is None and held["pids"] == [] and held_by_fd in held["paths"]
+    assert_matches_oracle(held, held_by_fd)
+    f0 = dev(by_inode(data)[inode("/proc/self/ns/net")], "f0")
+    assert (f0["peer"]["name"], f0["peer"]["netns_inode"]) == ("f1", ino)

@@ -75,7 +75,7 @@ def _str(v: memoryview) -> str:
 
 
 def _mac(v: memoryview) -> str | None:
-    return ":".join(f"{b:02x}" for b in bytes(v)) if len(v) else None
+    return bytes(v).hex(":") if len(v) else None
 
 
 class _Seq:
