@@ -118,6 +118,11 @@ def test_unprivileged_sees_what_the_kernel_allows(holders: list[subprocess.Popen
     sh("ip", "netns", "add", "priv")
     sh("ip", "link", "add", "u0", "type", "veth", "peer", "name", "u1", "netns", "priv")
     hold(holders, "tapu")
+    hidden = subprocess.Popen(["unshare", "-n", "sleep", "1000"])
+    holders.append(hidden)  # type: ignore[arg-type]
+    wait_for(lambda: os.stat(f"/proc/{hidden.pid}/ns/net").st_ino != os.stat("/proc/self/ns/net").st_ino,
+             what="unshare -n")
+    sh("ip", "link", "add", "h0", "type", "veth", "peer", "name", "h1", "netns", str(hidden.pid))
     cmd = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups", "--inh-caps=-all",
            sys.executable, "-m", "vnetctl", "inspect", "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd="/", env=dict(os.environ, PYTHONPATH=os.getcwd()))
@@ -131,4 +136,7 @@ def test_unprivileged_sees_what_the_kernel_allows(holders: list[subprocess.Popen
     assert sorted(d["name"] for d in here["devices"]) == sorted(d["ifname"] for d in ip_json("link", "show"))
     u0 = next(d for d in here["devices"] if d["name"] == "u0")
     assert u0["peer"]["ifindex"] == link("u0")["link_index"]
+    h0 = next(d for d in here["devices"] if d["name"] == "h0")
+    assert h0["peer"]["netns_inode"] is None and h0["peer"]["ifindex"] == link("h0")["link_index"]
+    assert "the peer of h0 in the current namespace is in a namespace not found" in proc.stderr
     assert data["warnings"] and all(w in proc.stderr for w in data["warnings"])

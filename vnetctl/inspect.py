@@ -1,6 +1,6 @@
 """Discovery: every network namespace on the host, its devices, veth peers, drivers and tun holders.
 
-Namespaces come from four places (the current one, named ones, /proc/PID/ns/net, nsfs
+Namespaces come from five places (the current one, named ones, /proc/PID/ns/net, nsfs
 bind mounts in mountinfo, and nsfs fds processes hold), deduplicated by inode. Each is
 read through one NETLINK_ROUTE socket opened inside it (no process-wide setns): one link
 dump, one address dump, and ethtool ioctls on the same socket. A veth's peer namespace is
@@ -61,10 +61,6 @@ class _Ns:
         if self.pids:
             return f"pid:{self.pids[0]}"
         return self.paths[0] if self.paths else None
-
-    def nsref(self) -> nsb.NsRef | None:
-        """An NsRef for call_in (None for the current namespace)."""
-        return None if self.current else nsb.NsRef(self.name, self.paths[0], self.inode)
 
 
 class Scanner:
@@ -127,12 +123,11 @@ class Scanner:
         """A NETLINK_ROUTE socket inside ns (opened once), or None with a warning."""
         if ns.sock is not None or ns.failed:
             return ns.sock
-        opener = lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
         errors: list[str] = []
         for path in ns.paths:
             try:
                 ref = None if ns.current else nsb.NsRef(ns.name, path, ns.inode)
-                ns.sock = nsb.call_in(ref, opener)
+                ns.sock = nsb.call_in(ref, _netlink_socket)
                 return ns.sock
             except (OSError, VnetError) as e:
                 errors.append(_why(e))
@@ -224,8 +219,7 @@ class Scanner:
             self.warnings.append(f"{link.name} in {ns.label}: ethtool peer_ifindex {stat} disagrees with "
                                  f"IFLA_LINK {link.link}; using IFLA_LINK")
         if link.link_netnsid is None or link.link_netnsid < 0:
-            other = _by_index(ns, peer_index)
-            return _peer(other.name if other else None, peer_index, ns)
+            return _peer(ns.names.get(peer_index), peer_index, ns)
         nsid = link.link_netnsid
         tried: set[int] = {ns.inode}
         # Likely namespaces first: those with a veth of that ifindex pointing back at us.
@@ -239,8 +233,7 @@ class Scanner:
             if cand.inode in tried:
                 continue
             if self.nsid(ns, cand) == nsid:
-                other = self.link_in(cand, peer_index)
-                return _peer(other.name if other else None, peer_index, cand)
+                return _peer(self.name_in(cand, peer_index), peer_index, cand)
         # Its namespace is nowhere we can open; the kernel still names the device by nsid.
         sock = self.socket_of(ns)
         other = None
@@ -253,17 +246,18 @@ class Scanner:
                              f"(nsid {nsid}; held by a process or mount we cannot see)")
         return Peer(other.name if other else None, peer_index, None, None)
 
-    def link_in(self, ns: _Ns, index: int) -> Link | None:
-        """Device `index` of ns, from its dump or one netlink request."""
+    def name_in(self, ns: _Ns, index: int) -> str | None:
+        """The name of device `index` in ns, from its dump or one netlink request."""
         if ns.links is not None:
-            return _by_index(ns, index)
+            return ns.names.get(index)
         sock = self.socket_of(ns)
         if sock is None:
             return None
         try:
-            return rtdump.link_by_index(sock, index)
+            found = rtdump.link_by_index(sock, index)
         except OSError:
             return None
+        return found.name if found else None
 
     # tun/tap holders --------------------------------------------------------------
     def holders(self) -> dict[tuple[int, str], list[Holder]]:
@@ -288,12 +282,10 @@ class Scanner:
         # Without TUNGETDEVNETNS (old kernel, no privilege): the namespaces that have a tun
         # device of that name; the holder's own namespace when several do.
         cands = [ns for ns in self.spaces.values() if ns.links and any(lk.name == iff and lk.kind == "tun" for lk in ns.links)]
-        if len(cands) == 1:
-            return cands[0].inode
-        own = next((ns for ns in cands if pid in ns.pids), None)
+        chosen = cands[0] if len(cands) == 1 else next((ns for ns in cands if pid in ns.pids), None)
         self.warnings.append(f"cannot ask the kernel which namespace tun/tap {iff!r} held by pid {pid} is in; "
-                             + (f"assuming {own.label}" if own else "holder left out"))
-        return own.inode if own else None
+                             + (f"assuming {chosen.label}" if chosen else "holder left out"))
+        return chosen.inode if chosen else None
 
     def release(self, ns: _Ns) -> None:
         """Close ns's socket (it is opened again if needed)."""
@@ -309,12 +301,12 @@ class Scanner:
                 ns.sock = None
 
 
+def _netlink_socket() -> socket.socket:
+    return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+
+
 def _peer(name: str | None, index: int, ns: _Ns) -> Peer:
     return Peer(name, index, ns.inode, ns.name, ns.ref, ns.current)
-
-
-def _by_index(ns: _Ns, index: int) -> Link | None:
-    return next((lk for lk in ns.links or () if lk.index == index), None)
 
 
 def _why(e: BaseException) -> str:
