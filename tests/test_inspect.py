@@ -248,6 +248,8 @@ def test_errors_and_exit_codes() -> None:
     sh("ip", "link", "add", "b0", "type", "bridge")
     wrong = vnetctl("inspect", "holders", "b0")
     assert wrong.returncode == 2 and "not a tun/tap" in wrong.stderr
+    not_veth = vnetctl("inspect", "peer", "b0")
+    assert not_veth.returncode == 2 and "not a veth" in not_veth.stderr
 
 
 def test_one_namespace_with_n_and_pictures() -> None:
@@ -259,6 +261,7 @@ def test_one_namespace_with_n_and_pictures() -> None:
     assert [ns["name"] for ns in data["namespaces"]] == ["solo"]
     s1 = dev(data["namespaces"][0], "s1")
     assert s1["peer"]["name"] == "s0" and s1["peer"]["netns_inode"] == inode("/proc/self/ns/net")
+    assert json.loads(vnetctl("inspect", "-n", "solo", "--json", "peer", "s1", check=True).stdout)["peer"] == s1["peer"]
     for fmt, lang in (("dot", "-Tsvg"),):
         out = vnetctl("inspect", "--format", fmt, check=True).stdout
         assert subprocess.run(["dot", lang], input=out, capture_output=True, text=True).returncode == 0

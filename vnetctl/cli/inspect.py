@@ -20,6 +20,11 @@ def _json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2 if sys.stdout.isatty() else None) + "\n")
 
 
+def _inherit(netns: str | None, as_json: bool) -> tuple[str | None, bool]:
+    parent = click.get_current_context().obj or {}
+    return netns or parent.get("netns"), as_json or bool(parent.get("as_json"))
+
+
 def _warn(warnings: list[str] | tuple[str, ...]) -> None:
     for w in warnings:
         click.echo(f"warning: {w}", err=True)
@@ -34,6 +39,7 @@ def _warn(warnings: list[str] | tuple[str, ...]) -> None:
 def inspect(ctx: click.Context, netns: str | None, as_json: bool, fmt: str) -> None:
     """Every namespace (named or not) with its devices, veth peers, drivers and tun/tap holders."""
     if ctx.invoked_subcommand is not None:
+        ctx.obj = {"netns": netns, "as_json": as_json}  # `inspect -n NS peer DEV` means the same as `peer DEV -n NS`
         return
     view = inspector.host(netns)
     _warn(view.warnings)
@@ -61,7 +67,8 @@ def inspect(ctx: click.Context, netns: str | None, as_json: bool, fmt: str) -> N
 @json_option
 def peer(dev: str, netns: str | None, as_json: bool) -> None:
     """Where the other end of veth DEV is: its name, ifindex and namespace."""
-    found, warnings = inspector.lookup(dev, netns)
+    netns, as_json = _inherit(netns, as_json)
+    found, warnings = inspector.lookup(dev, netns, kind="veth")
     _warn(warnings)
     if as_json:
         _json(text.device_json(found))
@@ -75,6 +82,7 @@ def peer(dev: str, netns: str | None, as_json: bool) -> None:
 @json_option
 def driver(dev: str, netns: str | None, as_json: bool) -> None:
     """What `ethtool -i DEV` says: driver, version, bus-info (and the link kind)."""
+    netns, as_json = _inherit(netns, as_json)
     found, warnings = inspector.lookup(dev, netns)
     _warn(warnings)
     if as_json:
@@ -90,6 +98,7 @@ def driver(dev: str, netns: str | None, as_json: bool) -> None:
 @json_option
 def holders(dev: str, netns: str | None, as_json: bool) -> None:
     """Which processes hold tun/tap DEV open, through which fd on /dev/net/tun."""
+    netns, as_json = _inherit(netns, as_json)
     found, warnings = inspector.lookup(dev, netns, kind="tun")
     _warn(warnings)
     if as_json:
