@@ -30,8 +30,6 @@ from ..errors import BackendError, Failed, UsageError
 
 IP_MTU_DISCOVER = 10
 IP_PMTUDISC_DONT = 0
-UDP_SEGMENT = 103
-UDP_GRO = 104
 MAX_DATAGRAM = 65507
 SOCK_BUF = 8 * 1024 * 1024
 # Errors a tunnel must ride out: the tun is down (EIO), the peer is not listening yet
