@@ -15,6 +15,7 @@ from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
 
 from ..errors import AlreadyExists, BackendError, Busy, NotFound, PermissionDenied, Unsupported, VnetError
 from ..model import Address, Link, Route
+from . import rtnl
 from .netns import NsRef, call_in
 
 NETLINK_ROUTE = 0
@@ -116,11 +117,31 @@ class Netlink:
 
     def __init__(self, ns: NsRef | None) -> None:
         self.ns = ns
-        self.ipr = IPRoute(use_socket=netlink_socket(ns), ext_ack=True) if ns else IPRoute(ext_ack=True)
+        self._ipr: IPRoute | None = None
+        self._sock: socket.socket | None = None
+
+    @property
+    def ipr(self) -> IPRoute:
+        """pyroute2 in this namespace, opened on first use (dumps, device creation, routes)."""
+        if self._ipr is None:
+            self._ipr = IPRoute(use_socket=netlink_socket(self.ns), ext_ack=True) if self.ns else IPRoute(ext_ack=True)
+        return self._ipr
+
+    @property
+    def sock(self) -> socket.socket:
+        """A raw rtnetlink socket in this namespace for the simple, frequent requests (backend.rtnl)."""
+        if self._sock is None:
+            self._sock = call_in(self.ns, rtnl.open_socket)
+        return self._sock
 
     def close(self) -> None:
-        """Release the socket."""
-        self.ipr.close()
+        """Release the sockets."""
+        if self._ipr is not None:
+            self._ipr.close()
+            self._ipr = None
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
 
     @property
     def where(self) -> str:
@@ -137,17 +158,16 @@ class Netlink:
     def link(self, name: str) -> Link | None:
         """The device called `name` (or with that altname), or None."""
         try:
-            msgs = self.ipr.link("get", ifname=name) if len(name) < 16 else self.ipr.link("get", altname=name)
+            return rtnl.get_link(self.sock, name=name)
         except NetlinkError as e:
             if e.code in (errno.ENODEV, errno.ENOENT, errno.EINVAL):
                 return None
             raise kernel_error(e, f"cannot read device {name}{self.where}") from None
-        return link_from_msg(msgs[0]) if msgs else None
 
     def link_by_index(self, index: int) -> Link | None:
         """The device with ifindex `index`, or None."""
         try:
-            return link_from_msg(self.ipr.link("get", index=index)[0])
+            return rtnl.get_link(self.sock, index=index)
         except NetlinkError as e:
             if e.code in (errno.ENODEV, errno.ENOENT):
                 return None
@@ -181,29 +201,18 @@ class Netlink:
     def del_link(self, index: int, name: str) -> None:
         """Delete a device."""
         with kernel(f"cannot delete device {name}{self.where}"):
-            self.ipr.link("del", index=index)
+            rtnl.del_link(self.sock, index)
 
     def set_link(self, index: int, name: str, *, up: bool | None = None, mtu: int | None = None,
                  master: int | None = None, ns_fd: int | None = None, new_name: str | None = None) -> None:
         """Change a device: state, mtu, master (0 = none), namespace, name."""
-        spec: dict[str, Any] = {"index": index}
-        if up is not None:
-            spec["state"] = "up" if up else "down"
-        if mtu is not None:
-            spec["mtu"] = mtu
-        if master is not None:
-            spec["master"] = master
-        if ns_fd is not None:
-            spec["net_ns_fd"] = ns_fd
-        if new_name is not None:
-            spec["ifname"] = new_name
         with kernel(f"cannot change device {name}{self.where}"):
-            self.ipr.link("set", **spec)
+            rtnl.set_link(self.sock, index, up=up, mtu=mtu, master=master, ns_fd=ns_fd, new_name=new_name)
 
     def add_altname(self, index: int, name: str, altname: str) -> None:
         """Give a device an alternative name (used as the ownership marker)."""
         with kernel(f"cannot add altname {altname} to {name}{self.where}"):
-            self.ipr.link("property_add", index=index, altname=altname)
+            rtnl.add_altname(self.sock, index, altname)
 
     def wait_gone(self, name: str, timeout: float = 5.0) -> bool:
         """Poll until device `name` is gone (netns teardown deletes peers asynchronously)."""
@@ -225,19 +234,14 @@ class Netlink:
                 if index is None or m["index"] == index]
 
     def add_addr(self, index: int, name: str, cidr: str) -> None:
-        """Add address cidr to a device."""
-        iface = ipaddress.ip_interface(cidr)
-        spec: dict[str, Any] = {"index": index, "address": str(iface.ip), "prefixlen": iface.network.prefixlen}
-        if iface.version == 4 and iface.network.prefixlen < 31:
-            spec["broadcast"] = str(iface.network.broadcast_address)
+        """Add address cidr to a device (IPv4 with the subnet's broadcast, like `ip addr add ... brd +`)."""
         with kernel(f"cannot add {cidr} to {name}{self.where}"):
-            self.ipr.addr("add", **spec)
+            rtnl.add_addr(self.sock, index, cidr)
 
     def del_addr(self, index: int, name: str, cidr: str) -> None:
         """Remove address cidr from a device."""
-        iface = ipaddress.ip_interface(cidr)
         with kernel(f"cannot remove {cidr} from {name}{self.where}"):
-            self.ipr.addr("del", index=index, address=str(iface.ip), prefixlen=iface.network.prefixlen)
+            rtnl.del_addr(self.sock, index, cidr)
 
     # routes ----------------------------------------------------------------
     def routes(self) -> list[Route]:
