@@ -75,25 +75,58 @@ def reap(pid: int) -> None:
 
 
 def stop(pid: int, start: int | None, timeout: float = 5.0) -> bool:
-    """SIGTERM the process (pid, start), wait up to timeout, then SIGKILL; True once it is gone."""
+    """SIGTERM the process (pid, start) and the process group it leads, wait up to timeout,
+    then SIGKILL; True once all of them are gone."""
+    group = _group_is_ours(pid, start)
     for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 2.0)):
         reap(pid)
-        if not alive(pid, start):
+        if not _running(pid, start, group):
             return True
         try:
-            os.kill(pid, sig)
+            if group:
+                os.killpg(pid, sig)
+            else:
+                os.kill(pid, sig)
         except ProcessLookupError:
             return True
         deadline = time.monotonic() + wait
         delay = 0.002
         while time.monotonic() < deadline:
             reap(pid)
-            if not alive(pid, start):
+            if not _running(pid, start, group):
                 return True
             time.sleep(delay)
             delay = min(delay * 2, 0.05)
     reap(pid)
-    return not alive(pid, start)
+    return not _running(pid, start, group)
+
+
+def _group_is_ours(pid: int, start: int | None) -> bool:
+    """True if process group `pid` can only hold what (pid, start) started.
+
+    spawn() makes each process the leader of its own session and group, so its children
+    (a shell's background jobs, a daemon's workers) share the group id. A pid number stays
+    taken while it names a live group, so a group `pid` with no process `pid` is still that one.
+    """
+    fields = stat_fields(pid)
+    if fields is None:
+        return True
+    return (start is None or int(fields[19]) == start) and int(fields[2]) == pid
+
+
+def _members(pgid: int) -> list[int]:
+    """Live processes in process group pgid."""
+    out = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            fields = stat_fields(int(entry.name))
+            if fields and fields[0] not in ("Z", "X") and int(fields[2]) == pgid:
+                out.append(int(entry.name))
+    return out
+
+
+def _running(pid: int, start: int | None, group: bool) -> bool:
+    return alive(pid, start) or (group and bool(_members(pid)))
 
 
 def listening(ns: NsRef | None, port: int, proto: str) -> bool:

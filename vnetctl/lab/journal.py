@@ -26,6 +26,7 @@ LOCK = "lock"
 
 
 def _private_dir(path: str) -> str:
+    state.subdir()  # the state directory itself, 0700 (makedirs gives only the leaf its mode)
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
 
