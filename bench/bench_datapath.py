@@ -156,6 +156,8 @@ PATHS: dict[str, dict[str, Any]] = {
                      "extra": ["--no-offload"]},
     "tunnel-bigmtu": {"label": "(c1) tuntap tunnel, 65535-byte underlay MTU", "mtu": 65535, "tun_mtu": 1462,
                       "extra": []},
+    "tunnel-gso": {"label": "(c3) tuntap tunnel --udp-gso (UDP_SEGMENT/UDP_GRO, 1500 underlay)", "mtu": 1500,
+                   "tun_mtu": 1462, "extra": ["--udp-gso"]},
     "tunnel-q2": {"label": "(c2) tuntap tunnel --queues 2", "mtu": 1500, "tun_mtu": 1462, "extra": ["--queues", "2"]},
     "naive": {"label": "(d) naive one-packet-per-syscall loop", "mtu": 1500, "tun_mtu": 1472},
 }
@@ -296,6 +298,7 @@ def report(med: dict[str, tuple[float, float]], runs: dict[str, list[tuple[float
         ratios.append(f"- kernel VXLAN / plain veth: {100 * med['vxlan'][0] / med['veth'][0]:.0f}% TCP")
     for a, b, what in (("tunnel", "tunnel-noofl", "IFF_VNET_HDR + TUNSETOFFLOAD (64 KB GSO packets per syscall)"),
                        ("tunnel-bigmtu", "tunnel", "a 65535-byte underlay MTU (no IP fragmentation of 64 KB datagrams)"),
+                       ("tunnel-gso", "tunnel", "UDP_SEGMENT + UDP_GRO instead of IP fragments (1500 underlay)"),
                        ("tunnel-q2", "tunnel", "two tun queues (IFF_MULTI_QUEUE), one stream")):
         if a in med and b in med and med[b][0] > 0:
             ratios.append(f"- {what}: {med[a][0] / med[b][0]:.2f}x TCP ({med[b][0]:.2f} → {med[a][0]:.2f} Gbit/s)")

@@ -74,7 +74,7 @@ def _transfer(tmp_path, size: int, src_ns: str, dst_ns: str, dst_ip: str) -> tup
     return tx.stdout.strip(), received
 
 
-@pytest.mark.parametrize("offload", ["--offload", "--no-offload"])
+@pytest.mark.parametrize("offload", ["--offload", "--no-offload", "--udp-gso"])
 def test_tunnel_carries_ping_and_a_tcp_transfer_intact(tmp_path, offload: str) -> None:
     _two_nodes()
     a = _tunnel("n1", "tun1", "192.168.0.1:8285", "--remote", "192.168.0.2:8285", offload)
@@ -141,6 +141,25 @@ def test_tunnel_survives_a_down_tun_and_a_peer_not_yet_listening() -> None:
     assert "ECONNREFUSED" in summary and "EIO" in summary, summary
 
 
+def test_udp_gso_tunnel_drops_what_is_not_a_whole_packet() -> None:
+    _two_nodes()
+    a = _tunnel("n1", "tun1", "192.168.0.1:8285", "--remote", "192.168.0.2:8285", "--udp-gso")
+    # With --route the socket is not connected: it hears datagrams from anyone, not only the peer.
+    b = _tunnel("n2", "tun2", "192.168.0.2:8285", "--route", "10.99.0.0/24=192.168.0.1:8285", "--udp-gso")
+    assert wait_for(lambda: ping("10.99.0.2", netns="n1"), what="ping across the tunnel")
+    # A piece of a packet, as an underlay that splits UDP GSO packets would deliver it: a header
+    # announcing 1500 bytes of IP packet in a 100-byte datagram, and bytes that are no header at all.
+    piece = bytes(10) + bytes.fromhex("450005dc") + bytes(86)
+    send = ("import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+            "[s.sendto(d, ('192.168.0.2', 8285)) for d in (bytes.fromhex('%s'), b'x' * 1400)]" % piece.hex())
+    sh("python3", "-c", send, netns="n1")
+    assert ping("10.99.0.2", netns="n1")
+    (code_a, _, err_a), (code_b, _, err_b) = stop(a), stop(b)
+    assert code_a == 0 and code_b == 0
+    assert "udp gso 1472" in err_b
+    assert "errors, 2 dropped)" in err_b.splitlines()[-1].split("udp->tun")[1], err_b
+
+
 def test_tunnel_bad_input() -> None:
     _two_nodes()
     from tests.helpers import vnetctl
@@ -154,5 +173,8 @@ def test_tunnel_bad_input() -> None:
                        "192.168.0.1:8285")
     assert not_here.returncode == 1 and "EADDRNOTAVAIL" in not_here.stderr
     sh("ip", "-n", "n1", "tuntap", "add", "mode", "tap", "tap1")
+    gso = vnetctl("tuntap", "tunnel", "tun1", "-n", "n1", "--local", "192.168.0.1:1", "--remote", "192.168.0.2:1",
+                  "--udp-gso", "--no-offload")
+    assert gso.returncode == 2 and "--udp-gso needs --offload" in gso.stderr
     tap = vnetctl("tuntap", "tunnel", "tap1", "-n", "n1", "--local", "192.168.0.1:8285", "--remote", "192.168.0.2:1")
     assert tap.returncode == 2 and "'tap1' is a tap device, not tun" in tap.stderr

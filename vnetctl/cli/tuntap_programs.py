@@ -77,17 +77,20 @@ def guest(dev: str, cidr: str | None, mac: str | None, netns: str | None, use_dh
               help="tun queues (IFF_MULTI_QUEUE), each with its own worker threads.")
 @click.option("--offload/--no-offload", default=True, show_default=True,
               help="vnet_hdr + TSO: move 64 KB GSO packets per datagram (both ends must agree).")
+@click.option("--udp-gso", is_flag=True,
+              help="Send each 64 KB packet with UDP_SEGMENT and receive it whole with UDP_GRO instead of as IP "
+                   "fragments (both ends; for underlays that keep it whole, such as a veth).")
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N packets each way.")
 @json_option
 def tunnel(dev: str, local: str, remote: str | None, netns: str | None, routes: tuple[str, ...], queues: int,
-           offload: bool, count: int | None, as_json: bool) -> None:
+           offload: bool, udp_gso: bool, count: int | None, as_json: bool) -> None:
     """Carry IP packets between tun DEV and UDP peers (the OpenVPN / flannel-UDP data path)."""
     t = tunnel_prog.Tunnel(dev, tunnel_prog.parse_endpoint(local),
                            tunnel_prog.parse_endpoint(remote) if remote else None,
-                           [tunnel_prog.parse_route(r) for r in routes], netns, queues, offload)
+                           [tunnel_prog.parse_route(r) for r in routes], netns, queues, offload, udp_gso)
     stats = tunnel_prog.run(t, count=count, on_ready=lambda: _err(
         f"tunnel {dev} <-> udp {local}{' -> ' + remote if remote else ''} ({len(routes)} routes, {queues} queue(s), "
-        f"offload {'on' if offload else 'off'}); Ctrl-C to stop"))
+        f"offload {'on' if offload else 'off'}{', udp gso ' + str(t.segment) if udp_gso else ''}); Ctrl-C to stop"))
     if as_json:
         _out(json.dumps(stats.as_dict()))
     def side(c: tunnel_prog.Counters) -> str:

@@ -19,6 +19,7 @@ import ipaddress
 import os
 import signal
 import socket
+import struct
 import threading
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,10 @@ from ..errors import BackendError, Failed, UsageError
 
 IP_MTU_DISCOVER = 10
 IP_PMTUDISC_DONT = 0
+IP_MTU = 14
+IPV6_MTU = 24
+UDP_SEGMENT = 103
+UDP_GRO = 104
 MAX_DATAGRAM = 65507
 SOCK_BUF = 8 * 1024 * 1024
 # Errors a tunnel must ride out: the tun is down (EIO), the peer is not listening yet
@@ -132,13 +137,16 @@ class Tunnel:
     """A running tunnel: tun queues, UDP sockets and their worker threads."""
 
     def __init__(self, dev: str, local: tuple[str, int], remote: tuple[str, int] | None, routes: list[Route],
-                 netns: str | None = None, queues: int = 1, offload: bool = True) -> None:
+                 netns: str | None = None, queues: int = 1, offload: bool = True, udp_gso: bool = False) -> None:
         if remote is None and not routes:
             raise UsageError("the tunnel has nowhere to send", "give --remote IP:PORT or at least one --route")
         if queues < 1:
             raise UsageError(f"invalid queue count {queues}", "give --queues 1 or more")
+        if udp_gso and not offload:
+            raise UsageError("--udp-gso needs --offload", "it carries the 64 KB packets that offload produces")
         self.dev, self.local, self.remote, self.routes = dev, local, remote, routes
-        self.offload, self.queues = offload, queues
+        self.offload, self.queues, self.udp_gso = offload, queues, udp_gso
+        self.segment = 0
         self.ns = resolve(netns)
         self.hdr = tun.VNET_HDR_LEN if offload else 0
         self.router = _Router(routes, remote)
@@ -158,6 +166,8 @@ class Tunnel:
                 tun.set_gso_max_size(self.dev, self.ns, MAX_DATAGRAM - 28 - self.hdr)
             for _ in range(self.queues):
                 self.socks.append(call_in(self.ns, self._socket))
+            if self.udp_gso:
+                self.segment = call_in(self.ns, self._segment_size)
         except BaseException:
             self.close()
             raise
@@ -175,6 +185,8 @@ class Tunnel:
             if family == socket.AF_INET:
                 # Let the kernel fragment big datagrams instead of failing with EMSGSIZE.
                 s.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DONT)
+            if self.udp_gso:
+                s.setsockopt(socket.SOL_UDP, UDP_GRO, 1)
             s.bind(self.local)
             if self.remote is not None and not self.routes:
                 s.connect(self.remote)
@@ -184,6 +196,20 @@ class Tunnel:
                                    e.errno or 0, "check --local: the address must be on this node") from None
         return s
 
+    def _segment_size(self) -> int:
+        """UDP payload per underlay packet: the path MTU to the first peer less the IP and UDP headers."""
+        peer = self.remote or self.routes[0].endpoint
+        family = socket.AF_INET6 if ":" in peer[0] else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.connect(peer)
+                mtu = probe.getsockopt(socket.IPPROTO_IPV6 if family == socket.AF_INET6 else socket.IPPROTO_IP,
+                                       IPV6_MTU if family == socket.AF_INET6 else IP_MTU)
+            except OSError as e:
+                raise BackendError(f"cannot find the path MTU to {peer[0]}", e.errno or 0,
+                                   "check the underlay route to the peer") from None
+        return mtu - (48 if family == socket.AF_INET6 else 28)
+
     def start(self) -> None:
         """Start two worker threads per queue."""
         self.started = time.monotonic()
@@ -191,7 +217,9 @@ class Tunnel:
             tx, rx = Counters(), Counters()
             self.counters.append((tx, rx))
             connected = self.remote is not None and not self.routes
-            for target, args in ((self._tun_to_udp, (fd, sock, tx, connected)), (self._udp_to_tun, (fd, sock, rx))):
+            send_loop = self._tun_to_udp_gso if self.udp_gso else self._tun_to_udp
+            recv_loop = self._udp_to_tun_whole if self.udp_gso else self._udp_to_tun
+            for target, args in ((send_loop, (fd, sock, tx, connected)), (recv_loop, (fd, sock, rx))):
                 t = threading.Thread(target=target, args=args, daemon=True, name=f"tunnel-{self.dev}")
                 t.start()
                 self.threads.append(t)
@@ -232,6 +260,70 @@ class Tunnel:
                 while True:
                     n = recv_into(buf)
                     if n < minimum:
+                        c.dropped += 1
+                        continue
+                    write(fd, mv[:n])
+                    c.packets += 1
+                    c.bytes += n - hdr
+            except OSError as e:
+                if e.errno not in TRANSIENT:
+                    c.last_error = f"{os.strerror(e.errno or 0)} (fatal)"
+                    return
+                c.failed(e)
+
+    def _tun_to_udp_gso(self, fd: int, sock: socket.socket, c: Counters, connected: bool) -> None:
+        # One sendmsg per GSO packet: the kernel cuts it into MTU-sized UDP datagrams (UDP_SEGMENT)
+        # and, on a veth, carries them as one skb to the peer's UDP_GRO socket, which gets it whole.
+        buf = bytearray(65536 + self.hdr)
+        mv = memoryview(buf)
+        bufs = [buf]
+        readv, hdr, seg = os.readv, self.hdr, self.segment
+        # The last datagram must be shorter than the others, so that GRO never joins two packets.
+        cmsgs = {size: [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("=H", size))] for size in (seg, seg - 1)}
+        sendmsg, lookup = sock.sendmsg, self.router.lookup
+        while True:
+            try:
+                while True:
+                    n = readv(fd, bufs)
+                    if connected:
+                        ep = None
+                    else:
+                        ep = lookup(mv[hdr:n])
+                        if ep is None:
+                            c.dropped += 1
+                            continue
+                    anc = cmsgs[seg if n % seg else seg - 1] if n > seg else []
+                    if ep is None:
+                        sendmsg([mv[:n]], anc)
+                    else:
+                        sendmsg([mv[:n]], anc, 0, ep)
+                    c.packets += 1
+                    c.bytes += n - hdr
+            except OSError as e:
+                if e.errno not in TRANSIENT:
+                    c.last_error = f"{os.strerror(e.errno or 0)} (fatal)"
+                    return
+                c.failed(e)
+
+    def _udp_to_tun_whole(self, fd: int, sock: socket.socket, c: Counters) -> None:
+        # Only a whole packet is written: its length must be what its IP header says. A packet
+        # the underlay delivered in pieces (no GRO on the way) is dropped and counted.
+        buf = bytearray(65536 + self.hdr)
+        mv = memoryview(buf)
+        recv_into, write, hdr = sock.recv_into, os.write, self.hdr
+        v4_len, v6_len = slice(hdr + 2, hdr + 4), slice(hdr + 4, hdr + 6)
+        while True:
+            try:
+                while True:
+                    n = recv_into(buf)
+                    version = buf[hdr] >> 4 if n >= hdr + 20 else 0
+                    if version == 4:
+                        want = hdr + int.from_bytes(buf[v4_len], "big")
+                    elif version == 6:
+                        want = hdr + 40 + int.from_bytes(buf[v6_len], "big")
+                    else:
+                        want = -1
+                    if n != want:
                         c.dropped += 1
                         continue
                     write(fd, mv[:n])
