@@ -108,12 +108,16 @@ def test_mode_mismatch_is_a_clear_usage_error() -> None:
 
 def test_busy_device_names_the_holder_pid() -> None:
     _tun()
+    _tun("ns2")  # a tun0 of the same name elsewhere, held by another process: not the holder
+    other = start("tuntap", "read", "tun0", "-n", "ns2", "--quiet")
     first = start("tuntap", "read", "tun0", "-n", "ns1", "--quiet")
     wait_attached(first, "tun0", "ns1")
+    wait_attached(other, "tun0", "ns2")
     proc = vnetctl("tuntap", "read", "tun0", "-n", "ns1")
     lsof = [line.split() for line in sh("lsof", "-p", str(first.pid)).stdout.splitlines() if "/dev/net/tun" in line]
     code, _, _ = stop(first)
-    assert code == 0
+    assert code == 0 and stop(other)[0] == 0
+    assert f"[{other.pid}]" not in proc.stderr
     assert proc.returncode == 5
     assert len(lsof) == 1
     fd = lsof[0][3].rstrip("urw")

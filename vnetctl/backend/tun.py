@@ -8,8 +8,8 @@ import os
 import struct
 
 from ..errors import BackendError, Busy, NotFound, PermissionDenied, Unsupported, UsageError
-from .netns import NsRef, call_in
-from .procfs import comm
+from .netns import NsRef, call_in, current_inode
+from .procfs import comm, tun_device_netns
 
 TUN_PATH = "/dev/net/tun"
 TUNSETIFF = 0x400454CA
@@ -57,8 +57,11 @@ def ifreq(name: str, flags: int) -> bytes:
     return struct.pack("16sH22x", name.encode(), flags)
 
 
-def holders(name: str) -> list[tuple[int, str, int]]:
-    """(pid, comm, fd) of every process with an fd attached to tun/tap `name` (the `iff:` line of fdinfo)."""
+def holders(name: str, ns_inode: int | None = None) -> list[tuple[int, str, int]]:
+    """(pid, comm, fd) of every process with an fd attached to tun/tap `name` (the `iff:` line of fdinfo).
+
+    With ns_inode, a holder whose device the kernel places in another namespace is left out.
+    """
     found = []
     want = f"iff:\t{name}\n"
     for entry in os.scandir("/proc"):
@@ -74,15 +77,18 @@ def holders(name: str) -> list[tuple[int, str, int]]:
                 if os.readlink(f"/proc/{pid}/fd/{fd}") != "/dev/net/tun":
                     continue
                 with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                    if want in f.read():
-                        found.append((pid, comm(pid), int(fd)))
+                    if want not in f.read():
+                        continue
+                where = tun_device_netns(pid, int(fd)) if ns_inode is not None else None
+                if where is None or where == ns_inode:
+                    found.append((pid, comm(pid), int(fd)))
             except OSError:
                 continue
     return found
 
 
-def _holders_text(name: str) -> str:
-    held = [h for h in holders(name) if h[0] != os.getpid()] or holders(name)
+def _holders_text(name: str, ns_inode: int | None) -> str:
+    held = [h for h in holders(name, ns_inode) if h[0] != os.getpid()]
     return ", ".join(f"{c}[{p}] fd {fd}" for p, c, fd in held) or "an unknown process"
 
 
@@ -100,13 +106,14 @@ def device_mode(name: str) -> str | None:
     return "tap" if link.detail("tun_type") == 2 else "tun"
 
 
-def _setiff(fd: int, name: str, flags: int, mode: str) -> str:
+def _setiff(fd: int, name: str, flags: int, mode: str, ns: NsRef | None = None) -> str:
     try:
         res = fcntl.ioctl(fd, TUNSETIFF, ifreq(name, flags))
     except OSError as e:
         os.close(fd)
         if e.errno == errno.EBUSY:
-            raise Busy(f"{mode} device {name!r} is busy: held by {_holders_text(name)}",
+            held = _holders_text(name, ns.inode if ns else current_inode())
+            raise Busy(f"{mode} device {name!r} is busy: held by {held}",
                        "stop that process, or use a multi-queue device (--multi-queue) to share it") from None
         if e.errno == errno.EINVAL:
             actual = device_mode(name)
@@ -128,7 +135,7 @@ def create(name: str, mode: str, ns: NsRef | None = None, *, user: int | None = 
 
     def make() -> None:
         fd = _open_clone()
-        _setiff(fd, name, flags, mode)
+        _setiff(fd, name, flags, mode, ns)
         try:
             if user is not None:
                 fcntl.ioctl(fd, TUNSETOWNER, user)
@@ -148,7 +155,7 @@ def attach(name: str, mode: str, ns: NsRef | None = None, *, multi_queue: bool =
 
     def open_() -> int:
         fd = _open_clone()
-        _setiff(fd, name, flags, mode)
+        _setiff(fd, name, flags, mode, ns)
         if nonblock:
             os.set_blocking(fd, False)
         return fd
