@@ -85,18 +85,10 @@ def guest(dev: str, cidr: str | None, mac: str | None, netns: str | None, use_dh
 def tunnel(dev: str, local: str, remote: str | None, netns: str | None, routes: tuple[str, ...], queues: int,
            offload: bool, udp_gso: bool, count: int | None, as_json: bool) -> None:
     """Carry IP packets between tun DEV and UDP peers (the OpenVPN / flannel-UDP data path)."""
-    t = tunnel_prog.Tunnel(dev, tunnel_prog.parse_endpoint(local),
-                           tunnel_prog.parse_endpoint(remote) if remote else None,
-                           [tunnel_prog.parse_route(r) for r in routes], netns, queues, offload, udp_gso)
-    stats = tunnel_prog.run(t, count=count, on_ready=lambda: _err(
-        f"tunnel {dev} <-> udp {local}{' -> ' + remote if remote else ''} ({len(routes)} routes, {queues} queue(s), "
-        f"offload {'on' if offload else 'off'}{', udp gso ' + str(t.segment) if udp_gso else ''}); Ctrl-C to stop"))
+    stats = tunnel_prog.serve(dev, local, remote, list(routes), netns, queues, offload, udp_gso, count,
+                              on_ready=lambda t: _err(t.describe() + "; Ctrl-C to stop"))
     if as_json:
         _out(json.dumps(stats.as_dict()))
-    def side(c: tunnel_prog.Counters) -> str:
-        kinds = ", ".join(f"{k} {v}" for k, v in sorted(c.by_errno.items()))
-        return f"{c.packets} packets {c.bytes} bytes ({c.errors} errors{': ' + kinds if kinds else ''}, {c.dropped} dropped)"
-
-    _err(f"tun->udp {side(stats.tx)}; udp->tun {side(stats.rx)} in {stats.seconds:.2f} s")
+    _err(stats.line())
 
 PROGRAMS = [read, guest, tunnel]

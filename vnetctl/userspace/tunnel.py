@@ -107,6 +107,15 @@ class TunnelStats:
         """JSON-ready form."""
         return {"tun_to_udp": vars(self.tx), "udp_to_tun": vars(self.rx), "seconds": round(self.seconds, 3)}
 
+    def line(self) -> str:
+        """The summary printed on stderr at exit."""
+        def side(c: Counters) -> str:
+            kinds = ", ".join(f"{k} {v}" for k, v in sorted(c.by_errno.items()))
+            return f"{c.packets} packets {c.bytes} bytes ({c.errors} errors{': ' + kinds if kinds else ''}, " \
+                   f"{c.dropped} dropped)"
+
+        return f"tun->udp {side(self.tx)}; udp->tun {side(self.rx)} in {self.seconds:.2f} s"
+
 
 class _Router:
     """Longest-prefix choice of a peer for a destination, over a handful of routes."""
@@ -335,6 +344,13 @@ class Tunnel:
                     return
                 c.failed(e)
 
+    def describe(self) -> str:
+        """One line: what the tunnel joins and how."""
+        peer = f" -> {self.remote[0]}:{self.remote[1]}" if self.remote else ""
+        gso = f", udp gso {self.segment}" if self.udp_gso else ""
+        return (f"tunnel {self.dev} <-> udp {self.local[0]}:{self.local[1]}{peer} ({len(self.routes)} routes, "
+                f"{self.queues} queue(s), offload {'on' if self.offload else 'off'}{gso})")
+
     def alive(self) -> bool:
         """True while every worker thread runs."""
         return all(t.is_alive() for t in self.threads)
@@ -363,6 +379,15 @@ class Tunnel:
             except OSError:
                 pass
         self.socks, self.fds = [], []
+
+
+def serve(dev: str, local: str, remote: str | None, routes: list[str], netns: str | None = None, queues: int = 1,
+          offload: bool = True, udp_gso: bool = False, count: int | None = None,
+          on_ready: Callable[[Tunnel], None] | None = None) -> TunnelStats:
+    """Parse the endpoints and routes, then run a tunnel until SIGINT/SIGTERM (or count); the totals."""
+    t = Tunnel(dev, parse_endpoint(local), parse_endpoint(remote) if remote else None,
+               [parse_route(r) for r in routes], netns, queues, offload, udp_gso)
+    return run(t, count=count, on_ready=(lambda: on_ready(t)) if on_ready else None)
 
 
 def run(tunnel: Tunnel, stop: threading.Event | None = None, count: int | None = None, poll: float = 0.2,
