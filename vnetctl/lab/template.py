@@ -17,6 +17,8 @@ from typing import Any, Callable
 from .yamlload import MList, MMap, Pos
 
 MAX_ITEMS = 65536
+MAX_VALUES = 1_000_000  # values in the whole expanded file: nested `for:` loops multiply
+MAX_INT = 2 ** 63
 _EXPR = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _OPS: dict[type, Callable[[int, int], int]] = {
     ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
@@ -37,14 +39,16 @@ def evaluate(expr: str, env: dict[str, Any], where: Pos) -> Any:
     """The value of one `{expr}`: a name, an integer or integer arithmetic."""
     try:
         tree = ast.parse(expr.strip(), mode="eval")
-    except SyntaxError:
+        return _eval(tree.body, env, expr, where)
+    except (SyntaxError, ValueError):
         raise TemplateError(where, f"invalid expression {{{expr}}}: write a name or integer arithmetic") from None
-    return _eval(tree.body, env, expr, where)
+    except (RecursionError, MemoryError):
+        raise TemplateError(where, f"expression {{{expr[:40]}...}} is too complex") from None
 
 
 def _eval(node: ast.AST, env: dict[str, Any], expr: str, where: Pos) -> Any:
     if isinstance(node, ast.Constant) and type(node.value) is int:
-        return node.value
+        return _small(node.value, expr, where)
     if isinstance(node, ast.Name):
         if node.id not in env:
             known = ", ".join(sorted(env)) or "none"
@@ -57,8 +61,14 @@ def _eval(node: ast.AST, env: dict[str, Any], expr: str, where: Pos) -> Any:
         right = _int(_eval(node.right, env, expr, where), expr, where)
         if isinstance(node.op, (ast.FloorDiv, ast.Mod)) and right == 0:
             raise TemplateError(where, f"division by zero in {{{expr}}}")
-        return _OPS[type(node.op)](left, right)
+        return _small(_OPS[type(node.op)](left, right), expr, where)
     raise TemplateError(where, f"unsupported expression {{{expr}}}: only names, integers and + - * // %")
+
+
+def _small(value: int, expr: str, where: Pos) -> int:
+    if abs(value) >= MAX_INT:
+        raise TemplateError(where, f"{{{expr[:40]}}}: number out of range (at most 2**63)")
+    return value
 
 
 def _int(value: Any, expr: str, where: Pos) -> int:
@@ -88,13 +98,21 @@ def substitute(text: str, env: dict[str, Any], where: Pos) -> Any:
     return _EXPR.sub(repl, text)
 
 
-def expand(node: Any, env: dict[str, Any], where: Pos, problems: list[TemplateError]) -> Any:
+def expand(node: Any, env: dict[str, Any], where: Pos, problems: list[TemplateError],
+           budget: list[int] | None = None) -> Any:
     """A copy of the tree with substitutions done and `for:` items expanded; problems collected."""
+    if budget is None:
+        budget = [MAX_VALUES]
+    budget[0] -= 1
+    if budget[0] < 0:
+        if budget[0] == -1:
+            problems.append(TemplateError(where, f"the lab expands to more than {MAX_VALUES} values"))
+        return node
     if isinstance(node, MMap):
         out = MMap()
         out.mark = node.mark
         for key, value in node.items():
-            out[key] = expand(value, env, node.at(key), problems)
+            out[key] = expand(value, env, node.at(key), problems, budget)
             out.kmarks[key] = node.key_at(key)
             out.vmarks[key] = node.at(key)
         return out
@@ -109,13 +127,13 @@ def expand(node: Any, env: dict[str, Any], where: Pos, problems: list[TemplateEr
                     body.mark = item.mark
                     body.kmarks = {k: v for k, v in item.kmarks.items() if k != "for"}
                     body.vmarks = {k: v for k, v in item.vmarks.items() if k != "for"}
-                    items.append(expand(body, value_env, at, problems))
+                    items.append(expand(body, value_env, at, problems, budget))
                     items.imarks.append(at)
                     if len(items) > MAX_ITEMS:
                         problems.append(TemplateError(at, f"expansion gives more than {MAX_ITEMS} items"))
                         return items
                 continue
-            items.append(expand(item, env, at, problems))
+            items.append(expand(item, env, at, problems, budget))
             items.imarks.append(at)
         return items
     if isinstance(node, str):

@@ -83,15 +83,20 @@ def _params(doc: MMap, given: dict[str, str], ck: Checker) -> dict[str, Any]:
     for key, text in given.items():
         if key not in env:
             ck.add(doc.key_at("params") if "params" in doc else doc.mark,
-                   f"--set {key}={text}: " + unknown_key(key, list(env), "params").replace(" in params", ""))
+                   f"--set {_shown(key)}={_shown(text)}: " + unknown_key(key, list(env), "params").replace(" in params", ""))
         elif type(env[key]) is int:
             try:
                 env[key] = int(text)
             except ValueError:
-                ck.add(declared.at(key), f"--set {key}={text}: parameter {key!r} is an integer")
+                ck.add(declared.at(key), f"--set {_shown(key)}={_shown(text)}: parameter {key!r} is an integer")
         else:
             env[key] = text
     return env
+
+
+def _shown(text: str) -> str:
+    """A --set word as given, quoted when it holds a newline or control character (problems are one line)."""
+    return text if text.isprintable() else repr(text)
 
 
 def _build(top: dict[str, Any], tree: MMap, ck: Checker, path: str, source: str, env: dict[str, Any]) -> LabSpec:
@@ -153,7 +158,7 @@ def _build(top: dict[str, Any], tree: MMap, ck: Checker, path: str, source: str,
             if item["name"] is None:
                 continue
             dev = end(item, at, kind or item["mode"] or "tun", section[:-1])
-            if section == "veths" and item["peer"]:
+            if section == "veths" and item["peer"] and item["peer"]["name"] is not None:
                 peer = end(item["peer"], at, "veth", "peer of")
                 dev = Device(**{**dev.__dict__, "peer": peer})
             devices.append(dev)

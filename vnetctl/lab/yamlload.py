@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 
 Pos = tuple[int, int]
+MAX_DEPTH = 64
+MAX_VALUES = 100_000  # values in the file once its aliases are followed (an "alias bomb" has billions)
 
 
 class MMap(dict):  # type: ignore[type-arg]
@@ -94,7 +96,12 @@ MarkedLoader.add_constructor("tag:yaml.org,2002:seq", MarkedLoader.construct_mar
 
 def load_text(text: str) -> tuple[Any, list[tuple[Pos, str]]]:
     """Parse YAML text; return the document and the problems found (syntax, duplicate keys)."""
-    loader = MarkedLoader(text)
+    try:
+        loader = MarkedLoader(text)
+    except yaml.reader.ReaderError as e:  # raised for the whole text, before parsing starts
+        line = text.count("\n", 0, e.position) + 1
+        col = e.position - text.rfind("\n", 0, e.position)
+        return None, [((line, col), f"syntax error: character U+{e.character:04X} is not allowed in YAML")]
     try:
         doc = loader.get_single_data()
     except yaml.MarkedYAMLError as e:
@@ -103,7 +110,41 @@ def load_text(text: str) -> tuple[Any, list[tuple[Pos, str]]]:
         what = e.problem or e.context or "invalid YAML"
         return None, loader.problems + [(where, f"syntax error: {what}")]
     except yaml.YAMLError as e:
-        return None, loader.problems + [((1, 1), f"syntax error: {e}")]
+        return None, loader.problems + [((1, 1), "syntax error: " + " ".join(str(e).split()))]
+    except RecursionError:
+        return None, loader.problems + [((1, 1), f"nested more than {MAX_DEPTH} levels deep")]
     finally:
         loader.dispose()
+    shape = shape_problem(doc)
+    if shape is not None:
+        return None, loader.problems + [shape]
     return doc, loader.problems
+
+
+def shape_problem(doc: Any) -> tuple[Pos, str] | None:
+    """A problem if the document nests too deep, contains itself or expands too far through aliases."""
+    sizes: dict[int, int] = {}
+    on_path: set[int] = set()
+    stack: list[tuple[Any, int, bool]] = [(doc, 0, False)]
+    while stack:
+        node, depth, finished = stack.pop()
+        if not isinstance(node, (MMap, MList)):
+            continue
+        key = id(node)
+        children = list(node.values()) if isinstance(node, MMap) else list(node)
+        if finished:
+            on_path.discard(key)
+            sizes[key] = 1 + sum(sizes.get(id(c), 1) for c in children)
+            if sizes[key] > MAX_VALUES:
+                return node.mark, f"the file expands to more than {MAX_VALUES} values (through YAML aliases)"
+            continue
+        if key in on_path:
+            return node.mark, "a YAML alias refers to the value that contains it"
+        if key in sizes:
+            continue
+        if depth > MAX_DEPTH:
+            return node.mark, f"nested more than {MAX_DEPTH} levels deep"
+        on_path.add(key)
+        stack.append((node, depth, True))
+        stack.extend((c, depth + 1, False) for c in children)
+    return None
