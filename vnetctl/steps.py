@@ -31,6 +31,9 @@ class Session:
     def __init__(self, max_open: int = 32) -> None:
         self._handles: OrderedDict[str, Netlink] = OrderedDict()
         self._max_open = max_open
+        # Devices created in this session, keyed (netns or "", name), with the state they were
+        # born in (down, no master): a LinkSet on one needs no read of the old value for its undo.
+        self.fresh: dict[tuple[str, str], dict[str, Any]] = {}
 
     def ns(self, spec: str | None) -> nsb.NsRef | None:
         """Resolve a namespace reference (None: the current namespace)."""
@@ -100,7 +103,8 @@ class Step:
 
     def to_record(self) -> dict[str, Any]:
         """A JSON-serialisable record for the journal."""
-        rec = {k: (list(v) if isinstance(v, tuple) else v) for k, v in dataclasses.asdict(self).items()}
+        # not dataclasses.asdict: its deep copy is the main cost of journaling thousands of Steps
+        rec = {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
         rec["step"] = type(self).__name__
         return rec
 
@@ -110,8 +114,22 @@ class Step:
         data = dict(rec)
         cls = _REGISTRY[data.pop("step")]
         fields = {f.name: f for f in dataclasses.fields(cls)}
-        kwargs = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k in fields}
+        kwargs = {k: _frozen(v) for k, v in data.items() if k in fields}
         return cls(**kwargs)
+
+
+def _plain(value: Any) -> Any:
+    """Tuples (also nested) as lists, as JSON will store them."""
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _frozen(value: Any) -> Any:
+    """Lists (also nested) back as tuples, as the Step's fields hold them."""
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    return value
 
 
 def ip(netns: str | None, *args: str) -> str:

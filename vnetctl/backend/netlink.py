@@ -119,6 +119,7 @@ class Netlink:
         self.ns = ns
         self._ipr: IPRoute | None = None
         self._sock: socket.socket | None = None
+        self._index: dict[str, int] = {}
 
     @property
     def ipr(self) -> IPRoute:
@@ -158,7 +159,10 @@ class Netlink:
     def link(self, name: str) -> Link | None:
         """The device called `name` (or with that altname), or None."""
         try:
-            return rtnl.get_link(self.sock, name=name)
+            found = rtnl.get_link(self.sock, name=name)
+            if found is not None and found.name == name:
+                self._index[name] = found.index
+            return found
         except NetlinkError as e:
             if e.code in (errno.ENODEV, errno.ENOENT, errno.EINVAL):
                 return None
@@ -172,6 +176,11 @@ class Netlink:
             if e.code in (errno.ENODEV, errno.ENOENT):
                 return None
             raise kernel_error(e, f"cannot read device {index}{self.where}") from None
+
+    def index_of(self, name: str) -> int:
+        """The ifindex of device `name`, remembered from earlier answers on this handle (else asked)."""
+        index = self._index.get(name)
+        return index if index is not None else self.require(name).index
 
     def require(self, name: str) -> Link:
         """The device called `name`, or NotFound."""
@@ -196,23 +205,29 @@ class Netlink:
                 p["net_ns_fd"] = peer_ns_fd
             spec["peer"] = p
         with kernel(f"cannot create {kind} {name}{self.where}"):
-            self.ipr.link("add", **spec)
+            if kind in ("veth", "bridge") and not data and link is None:
+                rtnl.add_plain(self.sock, name, kind, ns_fd, peer, peer_ns_fd)
+            else:
+                self.ipr.link("add", **spec)
 
     def del_link(self, index: int, name: str) -> None:
         """Delete a device."""
+        self._index.pop(name, None)
         with kernel(f"cannot delete device {name}{self.where}"):
             rtnl.del_link(self.sock, index)
 
     def set_link(self, index: int, name: str, *, up: bool | None = None, mtu: int | None = None,
                  master: int | None = None, ns_fd: int | None = None, new_name: str | None = None) -> None:
-        """Change a device: state, mtu, master (0 = none), namespace, name."""
+        """Change a device: state, mtu, master (0 = none), namespace, name; index 0 means by name."""
+        if ns_fd is not None or new_name is not None:
+            self._index.pop(name, None)
         with kernel(f"cannot change device {name}{self.where}"):
-            rtnl.set_link(self.sock, index, up=up, mtu=mtu, master=master, ns_fd=ns_fd, new_name=new_name)
+            rtnl.set_link(self.sock, index, up=up, mtu=mtu, master=master, ns_fd=ns_fd, new_name=new_name, name=name)
 
     def add_altname(self, index: int, name: str, altname: str) -> None:
         """Give a device an alternative name (used as the ownership marker)."""
         with kernel(f"cannot add altname {altname} to {name}{self.where}"):
-            rtnl.add_altname(self.sock, index, altname)
+            rtnl.add_altname(self.sock, index, altname, name=name)
 
     def wait_gone(self, name: str, timeout: float = 5.0) -> bool:
         """Poll until device `name` is gone (netns teardown deletes peers asynchronously)."""

@@ -31,7 +31,8 @@ SOL_NETLINK = 270
 NLMSGERR_ATTR_MSG = 1
 
 IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_EXT_MASK, IFLA_NET_NS_FD = 3, 4, 10, 29, 28
-IFLA_PROP_LIST, IFLA_ALT_IFNAME = 52, 53
+IFLA_PROP_LIST, IFLA_ALT_IFNAME, IFLA_LINKINFO = 52, 53, 18
+IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
 IFF_UP = 1
 RTEXT_FILTER_SKIP_STATS = 1 << 3
@@ -124,9 +125,12 @@ def get_link(sock: socket.socket, name: str | None = None, index: int = 0):  # t
 
 
 def set_link(sock: socket.socket, index: int, up: bool | None = None, mtu: int | None = None,
-             master: int | None = None, ns_fd: int | None = None, new_name: str | None = None) -> None:
-    """Change a device in one request."""
+             master: int | None = None, ns_fd: int | None = None, new_name: str | None = None,
+             name: str | None = None) -> None:
+    """Change a device in one request (by ifindex, or by `name` when index is 0)."""
     body = _ifi(index, (IFF_UP if up else 0) if up is not None else 0, IFF_UP if up is not None else 0)
+    if not index and name is not None:
+        body += nla(IFLA_IFNAME, _name(name))
     if mtu is not None:
         body += nla(IFLA_MTU, _U32.pack(mtu))
     if master is not None:
@@ -143,10 +147,27 @@ def del_link(sock: socket.socket, index: int) -> None:
     request(sock, RTM_DELLINK, 0, _ifi(index))
 
 
-def add_altname(sock: socket.socket, index: int, altname: str) -> None:
-    """Give a device an alternative name."""
+def add_altname(sock: socket.socket, index: int, altname: str, name: str | None = None) -> None:
+    """Give a device an alternative name (by ifindex, or by `name` when index is 0)."""
     props = nla(IFLA_ALT_IFNAME, _name(altname))
-    request(sock, RTM_NEWLINKPROP, NLM_F_EXCL | NLM_F_APPEND, _ifi(index) + nla(IFLA_PROP_LIST | NLA_F_NESTED, props))
+    body = _ifi(index) + (nla(IFLA_IFNAME, _name(name)) if not index and name is not None else b"")
+    request(sock, RTM_NEWLINKPROP, NLM_F_EXCL | NLM_F_APPEND, body + nla(IFLA_PROP_LIST | NLA_F_NESTED, props))
+
+
+def add_plain(sock: socket.socket, name: str, kind: str, ns_fd: int | None = None, peer: str | None = None,
+              peer_ns_fd: int | None = None) -> None:
+    """Create a device that needs no options (a bridge with defaults, a veth pair), each end in its namespace."""
+    data = b""
+    if peer is not None:
+        peer_body = _ifi() + nla(IFLA_IFNAME, _name(peer))
+        if peer_ns_fd is not None:
+            peer_body += nla(IFLA_NET_NS_FD, _U32.pack(peer_ns_fd))
+        data = nla(IFLA_INFO_DATA | NLA_F_NESTED, nla(VETH_INFO_PEER, peer_body))
+    info = nla(IFLA_INFO_KIND, _name(kind)) + data
+    body = _ifi() + nla(IFLA_IFNAME, _name(name)) + nla(IFLA_LINKINFO | NLA_F_NESTED, info)
+    if ns_fd is not None:
+        body += nla(IFLA_NET_NS_FD, _U32.pack(ns_fd))
+    request(sock, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body)
 
 
 def _addr_body(index: int, cidr: str, with_broadcast: bool) -> bytes:

@@ -33,7 +33,7 @@ class AddrAdd(Step):
 
     def apply(self, s: Session) -> Receipt:
         nl = s.nl(self.netns)
-        nl.add_addr(nl.require(self.dev).index, self.dev, self.cidr)
+        nl.add_addr(nl.index_of(self.dev), self.dev, self.cidr)
         return None
 
     def undo(self, s: Session, receipt: Receipt) -> None:

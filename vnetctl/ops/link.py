@@ -9,7 +9,7 @@ from typing import Any
 
 from ..backend import kernel
 from ..backend import netns as nsb
-from ..errors import Busy, NotFound, Unsupported, UsageError
+from ..errors import AlreadyExists, Busy, NotFound, Unsupported, UsageError
 from ..names import check_ifname
 from ..ownership import CLI_OWNER, is_owned, marker
 from ..steps import Receipt, Session, Step, ip
@@ -40,9 +40,9 @@ def _ns_fd(spec: str | None) -> int:
 
 
 def _mark(s: Session, netns: str | None, name: str, owner: str) -> None:
-    nl = s.nl(netns)
-    link = nl.require(name)
-    nl.add_altname(link.index, name, marker(owner, name))
+    """Give a device just made its ownership marker (by name: one request) and note it as fresh."""
+    s.nl(netns).add_altname(0, name, marker(owner, name))
+    s.fresh[(netns or "", name)] = {"up": False, "master": ""}
 
 
 def delete_if_owned(s: Session, netns: str | None, name: str, owner: str) -> None:
@@ -90,13 +90,10 @@ class LinkAdd(Step):
 
     def apply(self, s: Session) -> Receipt:
         nl = s.nl(self.netns)
-        if nl.link(self.name) is not None:
-            raise _exists(self.name, self.netns)
-        if self.peer is not None and s.nl(self.peer_netns).link(self.peer) is not None:
-            raise _exists(self.peer, self.peer_netns)
         data = self._data()
         if self.lower is not None:
             data[LOWER_ATTR[self.kind]] = nl.require(self.lower).index
+        # The kernel refuses a taken name atomically (EEXIST); only then ask which one it was.
         try:
             if self.kind == "veth":
                 self._add_veth(s)
@@ -104,6 +101,10 @@ class LinkAdd(Step):
                 nl.add_link(self.name, self.kind, data)
         except Unsupported:
             raise unsupported(self.kind) from None
+        except AlreadyExists:
+            if self.peer is not None and nl.link(self.name) is None:
+                raise _exists(self.peer, self.peer_netns) from None
+            raise _exists(self.name, self.netns) from None
         try:
             _mark(s, self.netns, self.name, self.owner)
             if self.peer is not None:
@@ -124,8 +125,10 @@ class LinkAdd(Step):
                     os.close(fd)
 
     def undo(self, s: Session, receipt: Receipt) -> None:
+        s.fresh.pop((self.netns or "", self.name), None)
         delete_if_owned(s, self.netns, self.name, self.owner)
         if self.peer is not None:
+            s.fresh.pop((self.peer_netns or "", self.peer), None)
             delete_if_owned(s, self.peer_netns, self.peer, self.owner)
 
     def _data(self) -> dict[str, Any]:
@@ -219,6 +222,18 @@ class LinkSet(Step):
 
     def apply(self, s: Session) -> Receipt:
         nl = s.nl(self.netns)
+        key = (self.netns or "", self.name)
+        born = s.fresh.get(key)
+        if born is not None and self.attr in ("up", "master"):
+            # made in this session: its old value is known, and the kernel finds it by name
+            if self.attr == "up":
+                nl.set_link(0, self.name, up=bool(self.value))
+            else:
+                nl.set_link(0, self.name, master=nl.index_of(self.value) if self.value else 0)
+            old = born[self.attr]
+            born[self.attr] = bool(self.value) if self.attr == "up" else self.value
+            return {"old": old}
+        s.fresh.pop(key, None)
         link = nl.require(self.name)
         if self.attr == "up":
             nl.set_link(link.index, self.name, up=bool(self.value))
@@ -231,7 +246,7 @@ class LinkSet(Step):
             return {"old": self.name}
         if self.attr == "master":
             old = nl.link_by_index(link.master).name if link.master else ""
-            idx = nl.require(self.value).index if self.value else 0
+            idx = nl.index_of(self.value) if self.value else 0
             nl.set_link(link.index, self.name, master=idx)
             return {"old": old}
         fd = _ns_fd(self.value)
