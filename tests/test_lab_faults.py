@@ -103,12 +103,17 @@ def test_kill_9_while_a_process_starts_then_down_stops_it(tmp_path) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_during_up_undoes_everything(sig: signal.Signals) -> None:
+@pytest.mark.parametrize("at", [3, 100])
+def test_signal_during_up_undoes_everything(sig: signal.Signals, at: int) -> None:
     before = snapshot()
-    up = _start_up("labs/star.yaml", "--set", "hosts=40")
-    wait_for(lambda: journal_lines("star") >= 30 or up.poll() is not None, what="30 journal lines")
+    up = subprocess.Popen(VNETCTL + ["lab", "up", "labs/star.yaml", "--set", "hosts=40"], stderr=subprocess.PIPE,
+                          text=True, env=dict(os.environ, VNETCTL_INJECT_FAULT=f"pause:{at}"))
+    assert up.stderr is not None
+    assert f"paused before step {at}" in up.stderr.readline()
+    assert journal_lines("star") == 2 * at + 1
     up.send_signal(sig)
-    _, err = up.communicate(timeout=60)
+    err = up.stderr.read()
+    up.wait(timeout=60)
     assert up.returncode == 1, err
     assert "interrupted" in err and "everything done so far was undone" in err
     assert snapshot() == before
@@ -116,9 +121,9 @@ def test_signal_during_up_undoes_everything(sig: signal.Signals) -> None:
 
 
 def test_two_concurrent_ups_one_wins_one_exits_75() -> None:
-    first = _start_up("labs/star.yaml", "--set", "hosts=60")
+    first = _start_up("labs/star.yaml", "--set", "hosts=400")
     wait_for(lambda: journal_lines("star") >= 1 or first.poll() is not None, what="the first up to start")
-    second = vnetctl("lab", "up", "labs/star.yaml", "--set", "hosts=60")
+    second = vnetctl("lab", "up", "labs/star.yaml", "--set", "hosts=400")
     _, err = first.communicate(timeout=60)
     assert first.returncode == 0, err
     assert second.returncode == 75

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 
 from ..backend import netns as nsb
+from ..backend import rtdump
 from ..errors import NotFound
 from ..ops.addr import AddrAdd
-from ..ops.link import LinkAdd, LinkSet, _mark
+from ..ops.link import LinkAdd, LinkSet, _mark, delete_if_owned
 from ..ops.netns import NetnsAdd
 from ..ops.route import RouteAdd
 from ..ops.sysctl import SysctlSet
@@ -92,12 +94,50 @@ def _drop_placeholder(path: str) -> None:
         os.unlink(path)
 
 
+def _dies_with_namespace(step: Step, lab_ns: set[str]) -> list[Dev] | None:
+    """For a veth with an end in a lab namespace: its ends elsewhere, which vanish when that namespace goes."""
+    if isinstance(step, LinkAdd) and step.kind == "veth" and step.peer is not None:
+        here = ends(step)
+        if any(ns in lab_ns for ns, _ in here):
+            return [(ns, name) for ns, name in here if ns not in lab_ns]
+    return None
+
+
+def _await_gone(s: Session, devs: list[Dev], owner: str, timeout: float = 30.0) -> None:
+    """Wait (bounded) until devices that die asynchronously with a namespace are gone; delete stragglers."""
+    by_ns: dict[str | None, set[str]] = {}
+    for ns, name in devs:
+        by_ns.setdefault(ns, set()).add(name)
+    deadline = time.monotonic() + timeout
+    for ns, names in by_ns.items():
+        delay = 0.005
+        while names:
+            try:
+                present = {lk.name for lk in rtdump.links(s.nl(ns).sock)
+                           if lk.name in names and owner_of(lk.altnames) == owner}
+            except NotFound:
+                break
+            names &= present
+            if not names or time.monotonic() > deadline:
+                break
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+        for name in sorted(names):
+            delete_if_owned(s, ns, name, owner)
+
+
 def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -> list[str]:
-    """Undo the journal's Steps in reverse; return what could not be undone."""
+    """Undo the journal's Steps in reverse; return what could not be undone.
+
+    Namespaces go last, and a veth with an end in one of them is not deleted by itself:
+    the kernel removes it with the namespace (in one batch, far faster than one deletion
+    per veth), and its ends outside are waited for until they are gone.
+    """
     todo = [e for e in entries if not e.undone]
     lab_ns = {e.step.name for e in todo if isinstance(e.step, NetnsAdd)}
     made = {dev for e in todo for dev in ends(e.step)}
     left: list[str] = []
+    awaited: list[tuple[Entry, list[Dev]]] = []
     with _signals_deferred():
         for e in reversed(todo):
             if _vanishes(e.step, lab_ns, made):
@@ -105,9 +145,22 @@ def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -
             try:
                 if not e.done:
                     adopt(e.step, s)
+                outside = _dies_with_namespace(e.step, lab_ns)
+                if outside is not None:
+                    awaited.append((e, outside))
+                    continue
                 e.step.undo(s, e.receipt)
                 if journal:
                     journal.undone(e.index, e.step)
             except Exception as exc:  # keep going: remove all we can, report the rest
                 left.append(f"{e.step.describe()} ({_text(exc)})")
+        if awaited:
+            owner = getattr(awaited[0][0].step, "owner", "")
+            try:
+                _await_gone(s, [d for _, devs in awaited for d in devs], owner)
+                if journal:
+                    for e, _ in awaited:
+                        journal.undone(e.index, e.step)
+            except Exception as exc:
+                left.append(f"remove veths of the lab's namespaces ({_text(exc)})")
     return left
