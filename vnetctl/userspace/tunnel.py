@@ -167,14 +167,15 @@ class Tunnel:
 
     def open(self) -> None:
         """Attach to the tun and bind the UDP sockets (in the tunnel's namespace)."""
-        self.fds = tun.attach_queues(self.dev, "tun", self.ns, self.queues, vnet_hdr=self.offload,
-                                     offload=tun.OFFLOAD_TCP if self.offload else 0)
         try:
+            # Sockets first: once the tun has a carrier (a reader attached), the tunnel can carry.
+            for _ in range(self.queues):
+                self.socks.append(call_in(self.ns, self._socket))
+            self.fds = tun.attach_queues(self.dev, "tun", self.ns, self.queues, vnet_hdr=self.offload,
+                                         offload=tun.OFFLOAD_TCP if self.offload else 0)
             if self.offload:
                 # A GSO packet plus its header must fit one UDP datagram.
                 tun.set_gso_max_size(self.dev, self.ns, MAX_DATAGRAM - 28 - self.hdr)
-            for _ in range(self.queues):
-                self.socks.append(call_in(self.ns, self._socket))
             if self.udp_gso:
                 self.segment = call_in(self.ns, self._segment_size)
         except BaseException:
