@@ -5,13 +5,13 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import random
 import socket
+import sys
 import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterable, Iterator
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
 
 from ..errors import AlreadyExists, BackendError, Busy, NotFound, PermissionDenied, Unsupported, VnetError
 from ..model import Address, Link, Route
@@ -21,10 +21,20 @@ from .netns import NsRef, call_in
 NETLINK_ROUTE = 0
 IFF_UP = 1
 NLM_F_DUMP_INTR = 0x10
-DUMP_RETRIES = 5
+DUMP_RETRIES = 10
 
 
-def kernel_error(e: NetlinkError, what: str) -> VnetError:
+def netlink_errors() -> tuple[type[Exception], ...]:
+    """The netlink error types in play: rtnl's always, pyroute2's once it has been loaded.
+
+    pyroute2 is imported only when a request needs it (dumps, device creation with options,
+    routes), so commands that never do start without its ~100 ms of imports.
+    """
+    mod = sys.modules.get("pyroute2.netlink.exceptions")
+    return (rtnl.NetlinkError, mod.NetlinkError) if mod is not None else (rtnl.NetlinkError,)
+
+
+def kernel_error(e: Any, what: str) -> VnetError:
     """Map a netlink error (errno + extack text) to the VnetError an operator should see."""
     code = e.code
     text = ""
@@ -50,7 +60,7 @@ def kernel(what: str) -> Iterator[None]:
     """Turn a NetlinkError raised inside the block into a VnetError about `what`."""
     try:
         yield
-    except NetlinkError as e:
+    except netlink_errors() as e:
         raise kernel_error(e, what) from None
 
 
@@ -61,7 +71,11 @@ def dump(request: Callable[[], Iterable[Any]], what: str) -> list[Any]:
     without acting on it) or fails it with EINTR; either way the answer may skip or
     repeat entries, so it is never returned.
     """
-    for _ in range(DUMP_RETRIES):
+    from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
+
+    for attempt in range(DUMP_RETRIES):
+        if attempt:
+            time.sleep(random.uniform(0, 0.002 * attempt))  # step out of step with the churn
         try:
             msgs = list(request())
         except NetlinkDumpInterrupted:
@@ -117,14 +131,16 @@ class Netlink:
 
     def __init__(self, ns: NsRef | None) -> None:
         self.ns = ns
-        self._ipr: IPRoute | None = None
+        self._ipr: Any = None
         self._sock: socket.socket | None = None
         self._index: dict[str, int] = {}
 
     @property
-    def ipr(self) -> IPRoute:
-        """pyroute2 in this namespace, opened on first use (dumps, device creation, routes)."""
+    def ipr(self) -> Any:
+        """pyroute2's IPRoute in this namespace, opened on first use (dumps, device creation, routes)."""
         if self._ipr is None:
+            from pyroute2 import IPRoute
+
             self._ipr = IPRoute(use_socket=netlink_socket(self.ns), ext_ack=True) if self.ns else IPRoute(ext_ack=True)
         return self._ipr
 
@@ -163,7 +179,7 @@ class Netlink:
             if found is not None and found.name == name:
                 self._index[name] = found.index
             return found
-        except NetlinkError as e:
+        except rtnl.NetlinkError as e:
             if e.code in (errno.ENODEV, errno.ENOENT, errno.EINVAL):
                 return None
             raise kernel_error(e, f"cannot read device {name}{self.where}") from None
@@ -172,7 +188,7 @@ class Netlink:
         """The device with ifindex `index`, or None."""
         try:
             return rtnl.get_link(self.sock, index=index)
-        except NetlinkError as e:
+        except rtnl.NetlinkError as e:
             if e.code in (errno.ENODEV, errno.ENOENT):
                 return None
             raise kernel_error(e, f"cannot read device {index}{self.where}") from None

@@ -146,17 +146,25 @@ def cleanup(dry_run: bool = False) -> list[str]:
             except VnetError as e:
                 left.append(f"{a.what}: {e.line()}")
 
-    run(_process_actions())
-    ns_actions = _netns_actions()
-    run(ns_actions)
-    doomed = {name for name, _ in state.owned_netns().items()} if dry_run else set()
-    with Session(256) as s:
-        run(_device_actions(s, doomed))
-    labs = [n for n in _lab_dirs() if set(os.listdir(paths.lab_dir(n))) - {jr.LOCK}]
-    for name in labs:
-        done.append(f"rm -r {shlex.quote(paths.lab_dir(name))}  # state of lab {name}")
-        if not dry_run:
-            jr.forget(name, keep_lock=True)
+    locks: list[jr.LabLock] = []
+    try:
+        if not dry_run:  # a lab another vnetctl is bringing up or down is not torn out from under it
+            for name in _lab_dirs():
+                locks.append(jr.LabLock(name).acquire())
+        run(_process_actions())
+        ns_actions = _netns_actions()
+        run(ns_actions)
+        doomed = {name for name, _ in state.owned_netns().items()} if dry_run else set()
+        with Session(256) as s:
+            run(_device_actions(s, doomed))
+        labs = [n for n in _lab_dirs() if set(os.listdir(paths.lab_dir(n))) - {jr.LOCK}]
+        for name in labs:
+            done.append(f"rm -r {shlex.quote(paths.lab_dir(name))}  # state of lab {name}")
+            if not dry_run:
+                jr.forget(name, keep_lock=True)
+    finally:
+        for lock in locks:
+            lock.release()
     if left:
         raise IncompleteUndo(f"cleanup left {len(left)} thing(s): " + "; ".join(left), left)
     return done
