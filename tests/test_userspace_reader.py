@@ -140,3 +140,12 @@ def test_quiet_reader_counts_what_the_kernel_queued() -> None:
     tx = tx_stats("tun0", "ns1")
     assert code == 0 and out == "" and tx["dropped"] == 0
     assert err.splitlines()[-1].startswith(f"{tx['packets']} packets, {tx['bytes']} bytes")
+
+
+def test_unwritable_pcap_is_a_one_line_error(tmp_path) -> None:
+    _tun()
+    (tmp_path / "link.pcap").symlink_to(tmp_path / "elsewhere")
+    proc = vnetctl("tuntap", "read", "tun0", "-n", "ns1", "--pcap", str(tmp_path / "link.pcap"))
+    assert proc.returncode == 1
+    assert proc.stderr.startswith(f"Error: cannot write the capture file {tmp_path / 'link.pcap'}")
+    assert not (tmp_path / "elsewhere").exists()

@@ -11,7 +11,7 @@ from typing import Callable, Iterator
 
 from ..backend import tun
 from ..backend.netns import resolve
-from ..errors import UsageError
+from ..errors import Failed, UsageError
 from .packet import Summary, summarize
 from .pcap import LINKTYPES, PcapWriter
 
@@ -73,7 +73,12 @@ def read(dev: str, mode: str = "tun", netns: str | None = None, count: int | Non
          on_ready: Callable[[], None] | None = None) -> ReadStats:
     """Read packets from dev until count or SIGINT/SIGTERM; decode each for on_packet, append to pcap."""
     fd = open_device(dev, mode, netns)
-    writer = PcapWriter(pcap, LINKTYPES[mode]) if pcap else None
+    try:
+        writer = PcapWriter(pcap, LINKTYPES[mode]) if pcap else None
+    except OSError as e:
+        os.close(fd)
+        raise Failed(f"cannot write the capture file {pcap}: {e.strerror}",
+                     "give a writable path (an existing symlink is refused)") from None
     stats = ReadStats()
     start = time.monotonic()
     try:
