@@ -253,6 +253,7 @@ def main() -> int:
     if os.environ.get("VNETCTL_SANDBOX") != "1":
         print("run me inside tests/sandbox.sh", file=sys.stderr)
         return 77
+    load_before = os.getloadavg()[0]
     names = [n for n in args.paths.split(",") if n]
     runs: dict[str, list[tuple[float, float]]] = {n: [] for n in names}
     notes: dict[str, list[str]] = {}
@@ -273,6 +274,7 @@ def main() -> int:
         print(f"drain target {rate or 'max'} pps qlen {d['qlen']} {d['mode']}: generator {d['gen_pps']:,.0f} pps, "
               f"sent {d['sent']:,}, read {d['read']:,} ({d['read'] / d['seconds']:,.0f}/s), "
               f"tun tx_dropped {d['dropped']:,}", flush=True)
+    args.load = (load_before, os.getloadavg()[0])
     text = report(med, runs, notes, drains, args)
     print("\n" + text)
     if args.write:
@@ -287,7 +289,9 @@ def report(med: dict[str, tuple[float, float]], runs: dict[str, list[tuple[float
              f"`bench/bench_datapath.py --reps {args.reps} --seconds {args.seconds:g}`, {time.strftime('%Y-%m-%d')}, "
              f"{os.cpu_count()} cores, kernel {os.uname().release}. Two namespaces over a veth underlay; iperf3 "
              "one TCP stream (Gbit/s received) and UDP 64-byte payloads at unlimited rate (packets/s received); "
-             f"median of {args.reps} interleaved runs (all runs in brackets).", "",
+             f"median of {args.reps} interleaved runs (every run in the last column). Load average "
+             f"{args.load[0]:.1f} at the start and {args.load[1]:.1f} at the end: the machine is shared, so "
+             "compare figures within this run only.", "",
              "| path | TCP Gbit/s | UDP 64 B packets/s | runs (Gbit/s) |", "| --- | ---: | ---: | --- |"]
     for n, (g, p) in med.items():
         lines.append(f"| {PATHS[n]['label']} | {g:.2f} | {p:,.0f} | {', '.join(f'{x:.2f}' for x, _ in runs[n])} |")
