@@ -168,6 +168,15 @@ def measure(name: str, seconds: float) -> tuple[float, float, list[str]]:
     p = PATHS[name]
     underlay(p["mtu"])
     procs: list[subprocess.Popen[str]] = []
+    notes: list[str] = []
+    tunnel = name not in ("veth", "vxlan")
+
+    def tunnels_up() -> None:
+        procs[:] = start_tunnels("naive" if name == "naive" else "vnetctl", p.get("extra", []))
+        if not any(sh("ip", "netns", "exec", "a", "ping", "-c", "1", "-W", "1", dst, check=False).returncode == 0
+                   for _ in range(5)):
+            raise RuntimeError(f"{name}: no ping across the tunnel")
+
     try:
         if name == "veth":
             dst = UNDER[1]
@@ -175,15 +184,17 @@ def measure(name: str, seconds: float) -> tuple[float, float, list[str]]:
             dst = vxlan()
         else:
             tun_pair(p["tun_mtu"], "--queues" in p.get("extra", []))
-            procs = start_tunnels("naive" if name == "naive" else "vnetctl", p.get("extra", []))
             dst = "10.77.0.2"
-            if not any(sh("ip", "netns", "exec", "a", "ping", "-c", "1", "-W", "1", dst, check=False).returncode == 0
-                       for _ in range(5)):
-                raise RuntimeError(f"{name}: no ping across the tunnel")
+            tunnels_up()
         gbps = iperf(dst, seconds)
+        if tunnel:
+            # A fresh pair for the packet-rate test, so the TCP run's counters stand alone.
+            notes = stop_all(procs)
+            tunnels_up()
         pps = iperf(dst, seconds, udp=True)
     finally:
-        notes = stop_all(procs) if procs else []
+        if procs:
+            stop_all(procs)
         reset()
     return gbps, pps, notes
 
@@ -313,6 +324,11 @@ def report(med: dict[str, tuple[float, float]], runs: dict[str, list[tuple[float
                        ("tunnel-q2", "tunnel", "two tun queues (IFF_MULTI_QUEUE), one stream")):
         if a in med and b in med and med[b][0] > 0:
             ratios.append(f"- {what}: {med[a][0] / med[b][0]:.2f}x TCP ({med[b][0]:.2f} → {med[a][0]:.2f} Gbit/s)")
+    for n in ("tunnel", "tunnel-noofl", "tunnel-gso", "naive"):
+        m = re.search(r"tun->udp (\d+) packets(?: (\d+) bytes)?", notes.get(n, [""])[0])
+        if m and m.group(2) and int(m.group(1)):
+            ratios.append(f"- {PATHS[n]['label']}: {int(m.group(2)) / int(m.group(1)) / 1024:.1f} KB per tun read "
+                          f"on the sending node during the TCP test (last run: {int(m.group(1)):,} reads)")
     lines += ratios + [""]
     if drains:
         lines += ["Reader drain (generator: UDP_SEGMENT sends of 64 × 18-byte datagrams, paced, for 3 s; "
