@@ -8,9 +8,6 @@ import os
 import threading
 from functools import lru_cache
 
-from pyroute2 import IPRoute
-from pyroute2.netlink.exceptions import NetlinkError
-
 from .privilege import has_cap
 
 CLONE_NEWNET = 0x40000000
@@ -43,6 +40,20 @@ def _try_in_scratch_namespace(kind: str) -> bool | None:
     def probe() -> None:
         if libc.unshare(CLONE_NEWNET) != 0:
             return
+        if kind in ("veth", "bridge"):  # no options: one raw request, without loading pyroute2
+            from . import rtnl
+            sock = rtnl.open_socket()
+            try:
+                rtnl.add_plain(sock, "vnetprobe0", kind, peer="vnetprobe3" if kind == "veth" else None)
+                result[0] = True
+            except rtnl.NetlinkError as e:
+                result[0] = False if e.code == errno.EOPNOTSUPP else None
+            finally:
+                sock.close()
+            return
+        from pyroute2 import IPRoute
+        from pyroute2.netlink.exceptions import NetlinkError
+
         with IPRoute() as ipr:
             try:
                 spec: dict[str, object] = {"ifname": "vnetprobe0", "kind": kind}

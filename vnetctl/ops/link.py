@@ -102,9 +102,11 @@ class LinkAdd(Step):
         except Unsupported:
             raise unsupported(self.kind) from None
         except AlreadyExists:
-            if self.peer is not None and nl.link(self.name) is None:
+            if nl.link(self.name) is not None:
+                raise _exists(self.name, self.netns) from None
+            if self.peer is not None and s.nl(self.peer_netns).link(self.peer) is not None:
                 raise _exists(self.peer, self.peer_netns) from None
-            raise _exists(self.name, self.netns) from None
+            raise  # taken is something else (a VXLAN VNI...): the kernel's own words
         try:
             _mark(s, self.netns, self.name, self.owner)
             if self.peer is not None:
