@@ -9,7 +9,6 @@ import click
 
 from .. import lab as labs
 from ..errors import LabError, UsageError
-from ..render.output import emit_json, script, stderr_console, table
 from .common import json_option
 
 F = Callable[..., Any]
@@ -56,6 +55,7 @@ def lab() -> None:
 @set_option
 def plan(file: str, sets: tuple[str, ...]) -> None:
     """Print the lab as the equivalent ip/brctl shell script; nothing changes."""
+    from ..render.output import script
     script(_load(file, sets).script())
 
 
@@ -65,19 +65,21 @@ def plan(file: str, sets: tuple[str, ...]) -> None:
 def up(file: str, sets: tuple[str, ...]) -> None:
     """Bring a lab up, journaled and transactional (undone on failure, Ctrl-C, SIGTERM)."""
     the_lab = _load(file, sets)
-    err = stderr_console()
     if sys.stderr.isatty():
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        from ..render.output import stderr_console
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                      console=err, transient=True) as bar:
+                      console=stderr_console(), transient=True) as bar:
             task = bar.add_task(f"lab {the_lab.name}", total=len(the_lab.plan()))
             result = the_lab.up(lambda i, n, step: bar.update(task, completed=i))
     else:
         result = the_lab.up()
+    # plain echo, not rich: `lab up` in a script should not pay for loading rich
     if result == "unchanged":
-        err.print(f"lab {the_lab.name} is already up and identical; nothing changed")
+        click.echo(f"lab {the_lab.name} is already up and identical; nothing changed", err=True)
     else:
-        err.print(f"lab {the_lab.name} is up ({len(the_lab.plan())} steps)")
+        click.echo(f"lab {the_lab.name} is up ({len(the_lab.plan())} steps)", err=True)
 
 
 @lab.command("check")
@@ -86,6 +88,7 @@ def up(file: str, sets: tuple[str, ...]) -> None:
 @json_option
 def check(file: str, sets: tuple[str, ...], as_json: bool) -> int:
     """Run the lab's checks; exit 0 only if all pass."""
+    from ..render.output import emit_json, table
     results = _load(file, sets).check()
     if as_json:
         emit_json(results)
@@ -110,6 +113,7 @@ def status(file: str | None, sets: tuple[str, ...], as_json: bool) -> None:
     except LabError as e:
         _problems(e)
         raise
+    from ..render.output import emit_json, table
     if as_json:
         emit_json(found)
         return
@@ -129,13 +133,14 @@ def down(target: str, sets: tuple[str, ...]) -> None:
     except LabError as e:
         _problems(e)
         raise
-    stderr_console().print(f"lab {target}: " + (f"down ({len(undone)} steps undone)" if undone else "not up; nothing to do"))
+    click.echo(f"lab {target}: " + (f"down ({len(undone)} steps undone)" if undone else "not up; nothing to do"), err=True)
 
 
 @lab.command("list")
 @json_option
 def list_(as_json: bool) -> None:
     """Labs that are up (or partly up) on this host."""
+    from ..render.output import emit_json, table
     found = labs.labs()
     if as_json:
         emit_json(found)
