@@ -97,11 +97,11 @@ class _NoKernel:
 
 
 def _bar_kernel(monkeypatch: pytest.MonkeyPatch) -> None:
-    import vnetctl.backend.netlink as nl
     import vnetctl.backend.netns as nsb
+    import vnetctl.backend.rtnl as rtnl
     import vnetctl.backend.tun as tun
     import vnetctl.steps as steps
-    monkeypatch.setattr(nl, "IPRoute", _NoKernel)
+    monkeypatch.setattr(rtnl, "open_socket", _NoKernel)
     monkeypatch.setattr(steps, "Netlink", _NoKernel)
     monkeypatch.setattr(nsb, "create", _NoKernel)
     monkeypatch.setattr(nsb, "delete", _NoKernel)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import errno
 import os
+import resource
 import socket
 from dataclasses import dataclass, field
 from typing import Any
@@ -352,14 +353,21 @@ def host(netns: str | None = None) -> HostView:
     return _view([netns] if netns else None)
 
 
+def _chunk() -> int:
+    """CHUNK, or fewer when RLIMIT_NOFILE leaves less room (each open namespace costs a socket)."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return CHUNK if soft == resource.RLIM_INFINITY else max(4, min(CHUNK, (soft - 48) // 2))
+
+
 def _view(specs: list[str | None] | None) -> HostView:
     """Read the namespaces `specs` name (None: all of them); peers are resolved against the whole host."""
     sc = Scanner()
     try:
         chosen = list(dict.fromkeys(sc.find(spec) for spec in specs)) if specs is not None else sc.ordered()
-        many = len(chosen) > CHUNK
-        for start in range(0, len(chosen), CHUNK):
-            part = chosen[start:start + CHUNK]
+        chunk = _chunk()
+        many = len(chosen) > chunk
+        for start in range(0, len(chosen), chunk):
+            part = chosen[start:start + chunk]
             sc.open_all(part)
             for ns in part:
                 sc.read(ns)

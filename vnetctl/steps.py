@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import os
+import resource
 import shlex
 import signal
 import sys
@@ -25,12 +26,23 @@ from .errors import BackendError, Failed, IncompleteUndo, VnetError
 Receipt = dict[str, Any] | None
 
 
+FDS_PER_HANDLE = 5  # an rtnetlink socket, and pyroute2's socket, event loop and wake-up pipe
+
+
+def fd_budget() -> int:
+    """How many namespace handles fit in RLIMIT_NOFILE, keeping room for everything else."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return 1 << 16
+    return max(2, (soft - 64) // FDS_PER_HANDLE)
+
+
 class Session:
     """Netlink handles per namespace, reused across Steps, at most `max_open` at once."""
 
     def __init__(self, max_open: int = 32) -> None:
         self._handles: OrderedDict[str, Netlink] = OrderedDict()
-        self._max_open = max_open
+        self._max_open = min(max_open, fd_budget())
         # Devices created in this session, keyed (netns or "", name), with the state they were
         # born in (down, no master): a LinkSet on one needs no read of the old value for its undo.
         self.fresh: dict[tuple[str, str], dict[str, Any]] = {}

@@ -71,8 +71,10 @@ def is_nsfs(path: str) -> bool:
     """True if path is a network-namespace file (nsfs), not a plain file."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return False
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            return False
+        raise  # EMFILE or EACCES is no proof that the namespace is missing
     try:
         buf = ctypes.create_string_buffer(120)
         if _libc.fstatfs(fd, buf) != 0:
@@ -103,9 +105,13 @@ def resolve(spec: str | None) -> NsRef | None:
     if "/" in spec:
         if not os.path.exists(spec):
             raise NotFound(f"namespace file {spec!r} not found", "give an existing nsfs path")
-        if not is_nsfs(spec):
-            raise UsageError(f"{spec!r} is not a network namespace file", "give a /proc/PID/ns/net or a bind-mounted nsfs path")
-        return NsRef(None, spec, inode_of(spec))
+        try:
+            if not is_nsfs(spec):
+                raise UsageError(f"{spec!r} is not a network namespace file",
+                                 "give a /proc/PID/ns/net or a bind-mounted nsfs path")
+            return NsRef(None, spec, inode_of(spec))
+        except OSError as e:
+            raise _map_oserror(e, f"cannot open namespace file {spec!r}") from None
     path = path_of(spec)
     try:
         if not is_nsfs(path):
@@ -113,6 +119,8 @@ def resolve(spec: str | None) -> NsRef | None:
         return NsRef(spec, path, inode_of(path))
     except FileNotFoundError:
         raise NotFound(f"namespace {spec!r} not found", "create it with 'vnetctl netns add' or see 'vnetctl netns list'") from None
+    except OSError as e:
+        raise _map_oserror(e, f"cannot open namespace {spec!r}") from None
 
 
 def list_named() -> list[NsRef]:
