@@ -12,22 +12,22 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
-from ..backend import kernel
-from ..backend.privilege import require
 from ..errors import Busy, IncompleteUndo, NotFound
-from ..ops.link import unsupported
-from ..steps import Session, Step, execute, required_caps
+from ..steps import Session, Step
 from . import journal as jr
-from .checks import TOOLS, CheckResult, command_of, run_checks
-from .plan import compile_steps, digest, script
 from .process import ProcessStart
-from .spec import LabSpec
 from .teardown import teardown
-from .validate import load_spec
 
-__all__ = ["Lab", "load", "down", "labs", "status", "CheckResult", "LabSpec"]
+if TYPE_CHECKING:
+    from .checks import CheckResult
+    from .spec import LabSpec
+
+# `lab down` and `lab list` need only the journal: loading, planning and checks are
+# imported when used, so those commands start faster.
+
+__all__ = ["Lab", "load", "down", "labs", "status"]
 
 Progress = Callable[[int, int, Step], None]
 SESSION_HANDLES = 256
@@ -36,7 +36,7 @@ SESSION_HANDLES = 256
 class Lab:
     """A loaded, validated lab file; the Python twin of `vnetctl lab ...`."""
 
-    def __init__(self, spec: LabSpec) -> None:
+    def __init__(self, spec: "LabSpec") -> None:
         self.spec = spec
         self._steps: list[Step] | None = None
 
@@ -48,15 +48,19 @@ class Lab:
     def plan(self) -> list[Step]:
         """The Steps that bring the lab up, in order; nothing is changed."""
         if self._steps is None:
+            from .plan import compile_steps
             self._steps = compile_steps(self.spec)
         return self._steps
 
     def script(self) -> list[str]:
         """The plan as the equivalent ip/brctl shell script."""
+        from .plan import script
         return script(self.spec, self.plan())
 
     def up(self, progress: Progress | None = None) -> str:
         """Bring the lab up; 'up' when created, 'unchanged' when it already was, identical."""
+        from ..steps import execute
+        from .plan import digest
         steps = self.plan()
         self.preflight(steps)
         with jr.LabLock(self.name):
@@ -84,6 +88,11 @@ class Lab:
 
     def preflight(self, steps: list[Step]) -> None:
         """Before anything changes: privileges, kernel support of every device type, programs."""
+        from ..backend import kernel
+        from ..backend.privilege import require
+        from ..ops.link import unsupported
+        from ..steps import required_caps
+        from .checks import TOOLS
         require(required_caps(steps), f"lab {self.name} changes")
         for kind in self.spec.kinds():
             if not kernel.supports(kind):
@@ -107,8 +116,9 @@ class Lab:
         """Remove exactly what the lab made (by its journal); returns the undone Steps' descriptions."""
         return down(self.name)
 
-    def check(self, on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
+    def check(self, on_result: "Callable[[CheckResult], None] | None" = None) -> "list[CheckResult]":
         """Run the lab's checks (the lab must be up)."""
+        from .checks import run_checks
         meta = jr.read_meta(self.name)
         if meta is None or meta.get("status") != "up":
             raise NotFound(f"lab {self.name!r} is not up", f"bring it up with 'vnetctl lab up {self.spec.path}'")
@@ -116,6 +126,7 @@ class Lab:
 
     def check_commands(self) -> list[str]:
         """Each check as the command line an operator would type."""
+        from .checks import command_of
         return [command_of(c) for c in self.spec.checks]
 
     def status(self) -> dict[str, Any]:
@@ -133,6 +144,7 @@ class Lab:
 
 def load(path: str, params: dict[str, Any] | None = None) -> Lab:
     """Load and validate a lab file (LabError lists every problem); nothing is touched."""
+    from .validate import load_spec
     return Lab(load_spec(path, {k: str(v) for k, v in (params or {}).items()}))
 
 
@@ -189,7 +201,7 @@ def status(target: str | None = None, params: dict[str, Any] | None = None) -> l
     return [lab_status(target, None)]
 
 
-def check_errors(results: list[CheckResult]) -> int:
+def check_errors(results: "list[CheckResult]") -> int:
     """How many checks failed."""
     return sum(1 for r in results if not r.ok)
 

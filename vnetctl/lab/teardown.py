@@ -126,34 +126,47 @@ def _await_gone(s: Session, devs: list[Dev], owner: str, timeout: float = 30.0) 
             delete_if_owned(s, ns, name, owner)
 
 
+def _outer_creation(step: Step, lab_ns: set[str]) -> bool:
+    """A device the lab made outside its own namespaces (a bridge, a veth pair or tun on the host)."""
+    return isinstance(step, (LinkAdd, TuntapAdd)) and not any(ns in lab_ns for ns, _ in ends(step))
+
+
 def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -> list[str]:
     """Undo the journal's Steps in reverse; return what could not be undone.
 
-    Namespaces go last, and a veth with an end in one of them is not deleted by itself:
-    the kernel removes it with the namespace (in one batch, far faster than one deletion
-    per veth), and its ends outside are waited for until they are gone.
+    Processes and settings first, then the lab's namespaces, then its devices outside them.
+    A veth with an end in a lab namespace is not deleted by itself: the kernel removes it
+    with the namespace (in one batch, far faster than one deletion per veth) and its ends
+    outside are waited for; a bridge is deleted once those ports have gone (cheaper too).
     """
     todo = [e for e in entries if not e.undone]
     lab_ns = {e.step.name for e in todo if isinstance(e.step, NetnsAdd)}
     made = {dev for e in todo for dev in ends(e.step)}
     left: list[str] = []
     awaited: list[tuple[Entry, list[Dev]]] = []
+    order = list(reversed(todo))
+    inner = [e for e in order if not isinstance(e.step, NetnsAdd) and not _outer_creation(e.step, lab_ns)]
+    spaces = [e for e in order if isinstance(e.step, NetnsAdd)]
+    outer = [e for e in order if _outer_creation(e.step, lab_ns)]
+
+    def undo(e: Entry) -> None:
+        try:
+            if not e.done:
+                adopt(e.step, s)
+            outside = _dies_with_namespace(e.step, lab_ns)
+            if outside is not None:
+                awaited.append((e, outside))
+                return
+            e.step.undo(s, e.receipt)
+            if journal:
+                journal.undone(e.index, e.step)
+        except Exception as exc:  # keep going: remove all we can, report the rest
+            left.append(f"{e.step.describe()} ({_text(exc)})")
+
     with _signals_deferred():
-        for e in reversed(todo):
-            if _vanishes(e.step, lab_ns, made):
-                continue
-            try:
-                if not e.done:
-                    adopt(e.step, s)
-                outside = _dies_with_namespace(e.step, lab_ns)
-                if outside is not None:
-                    awaited.append((e, outside))
-                    continue
-                e.step.undo(s, e.receipt)
-                if journal:
-                    journal.undone(e.index, e.step)
-            except Exception as exc:  # keep going: remove all we can, report the rest
-                left.append(f"{e.step.describe()} ({_text(exc)})")
+        for e in inner + spaces:
+            if not _vanishes(e.step, lab_ns, made):
+                undo(e)
         if awaited:
             owner = getattr(awaited[0][0].step, "owner", "")
             try:
@@ -163,4 +176,6 @@ def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -
                         journal.undone(e.index, e.step)
             except Exception as exc:
                 left.append(f"remove veths of the lab's namespaces ({_text(exc)})")
+        for e in outer:
+            undo(e)
     return left
