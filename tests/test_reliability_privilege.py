@@ -182,6 +182,25 @@ def test_unprivileged_listings_say_what_they_could_not_see(world: dict[str, Any]
         hidden.wait()
 
 
+def test_veth_and_tuntap_listings_say_what_they_missed(world: dict[str, Any]) -> None:
+    """nobody cannot enter ns1 nor read root's fds: veth list --all and tuntap list warn instead of going quiet."""
+    holder = subprocess.Popen([*VNETCTL, "tuntap", "read", "tap0", "--mode", "tap", "--quiet"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: "python" in _run([], ["tuntap", "list"]).stdout or holder.poll() is not None,
+                 what="a holder on tap0")
+        assert holder.poll() is None
+        proc = _run(DROPS["nobody"], ["veth", "list", "--all"])
+        assert proc.returncode == 0 and "cannot enter namespace 'ns1'" in proc.stderr, proc.stderr
+        proc = _run(DROPS["nobody"], ["tuntap", "list"])
+        assert proc.returncode == 0 and "HOLDERS column may be incomplete" in proc.stderr, proc.stderr
+        root = _run([], ["tuntap", "list"])
+        assert "warning" not in root.stderr and "python" in root.stdout
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 @pytest.mark.parametrize("drop", sorted(DROPS))
 def test_inspect_unprivileged_reports_what_it_missed(world: dict[str, Any], drop: str) -> None:
     """inspect without privilege: exit 0, the host's devices, and a warning for each namespace it could not enter."""

@@ -160,8 +160,8 @@ def tuntap_add(name: str, mode: str, netns: str | None = None, user: str | None 
     return run([TuntapAdd(name, mode, netns, user, group, multi_queue)], dry_run)
 
 
-def tuntaps(netns: str | None = None) -> list[dict[str, Any]]:
-    """tun/tap devices in a namespace with their mode, flags and owner."""
+def tuntaps(netns: str | None = None, warnings: list[str] | None = None) -> list[dict[str, Any]]:
+    """tun/tap devices in a namespace with their mode, flags, owner and holders (what could not be seen: `warnings`)."""
     out = []
     for link in links(netns):
         if link.kind != "tun":
@@ -171,15 +171,16 @@ def tuntaps(netns: str | None = None) -> list[dict[str, Any]]:
                     "multi_queue": bool(link.detail("tun_multi_queue", 0)), "owner": link.detail("tun_owner"),
                     "group": link.detail("tun_group"), "vnet_hdr": bool(link.detail("tun_vnet_hdr", 0))})
     if out:
-        held = inspector.tun_holders(netns)
+        held = inspector.tun_holders(netns, warnings)
         for entry in out:
             entry["holders"] = [{"pid": h.pid, "comm": h.comm, "fd": h.fd} for h in held.get(entry["name"], [])]
     return out
 
 
-def veths(netns: str | None = None, all_namespaces: bool = False) -> list[dict[str, Any]]:
+def veths(netns: str | None = None, all_namespaces: bool = False,
+          warnings: list[str] | None = None) -> list[dict[str, Any]]:
     """veths in a namespace (or on the whole host) with their peer's name, ifindex and namespace."""
-    return inspector.veths(netns, all_namespaces)
+    return inspector.veths(netns, all_namespaces, warnings)
 
 
 def tunnel_add(name: str, kind: str, options: list[tuple[str, Any]], lower: str | None = None,

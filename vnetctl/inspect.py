@@ -386,9 +386,15 @@ def _view(specs: list[str | None] | None) -> HostView:
         sc.close()
 
 
-def veths(netns: str | None = None, all_namespaces: bool = False) -> list[dict[str, Any]]:
-    """Every veth in one namespace (or, with all_namespaces, on the host) with its peer."""
+def veths(netns: str | None = None, all_namespaces: bool = False,
+          warnings: list[str] | None = None) -> list[dict[str, Any]]:
+    """Every veth in one namespace (or, with all_namespaces, on the host) with its peer.
+
+    What could not be seen (namespaces it could not enter) is added to `warnings`.
+    """
     view = _view(None if all_namespaces else [netns])
+    if warnings is not None:
+        warnings.extend(view.warnings)
     out = []
     for ns in view.namespaces:
         for d in ns.devices:
@@ -402,11 +408,17 @@ def veths(netns: str | None = None, all_namespaces: bool = False) -> list[dict[s
     return out
 
 
-def tun_holders(netns: str | None = None) -> dict[str, list[Holder]]:
-    """Processes holding each tun/tap device of one namespace, by device name."""
+def tun_holders(netns: str | None = None, warnings: list[str] | None = None) -> dict[str, list[Holder]]:
+    """Processes holding each tun/tap device of one namespace, by device name.
+
+    What could not be seen (processes whose open files are unreadable) is added to `warnings`.
+    """
     sc = Scanner()
     try:
         ns = sc.find(netns)
+        if warnings is not None and sc.proc.hidden_fds:
+            warnings.append(f"cannot read the open files of {len(sc.proc.hidden_fds)} process(es) (needs root): "
+                            "the HOLDERS column may be incomplete")
         if not sc.proc.tun_fds:
             return {}
         sc.read(ns)

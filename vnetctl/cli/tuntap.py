@@ -42,7 +42,10 @@ def delete(name: str, netns: str | None, dry_run: bool) -> None:
 @json_option
 def list_(netns: str | None, as_json: bool) -> None:
     """List tun/tap devices with mode, flags, owner and the processes holding them."""
-    found = api.tuntaps(netns)
+    warnings: list[str] = []
+    found = api.tuntaps(netns, warnings)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         emit_json(found)
         return

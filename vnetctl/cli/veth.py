@@ -46,7 +46,10 @@ def delete(name: str, netns: str | None, dry_run: bool) -> None:
 @json_option
 def list_(netns: str | None, all_: bool, as_json: bool) -> None:
     """List veths with their peer's name, ifindex and namespace."""
-    pairs = api.veths(netns, all_namespaces=all_)
+    warnings: list[str] = []
+    pairs = api.veths(netns, all_namespaces=all_, warnings=warnings)
+    for warning in warnings:
+        click.echo(f"warning: {warning}", err=True)
     if as_json:
         emit_json(pairs)
         return
