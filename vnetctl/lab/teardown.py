@@ -136,8 +136,8 @@ def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -
 
     Processes and settings first, then the lab's namespaces, then its devices outside them.
     A veth with an end in a lab namespace is not deleted by itself: the kernel removes it
-    with the namespace (in one batch, far faster than one deletion per veth) and its ends
-    outside are waited for; a bridge is deleted once those ports have gone (cheaper too).
+    with the namespace (in one batch, far faster than one deletion per veth), and its ends
+    outside are waited for at the end.
     """
     todo = [e for e in entries if not e.undone]
     lab_ns = {e.step.name for e in todo if isinstance(e.step, NetnsAdd)}
@@ -167,6 +167,9 @@ def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -
         for e in inner + spaces:
             if not _vanishes(e.step, lab_ns, made):
                 undo(e)
+        # while the kernel tears the namespaces down in the background
+        for e in outer:
+            undo(e)
         if awaited:
             owner = getattr(awaited[0][0].step, "owner", "")
             try:
@@ -176,6 +179,4 @@ def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -
                         journal.undone(e.index, e.step)
             except Exception as exc:
                 left.append(f"remove veths of the lab's namespaces ({_text(exc)})")
-        for e in outer:
-            undo(e)
     return left
