@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from ..errors import AlreadyExists, BackendError, Busy, NotFound, PermissionDenied, Unsupported, VnetError
 from ..model import Address, Link, Route
-from . import rtnl
+from . import rtdump, rtnl
 from .netns import NsRef, call_in
 
 NETLINK_ROUTE = 0
@@ -183,6 +183,14 @@ class Netlink:
             if e.code in (errno.ENODEV, errno.ENOENT, errno.EINVAL):
                 return None
             raise kernel_error(e, f"cannot read device {name}{self.where}") from None
+
+    def nsid_of(self, ref: NsRef | None) -> int | None:
+        """The nsid this namespace gives namespace `ref` (None: the current one), if it gave one."""
+        fd = os.open(ref.path if ref else "/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            return rtdump.nsid_of(self.sock, fd)
+        finally:
+            os.close(fd)
 
     def link_by_index(self, index: int) -> Link | None:
         """The device with ifindex `index`, or None."""

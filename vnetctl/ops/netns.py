@@ -71,9 +71,14 @@ class NetnsDel(Step):
         if pids and not self.force:
             raise Busy(f"namespace {self.name!r} still has processes: pids {', '.join(map(str, pids[:10]))}",
                        "stop them first, or use --force to unmount it anyway (it lives on while they run)")
+        outside = [] if pids else outside_peers(s, self.name)  # with processes inside it lives on
         s.forget(self.name)
         nsb.delete(self.name)
         state.forget_netns(self.name)
+        for spec, name in outside:  # the kernel removes them later, from a work queue
+            if not s.nl(spec).wait_gone(name):
+                raise Busy(f"veth {name!r}, whose peer was in namespace {self.name!r}, is still there after 5 s",
+                           "the namespace is gone; check for processes that still hold it")
         return None
 
     def undo(self, s: Session, receipt: Receipt) -> None:
@@ -81,3 +86,19 @@ class NetnsDel(Step):
 
     def command(self) -> str:
         return shlex.join(["ip", "netns", "del", self.name])
+
+
+def outside_peers(s: Session, name: str) -> list[tuple[str | None, str]]:
+    """(namespace, device) of each veth peer outside named namespace `name`: they die with it, but later."""
+    inside = [lk for lk in s.nl(name).links() if lk.kind == "veth" and lk.link_netnsid is not None and lk.link]
+    out: list[tuple[str | None, str]] = []
+    for spec in [None, *(r.name for r in nsb.list_named() if r.name != name)]:
+        if len(out) == len(inside):
+            break
+        nsid = s.nl(name).nsid_of(nsb.resolve(spec))
+        for lk in inside:
+            if nsid is not None and lk.link_netnsid == nsid:
+                peer = s.nl(spec).link_by_index(lk.link)
+                if peer is not None:
+                    out.append((spec, peer.name))
+    return out
