@@ -7,7 +7,8 @@ Run inside the sandbox (it creates and removes N namespaces itself):
 Variants, all in one run and interleaved, each timed as whole processes (interpreter
 start-up included) until the lab is usable (up) or completely gone (down):
 
-  (a) the articles' way: one `ip`/`brctl` command per action, from a shell script;
+  (a) the articles' way: one `ip`/`brctl` command per action, from a shell script
+      (ip link add ... peer, ip link set PEER netns NS, brctl addif, ip netns exec NS ip ...);
   (b) the fastest hand-written form: one root `ip -batch` file, then one
       `ip -n NS -batch` per namespace for what happens inside it;
   lab: `vnetctl lab up labs/star.yaml --set hosts=N` and `vnetctl lab down star`
@@ -42,9 +43,10 @@ def script_a(n: int) -> tuple[str, str]:
     """The articles' per-command shell scripts (up, down)."""
     up = ["set -e", f"brctl addbr {BRIDGE}", f"ip link set {BRIDGE} up"]
     for i in range(n):
-        up += [f"ip netns add h{i}", f"ip link add vs{i} type veth peer name eth0 netns h{i}",
+        # as the articles do it: make the pair, move one end, enslave, address and raise each end
+        up += [f"ip netns add h{i}", f"ip link add vs{i} type veth peer name vp{i}", f"ip link set vp{i} netns h{i}",
                f"brctl addif {BRIDGE} vs{i}", f"ip link set vs{i} up",
-               f"ip netns exec h{i} ip addr add {addr(i)}/16 dev eth0", f"ip netns exec h{i} ip link set eth0 up"]
+               f"ip netns exec h{i} ip addr add {addr(i)}/16 dev vp{i}", f"ip netns exec h{i} ip link set vp{i} up"]
     down = [f"ip netns del h{i}" for i in range(n)] + [f"ip link set {BRIDGE} down", f"brctl delbr {BRIDGE}"]
     return "\n".join(up) + "\n", "\n".join(down) + "\n"
 

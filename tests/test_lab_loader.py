@@ -112,3 +112,15 @@ def test_runtime_dir_substitution_is_per_lab(tmp_path, monkeypatch) -> None:
     proc = next(s for s in lab.plan() if isinstance(s, ProcessStart))
     assert f"--dhcp-leasefile={tmp_path}/labs/openstack-dhcp/run/dnsmasq.leases" in proc.argv
     assert "--port=0" in proc.argv and "--bind-interfaces" in proc.argv
+
+
+def test_every_schema_key_has_a_documented_example() -> None:
+    import re
+
+    from vnetctl.lab.schema import CHECKS, SCHEMA
+    with open("docs/labs.md") as f:
+        doc = f.read()
+    blocks = "\n".join(re.findall(r"```yaml\n(.*?)```", doc, re.S))
+    keys = {k for fields in [*SCHEMA.values(), *CHECKS.values()] for k in fields} | {"ready", "device", "port", "file"}
+    missing = sorted(k for k in keys if not re.search(rf"(^|[\s{{,-]){re.escape(k)}:", blocks, re.M))
+    assert missing == []
