@@ -129,11 +129,12 @@ def status(file: str | None, sets: tuple[str, ...], as_json: bool) -> None:
 def down(target: str, sets: tuple[str, ...]) -> None:
     """Remove exactly what the lab made, from its journal; idempotent, works after a crash."""
     try:
-        undone = labs.down(target, params(sets))
+        name = labs.name_of(target, params(sets))
     except LabError as e:
         _problems(e)
         raise
-    click.echo(f"lab {target}: " + (f"down ({len(undone)} steps undone)" if undone else "not up; nothing to do"), err=True)
+    undone = labs.down(name)
+    click.echo(f"lab {name}: " + (f"down ({len(undone)} steps undone)" if undone else "not up; nothing to do"), err=True)
 
 
 @lab.command("list")

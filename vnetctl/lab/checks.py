@@ -165,9 +165,10 @@ def check_capture(a: dict[str, Any], spec: LabSpec) -> tuple[bool, str]:
         err: list[str] = []
         if _read_until(proc, err, re.compile(r"listening on"), 10.0, stream="stderr") is None:
             return False, "tcpdump did not start: " + (" | ".join(err[-2:]) or "no output")
-        # Empty neighbour caches, so the trigger has to resolve the peer with ARP again.
-        for ns in {trig["from"], a["netns"]}:
-            _tool(["ip"] + (["-n", ns] if ns else []) + ["neigh", "flush", "all"], timeout=5)
+        # Empty the lab namespaces' neighbour caches, so the trigger has to resolve the peer
+        # with ARP again (never the host's: it is not the lab's to change).
+        for ns in {trig["from"], a["netns"]} - {None}:
+            _tool(["ip", "-n", ns, "neigh", "flush", "all"], timeout=5)
         ping = _tool(in_ns(trig["from"], _ping_argv(trig)), timeout=trig["count"] * (trig["timeout"] + 1) + 5)
         patterns = [re.compile(PATTERNS.get(p.lower(), p)) for p in a["expect"]]
         matched = _read_until(proc, lines, None, a["timeout"], ordered=patterns)
