@@ -87,6 +87,11 @@ class Session:
 _REGISTRY: dict[str, type["Step"]] = {}
 
 
+def step_class(name: str) -> type["Step"]:
+    """The Step class a journal record names (KeyError if unknown)."""
+    return _REGISTRY[name]
+
+
 @dataclasses.dataclass(frozen=True)
 class Step:
     """One change to the kernel, reversible and printable as an ip/brctl command."""

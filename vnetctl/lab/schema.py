@@ -73,6 +73,12 @@ CHECKS: dict[str, dict[str, F]] = {
 }
 
 
+class Fields(dict):  # type: ignore[type-arg]
+    """A mapping read against a schema; `.at` holds where each given key's value was written."""
+
+    at: dict[str, Pos] = {}
+
+
 def _name_problem(check: Callable[[str], str], value: str) -> str | None:
     try:
         check(value)
@@ -110,7 +116,8 @@ class Checker:
         if not isinstance(m, MMap):
             self.add(where, f"{what} must be a mapping with keys: {', '.join(fields)}")
             return None
-        out: dict[str, Any] = {"@": {k: m.at(k) for k in m}}
+        out = Fields()
+        out.at = {k: m.at(k) for k in m}
         for key in m:
             if key not in fields:
                 self.add(m.key_at(key), unknown_key(key, list(fields), what))

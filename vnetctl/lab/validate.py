@@ -106,7 +106,7 @@ def _build(top: dict[str, Any], tree: MMap, ck: Checker, path: str, source: str,
         name = item["name"]
         if name is None or "{" in name:
             continue
-        at = item["@"].get("name", at)
+        at = item.at.get("name", at)
         if name in ns_at:
             ck.add(at, f"duplicate namespace {name!r} (first declared at line {ns_at[name][0]})")
             continue
@@ -135,7 +135,7 @@ def _build(top: dict[str, Any], tree: MMap, ck: Checker, path: str, source: str,
             names[(ns, name)] = at
 
     def end(item: dict[str, Any], at: Pos, kind: str, section: str) -> Device:
-        at_ = item["@"]
+        at_ = item.at
         known_ns(item["netns"], at_.get("netns", at), f"{section} {item['name']!r}")
         claim(item["netns"], item["name"], at_.get("name", at))
         for cidr in item["addresses"] or ():
