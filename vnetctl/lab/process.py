@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from ..backend import process as procb
-from ..errors import Failed, IncompleteUndo, NotFound
+from ..errors import Failed, IncompleteUndo
 from ..steps import Receipt, Session, Step, in_ns
 from . import paths
 
@@ -121,13 +121,6 @@ class ProcessStart(Step):
         return f"start process {self.name}" + (f" in {self.netns}" if self.netns else "")
 
 
-def running(lab: str, name: str, receipt: Receipt) -> bool:
-    """True if the process a lab started is still the one running under its pid."""
-    if not receipt:
-        return False
-    return procb.alive(int(receipt["pid"]), receipt.get("start"))
-
-
 def _write_private(path: str, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     with os.fdopen(fd, "w") as f:
@@ -142,5 +135,3 @@ def _tail(path: str, n: int = 3) -> str:
         return "no output"
     return " | ".join(lines[-n:]) or "no output"
 
-
-__all__ = ["ProcessStart", "resolve_argv", "running", "NotFound"]
