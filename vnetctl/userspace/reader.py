@@ -101,15 +101,15 @@ def read(dev: str, mode: str = "tun", netns: str | None = None, count: int | Non
 
 
 def _drain(fd: int, count: int | None, stats: ReadStats) -> None:
-    # The hot loop: one preallocated buffer, no decoding, no per-packet allocation.
+    # The hot loop: one preallocated buffer, no decoding, no per-packet allocation. An unbuffered
+    # FileIO's readinto is the leanest read(2) Python has (measured faster than os.readv).
     buf = bytearray(BUF_SIZE)
-    bufs = [buf]
-    readv = os.readv
+    readinto = open(fd, "rb", buffering=0, closefd=False).readinto
     packets = nbytes = 0
     limit = count if count is not None else -1
     try:
         while packets != limit:
-            nbytes += readv(fd, bufs)
+            nbytes += readinto(buf)
             packets += 1
     finally:
         stats.packets += packets

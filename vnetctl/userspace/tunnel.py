@@ -237,13 +237,12 @@ class Tunnel:
     def _tun_to_udp(self, fd: int, sock: socket.socket, c: Counters, connected: bool) -> None:
         buf = bytearray(65536 + self.hdr)
         mv = memoryview(buf)
-        bufs = [buf]
-        readv, hdr = os.readv, self.hdr
+        readinto, hdr = open(fd, "rb", buffering=0, closefd=False).readinto, self.hdr
         send, sendto, lookup = sock.send, sock.sendto, self.router.lookup
         while True:
             try:
                 while True:
-                    n = readv(fd, bufs)
+                    n = readinto(buf)
                     if connected:
                         send(mv[:n])
                     else:
@@ -286,15 +285,14 @@ class Tunnel:
         # and, on a veth, carries them as one skb to the peer's UDP_GRO socket, which gets it whole.
         buf = bytearray(65536 + self.hdr)
         mv = memoryview(buf)
-        bufs = [buf]
-        readv, hdr, seg = os.readv, self.hdr, self.segment
+        readinto, hdr, seg = open(fd, "rb", buffering=0, closefd=False).readinto, self.hdr, self.segment
         # The last datagram must be shorter than the others, so that GRO never joins two packets.
         cmsgs = {size: [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("=H", size))] for size in (seg, seg - 1)}
         sendmsg, lookup = sock.sendmsg, self.router.lookup
         while True:
             try:
                 while True:
-                    n = readv(fd, bufs)
+                    n = readinto(buf)
                     if connected:
                         ep = None
                     else:
