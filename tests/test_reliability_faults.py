@@ -212,3 +212,21 @@ def test_lab_down_keeps_a_foreign_device_that_took_a_lab_name() -> None:
     assert "Traceback" not in proc.stderr
     assert any(d["ifname"] == "br-star" for d in ip_json("link", "show"))
     assert not any(n.startswith("h") for n in netns_names())
+
+
+@pytest.mark.parametrize("record", ['{"ev":"intent","i":99,"step":{"step":"NoSuchStep"}}',
+                                    '{"ev":"intent","i":98,"step":{"step":"NetnsAdd"}}',
+                                    '{"ev":"done"}', '[1, 2]', '"just text"'])
+def test_a_damaged_journal_is_a_clean_error_and_cleanup_still_works(record: str) -> None:
+    """A journal record vnetctl cannot read (damage, another version): no internal error; cleanup removes all."""
+    path = str(ROOT / "labs" / "veth-netns.yaml")
+    before = everything()
+    vnetctl("lab", "up", path, check=True)
+    with open("/run/vnetctl/labs/veth-netns/journal.jsonl", "a") as f:
+        f.write(record + "\n")
+    down = vnetctl("lab", "down", "veth-netns")
+    assert down.returncode in (0, 3), down.stderr
+    assert "internal error" not in down.stderr and "Traceback" not in down.stderr
+    clean = vnetctl("cleanup")
+    assert clean.returncode == 0, clean.stderr
+    wait_for(lambda: everything() == before, timeout=10, what="nothing left")

@@ -162,11 +162,12 @@ def down(target: str, params: dict[str, Any] | None = None) -> list[str]:
         if jr.read_meta(name) is None:
             jr.forget(name)
             return []
-        entries = jr.replay(name)
+        damaged: list[str] = []
+        entries = jr.replay(name, damaged)
         journal = jr.Journal(name)
         try:
             with Session(SESSION_HANDLES) as s:
-                left = teardown(entries, s, journal)
+                left = teardown(entries, s, journal) + damaged  # what those records did is unknown
         finally:
             journal.close()
         if left:

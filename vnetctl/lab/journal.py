@@ -108,8 +108,12 @@ class Entry:
         self.receipt: Receipt = None
 
 
-def replay(name: str) -> list[Entry]:
-    """The journal of lab `name`, in Step order (an unfinished last line is ignored)."""
+def replay(name: str, damaged: list[str] | None = None) -> list[Entry]:
+    """The journal of lab `name`, in Step order (an unfinished last line is ignored).
+
+    A record that cannot be read (damage, another vnetctl version) is skipped and, when
+    `damaged` is given, described there.
+    """
     path = os.path.join(paths.lab_dir(name), JOURNAL)
     entries: dict[int, Entry] = {}
     try:
@@ -117,19 +121,23 @@ def replay(name: str) -> list[Entry]:
     except FileNotFoundError:
         return []
     with os.fdopen(fd) as f:
-        for line in f:
+        for n, line in enumerate(f, 1):
             try:
                 rec = json.loads(line)
             except ValueError:
                 continue  # torn by a crash mid-write
-            i = rec["i"]
-            if rec["ev"] == "intent":
-                entries[i] = Entry(i, _rebuild(rec["step"]))
-            elif i in entries and rec["ev"] == "done":
-                entries[i].done = True
-                entries[i].receipt = rec.get("receipt")
-            elif i in entries and rec["ev"] == "undone":
-                entries[i].undone = True
+            try:
+                i = rec["i"]
+                if rec["ev"] == "intent":
+                    entries[i] = Entry(i, _rebuild(rec["step"]))
+                elif i in entries and rec["ev"] == "done":
+                    entries[i].done = True
+                    entries[i].receipt = rec.get("receipt")
+                elif i in entries and rec["ev"] == "undone":
+                    entries[i].undone = True
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                if damaged is not None:
+                    damaged.append(f"journal line {n} is unreadable ({type(e).__name__}: {e})")
     return [entries[i] for i in sorted(entries)]
 
 
