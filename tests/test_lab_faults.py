@@ -95,7 +95,9 @@ def test_kill_9_while_a_process_starts_then_down_stops_it(tmp_path) -> None:
     up.wait()
     assert any(c == "sleep" for _, c in live_processes() - procs)
     partly = vnetctl("lab", "up", str(f))
-    assert partly.returncode == 5 and "partly up" in partly.stderr
+    assert partly.returncode == 5 and f"partly up (crashed (pid {up.pid} gone))" in partly.stderr
+    listed = labs.labs()
+    assert [(x["name"], x["status"]) for x in listed] == [("slow", f"crashed (pid {up.pid} gone)")]
     down = vnetctl("lab", "down", "slow")
     assert down.returncode == 0, down.stderr
     assert snapshot() == before

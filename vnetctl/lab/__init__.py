@@ -109,7 +109,7 @@ class Lab:
         if meta.get("status") == "up":
             raise Busy(f"lab {self.name!r} is up and differs from {self.spec.path}",
                        f"run 'vnetctl lab down {self.name}' first; nothing was changed")
-        raise Busy(f"lab {self.name!r} is partly up (status {meta.get('status')}, left by pid {meta.get('pid')})",
+        raise Busy(f"lab {self.name!r} is partly up ({jr.status_of(meta)})",
                    f"run 'vnetctl lab down {self.name}' to remove what is left; nothing was changed")
 
     def down(self) -> list[str]:
@@ -184,7 +184,7 @@ def labs() -> list[dict[str, Any]]:
         meta = jr.read_meta(name) or {}
         entries = jr.replay(name)
         procs = [e for e in entries if isinstance(e.step, ProcessStart) and e.done and not e.undone]
-        out.append({"name": name, "status": meta.get("status", "unknown"), "file": meta.get("file"),
+        out.append({"name": name, "status": jr.status_of(meta), "file": meta.get("file"),
                     "params": meta.get("params", {}), "steps": sum(1 for e in entries if e.done and not e.undone),
                     "processes": [{"name": e.step.name, "pid": (e.receipt or {}).get("pid")} for e in procs],  # type: ignore[attr-defined]
                     "since": meta.get("started")})

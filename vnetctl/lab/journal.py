@@ -171,6 +171,15 @@ def read_meta(name: str) -> dict[str, Any] | None:
     return state.read_json(os.path.join(paths.lab_dir(name), META))
 
 
+def status_of(meta: dict[str, Any]) -> str:
+    """The lab's status for people: up, starting (pid N), crashed (pid N gone), failed."""
+    status = str(meta.get("status", "unknown"))
+    pid = meta.get("pid")
+    if status == "starting" and pid:
+        return f"starting (pid {pid})" if os.path.exists(f"/proc/{pid}") else f"crashed (pid {pid} gone)"
+    return status
+
+
 def write_meta(lab: str, **fields: Any) -> None:
     """Update the lab's meta data."""
     meta = read_meta(lab) or {}

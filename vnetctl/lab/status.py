@@ -96,7 +96,7 @@ def _drift(entry: jr.Entry, v: _View, owner: str) -> str | None:
 def lab_status(name: str, lab: "Lab | None") -> dict[str, Any]:
     """One lab's status: up or not, file drift (when the file is given) and kernel drift."""
     meta = jr.read_meta(name)
-    out: dict[str, Any] = {"name": name, "status": meta.get("status", "unknown") if meta else "down",
+    out: dict[str, Any] = {"name": name, "status": jr.status_of(meta) if meta else "down",
                            "file": meta.get("file") if meta else (lab.spec.path if lab else None),
                            "params": meta.get("params", {}) if meta else {}, "file_drift": None, "drift": []}
     if meta is None:
