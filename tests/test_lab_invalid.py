@@ -60,3 +60,16 @@ def test_missing_file_is_not_found() -> None:
     proc = vnetctl("lab", "plan", "labs/no-such-lab.yaml")
     assert proc.returncode == 4
     assert "lab file 'labs/no-such-lab.yaml' not found" in proc.stderr
+
+
+@pytest.mark.parametrize("name", ["..", "../..", "a/b", ".hidden", "x" * 65])
+def test_a_lab_name_is_never_a_path(name: str, tmp_path) -> None:
+    (tmp_path / "keep").write_text("precious")
+    env = {"VNETCTL_STATE_DIR": str(tmp_path / "state" / "vnetctl")}
+    for verb in ("down", "status"):
+        proc = vnetctl("lab", verb, name, env=env)
+        assert proc.returncode == 2, proc.stderr
+        assert "invalid lab name" in proc.stderr or "is a directory" in proc.stderr
+    assert (tmp_path / "keep").read_text() == "precious"
+    assert sorted(p.name for p in tmp_path.iterdir()) in (["keep"], ["keep", "state"])
+    assert not list((tmp_path / "state").rglob("lock"))

@@ -36,7 +36,7 @@ class Action:
 
 def _lab_dirs() -> list[str]:
     try:
-        return sorted(os.listdir(paths.labs_dir()))
+        return sorted(n for n in os.listdir(paths.labs_dir()) if paths.valid_name(n))
     except FileNotFoundError:
         return []
 

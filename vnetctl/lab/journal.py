@@ -24,6 +24,7 @@ JOURNAL = "journal.jsonl"
 META = "meta.json"
 COPY = "lab.yaml"
 LOCK = "lock"
+RUN = "run"
 
 
 def _private_dir(path: str) -> str:
@@ -200,20 +201,24 @@ def begin(name: str, source: str, meta: dict[str, Any]) -> Journal:
 
 
 def forget(name: str, keep_lock: bool = True) -> None:
-    """Remove the lab's state (all but the lock file, which a waiting process may hold open)."""
+    """Remove the lab's state files (and, unless keep_lock, the lock and the directory).
+
+    Only the files vnetctl writes there are removed, so nothing else can be lost.
+    """
     d = paths.lab_dir(name)
-    if not os.path.isdir(d):
+    if not os.path.isdir(d) or os.path.islink(d):
         return
     for entry in os.listdir(d):
-        if keep_lock and entry == LOCK:
-            continue
         path = os.path.join(d, entry)
-        if os.path.isdir(path) and not os.path.islink(path):
+        if entry == RUN and os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)
-        else:
+        elif entry in (JOURNAL, META, COPY) or entry.startswith(META + ".tmp.") or (entry == LOCK and not keep_lock):
             state.remove(path)
     if not keep_lock:
-        shutil.rmtree(d, ignore_errors=True)
+        try:
+            os.rmdir(d)
+        except OSError:
+            pass
 
 
 def names() -> list[str]:
@@ -223,4 +228,4 @@ def names() -> list[str]:
         found = sorted(os.listdir(d))
     except FileNotFoundError:
         return []
-    return [n for n in found if os.path.exists(os.path.join(d, n, META))]
+    return [n for n in found if paths.valid_name(n) and os.path.exists(os.path.join(d, n, META))]

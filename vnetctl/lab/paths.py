@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 from .. import state
+from ..errors import UsageError
+from ..ownership import OWNER_RE
 
 
 def labs_dir() -> str:
@@ -12,8 +14,16 @@ def labs_dir() -> str:
     return os.path.join(state.state_dir(), "labs")
 
 
+def valid_name(name: str) -> bool:
+    """True if `name` can be a lab's name (and so never a path such as '..' or 'a/b')."""
+    return bool(OWNER_RE.match(name))
+
+
 def lab_dir(name: str) -> str:
-    """The state directory of lab `name` (not created here)."""
+    """The state directory of lab `name` (not created here); UsageError for a name that is no lab's."""
+    if not valid_name(name):
+        raise UsageError(f"invalid lab name {name!r}",
+                         "give the lab's name (1-64 of A-Z a-z 0-9 _ . -, see 'vnetctl lab list') or its file")
     return os.path.join(labs_dir(), name)
 
 

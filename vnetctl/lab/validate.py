@@ -50,7 +50,7 @@ def load_spec(path: str, params: dict[str, str] | None = None, text: str | None 
         tproblems: list[TemplateError] = []
         name = expand(raw_name, env, doc.at("name"), tproblems)
         ck.problems += [(p.where, p.message) for p in tproblems]
-    if isinstance(name, str):
+    if isinstance(name, str) and paths.valid_name(name):  # else reported as an invalid name
         env.update(lab=name, run=paths.run_dir(name))
     tproblems = []
     tree = expand(doc, env, doc.mark, tproblems)
