@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -135,3 +136,19 @@ def test_ready_device_waits_for_a_process_made_device(tmp_path) -> None:
     assert vnetctl("lab", "down", "ready").returncode == 0
     assert not _alive(pid)
     assert snapshot() == before
+
+
+def test_status_and_list_show_every_lab_that_is_up() -> None:
+    assert vnetctl("lab", "up", "labs/veth-netns.yaml").returncode == 0
+    assert vnetctl("lab", "up", "labs/tun-device.yaml").returncode == 0
+    listed = vnetctl("lab", "list", check=True).stdout.splitlines()
+    assert listed[0].split() == ["LAB", "STATUS", "STEPS", "PROCESSES", "FILE"]
+    assert [line.split()[:3] for line in listed[1:]] == [["tun-device", "up", "3"], ["veth-netns", "up", "7"]]
+    statuses = json.loads(vnetctl("lab", "status", "--json", check=True).stdout)
+    assert [(s["name"], s["status"], s["drift"]) for s in statuses] == [("tun-device", "up", []), ("veth-netns", "up", [])]
+    subprocess.run(["ip", "link", "del", "tun2"], check=True)
+    st = json.loads(vnetctl("lab", "status", "tun-device", "--json", check=True).stdout)[0]
+    assert st["drift"] == ["device tun2 is missing"]
+    assert vnetctl("lab", "down", "tun-device").returncode == 0  # what is gone already is fine
+    assert vnetctl("lab", "down", "veth-netns").returncode == 0
+    assert netns_names() == set()
