@@ -140,3 +140,25 @@ def test_lock_names_the_holder() -> None:
         assert proc.returncode == 75
         assert f"(pid {os.getpid()})" in proc.stderr
     assert vnetctl("lab", "down", "veth-netns").returncode == 0
+
+
+def undone_lines(name: str) -> int:
+    try:
+        with open(f"{STATE}/{name}/journal.jsonl") as f:
+            return sum(1 for line in f if '"ev":"undone"' in line)
+    except FileNotFoundError:
+        return 0
+
+
+@pytest.mark.parametrize("after", [1, 150])
+def test_kill_9_during_down_then_down_again_leaves_nothing(after: int) -> None:
+    before = snapshot()
+    assert vnetctl("lab", "up", "labs/star.yaml", "--set", "hosts=300").returncode == 0
+    down = subprocess.Popen(VNETCTL + ["lab", "down", "star"], stderr=subprocess.DEVNULL)
+    wait_for(lambda: undone_lines("star") >= after or down.poll() is not None, what=f"{after} undone records")
+    down.kill()
+    down.wait()
+    again = vnetctl("lab", "down", "star")
+    assert again.returncode == 0, again.stderr
+    assert snapshot() == before
+    assert labs.labs() == []

@@ -80,12 +80,19 @@ def _netns_actions() -> list[Action]:
             ref = None
         if ref is None or ref.inode != rec.get("inode"):
             out.append(Action(f"forget namespace record {name} (namespace gone or replaced)", f"# forget {name}",
-                              lambda name=name: state.forget_netns(name)))
+                              lambda name=name: _forget(name)))
             continue
         busy = f", pids {', '.join(map(str, pids[ref.inode][:5]))} inside" if pids.get(ref.inode) else ""
         out.append(Action(f"delete namespace {name} (owner {rec.get('owner')}{busy})",
                           shlex.join(["ip", "netns", "del", name]), lambda name=name, inode=ref.inode: _del_netns(name, inode)))
     return out
+
+
+def _forget(name: str) -> None:
+    """Drop the record; and the empty mount point a crash mid-creation or mid-deletion left, if that is all."""
+    from .teardown import _drop_placeholder
+    _drop_placeholder(nsb.path_of(name))
+    state.forget_netns(name)
 
 
 def _del_netns(name: str, inode: int) -> None:

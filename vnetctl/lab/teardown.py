@@ -158,6 +158,9 @@ def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -
                 awaited.append((e, outside))
                 return
             e.step.undo(s, e.receipt)
+            if isinstance(e.step, NetnsAdd):
+                # a crash between unmounting and unlinking leaves the empty mount point
+                _drop_placeholder(nsb.path_of(e.step.name))
             if journal:
                 journal.undone(e.index, e.step)
         except Exception as exc:  # keep going: remove all we can, report the rest
