@@ -162,3 +162,56 @@ def test_kill_9_during_down_then_down_again_leaves_nothing(after: int) -> None:
     assert again.returncode == 0, again.stderr
     assert snapshot() == before
     assert labs.labs() == []
+
+
+def _crashed_between_create_and_mark(kind: str, planned: str = "veth") -> None:
+    """A journal whose last Step (a veth or bridge va0) had started when the process died."""
+    from vnetctl.lab import journal as jr
+    from vnetctl.ops.link import LinkAdd
+    from vnetctl.ops.netns import NetnsAdd
+    from vnetctl.steps import Session
+
+    ns = NetnsAdd("nsa", owner="adopt")
+    veth = (LinkAdd("va0", "veth", peer="va1", peer_netns="nsa", owner="adopt") if planned == "veth"
+            else LinkAdd("va0", "bridge", owner="adopt"))
+    with jr.LabLock("adopt"):
+        journal = jr.begin("adopt", "name: adopt\n", {"name": "adopt", "status": "starting", "pid": 999999})
+        journal.intent(0, ns)
+        with Session() as s:
+            journal.done(0, ns, ns.apply(s))
+        journal.intent(1, veth)
+        journal.close()
+    if kind == "veth":
+        subprocess.run(["ip", "link", "add", "va0", "type", "veth", "peer", "name", "va1", "netns", "nsa"], check=True)
+    elif kind == "host-veth":
+        subprocess.run(["ip", "link", "add", "va0", "type", "veth", "peer", "name", "vz1"], check=True)
+    else:
+        subprocess.run(["ip", "link", "add", "va0", "type", kind], check=True)
+
+
+def test_down_adopts_a_device_created_just_before_a_crash() -> None:
+    before = snapshot()
+    _crashed_between_create_and_mark("veth")
+    down = vnetctl("lab", "down", "adopt")
+    assert down.returncode == 0, down.stderr
+    assert snapshot() == before
+
+
+def test_down_never_adopts_a_device_of_another_kind() -> None:
+    before = snapshot()
+    _crashed_between_create_and_mark("bridge")
+    down = vnetctl("lab", "down", "adopt")
+    assert down.returncode == 0, down.stderr  # the veth was never made: what holds its name is someone else's
+    after = snapshot()
+    assert after[0] == before[0]  # the lab's namespace went
+    assert after[1][""] == before[1][""] | {"va0"}  # the unmarked bridge of the same name stayed
+
+
+def test_an_unfinished_step_never_claims_a_namesake() -> None:
+    before = snapshot()
+    _crashed_between_create_and_mark("host-veth", planned="bridge")  # someone else's veth holds the bridge's name
+    down = vnetctl("lab", "down", "adopt")
+    assert down.returncode == 0, down.stderr
+    after = snapshot()
+    assert after[0] == before[0]
+    assert after[1][""] == before[1][""] | {"va0", "vz1"}

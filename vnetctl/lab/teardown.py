@@ -14,7 +14,7 @@ import time
 
 from ..backend import netns as nsb
 from ..backend import rtdump
-from ..errors import NotFound
+from ..errors import Busy, NotFound
 from ..ops.addr import AddrAdd
 from ..ops.link import LinkAdd, LinkSet, _mark, delete_if_owned
 from ..ops.netns import NetnsAdd
@@ -157,7 +157,12 @@ def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -
             if outside is not None:
                 awaited.append((e, outside))
                 return
-            e.step.undo(s, e.receipt)
+            try:
+                e.step.undo(s, e.receipt)
+            except Busy:
+                if e.done:
+                    raise
+                # never finished, and what holds the name is not ours: nothing of ours to undo
             if isinstance(e.step, NetnsAdd):
                 # a crash between unmounting and unlinking leaves the empty mount point
                 _drop_placeholder(nsb.path_of(e.step.name))
