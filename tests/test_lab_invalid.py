@@ -33,7 +33,7 @@ CASES = {
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-@pytest.mark.parametrize("verb", ["plan", "up"])
+@pytest.mark.parametrize("verb", ["plan", pytest.param("up", marks=pytest.mark.kernel)])
 def test_every_problem_is_reported_with_its_position(case: str, verb: str) -> None:
     proc = vnetctl("lab", verb, f"{D}{case}.yaml")
     assert proc.returncode == 65, proc.stderr
