@@ -366,7 +366,7 @@ def report(med: dict[str, tuple[float, float]], runs: dict[str, list[tuple[float
                 lines.append(f"- at {d['gen_pps']:,.0f} packets/s on the default 500-packet queue with normal "
                              f"scheduling: {100 * d['dropped'] / max(d['sent'], 1):.2f}% dropped — the queue holds "
                              f"{500 / d['gen_pps'] * 1000:.1f} ms of traffic, less than the reader can be kept "
-                             "off a shared 2-core CPU; a longer queue or SCHED_FIFO removes the drops")
+                             "off a shared 2-core CPU; a longer queue or SCHED_FIFO (rows above) is the remedy")
         peak = [d for d in drains if not d["rate"] and d["mode"].startswith("--quiet")]
         if peak:
             lines.append(f"- flat out, the quiet reader read up to {max(d['read'] / d['seconds'] for d in peak):,.0f} "
