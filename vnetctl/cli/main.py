@@ -74,6 +74,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         code = 130
+    except PermissionError as e:  # a file only root may read: vnetctl's state, another user's /proc entries
+        click.echo(f"Error: cannot read {e.filename or 'a file'}: permission denied — run as root", err=True)
+        code = 77
     except BrokenPipeError:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

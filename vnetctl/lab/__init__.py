@@ -14,6 +14,7 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any, Callable
 
+from ..backend.privilege import require
 from ..errors import Busy, IncompleteUndo, NotFound
 from ..steps import Session, Step
 from . import journal as jr
@@ -31,6 +32,7 @@ __all__ = ["Lab", "load", "down", "labs", "status"]
 
 Progress = Callable[[int, int, Step], None]
 SESSION_HANDLES = 256
+CAPS = frozenset({"CAP_NET_ADMIN", "CAP_SYS_ADMIN"})  # what taking a lab down or cleaning up needs
 
 
 class Lab:
@@ -122,6 +124,8 @@ class Lab:
         meta = jr.read_meta(self.name)
         if meta is None or meta.get("status") != "up":
             raise NotFound(f"lab {self.name!r} is not up", f"bring it up with 'vnetctl lab up {self.spec.path}'")
+        if self.spec.namespaces:  # entering them is privileged: say so rather than fail every check
+            require(frozenset({"CAP_SYS_ADMIN"}), f"lab check {self.name}")
         return run_checks(self.spec, on_result)
 
     def check_commands(self) -> list[str]:
@@ -158,6 +162,7 @@ def name_of(target: str, params: dict[str, Any] | None = None) -> str:
 def down(target: str, params: dict[str, Any] | None = None) -> list[str]:
     """Bring a lab down by name or file, from its journal; a lab that is not up is a no-op."""
     name = name_of(target, params)
+    require(CAPS, f"lab down {name}")  # before the lock and the state: nothing is touched without them
     with jr.LabLock(name):
         if jr.read_meta(name) is None:
             jr.forget(name)

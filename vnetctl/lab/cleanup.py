@@ -16,6 +16,7 @@ from typing import Callable
 from .. import state
 from ..backend import netns as nsb
 from ..backend import process as procb
+from ..backend.privilege import require
 from ..backend.procfs import netns_pids
 from ..errors import IncompleteUndo, NotFound, VnetError
 from ..ownership import owner_of
@@ -140,6 +141,8 @@ def _del_link(s: Session, spec: str | None, index: int, name: str) -> None:
 
 def cleanup(dry_run: bool = False) -> list[str]:
     """Remove (or with dry_run list) everything vnetctl owns; returns what was (or would be) done."""
+    if not dry_run:
+        require(frozenset({"CAP_NET_ADMIN", "CAP_SYS_ADMIN"}), "cleanup")
     done: list[str] = []
     left: list[str] = []
 
