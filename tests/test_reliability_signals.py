@@ -203,3 +203,33 @@ def test_state_files_are_private_and_never_followed() -> None:
     finally:
         os.unlink(target)
         os.makedirs("/run/vnetctl", exist_ok=True)
+
+
+LAB = os.path.join(os.path.dirname(__file__), "..", "labs", "openstack-dhcp.yaml")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("step", [1, 7, 13])
+def test_lab_up_signalled_undoes_everything(signum: int, step: int) -> None:
+    """`lab up` (namespaces, bridge, veths, dnsmasq) signalled before Step N: exit 1, no state, nothing left."""
+    before = snapshot()
+    proc = _start(["lab", "up", LAB], {"VNETCTL_INJECT_FAULT": f"pause:{step}"})
+    _wait_paused(proc)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1 and "interrupted" in err and "Traceback" not in err, err
+    assert snapshot() == before
+    assert not os.path.exists("/run/vnetctl/labs/openstack-dhcp/meta.json")
+    assert "dnsmasq" not in _commands()
+
+
+def _commands() -> set[str]:
+    """The command names of the running processes."""
+    out = set()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                out.add(f.read().strip())
+        except OSError:
+            pass
+    return out
