@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 
 import pytest
@@ -45,7 +46,7 @@ def test_guest_answers_arp_and_ping_and_is_the_named_holder() -> None:
     assert not ping("10.0.0.6", netns="ns1", timeout_s=1)  # nobody answers for another address
     lsof = [line.split() for line in sh("lsof", "-p", str(proc.pid)).stdout.splitlines() if "/dev/net/tun" in line]
     holders = vnetctl("inspect", "holders", "tap0", "--json", check=True)
-    code, out, err = stop(proc)
+    code, out, err = stop(proc, signal.SIGTERM)  # as `lab down` stops it
     assert code == 0, err
     assert f"guest {GUEST_MAC} at 10.0.0.5/24 on tap0" in out
     assert "ARP who-has 10.0.0.5 tell 10.0.0.1: is-at " + GUEST_MAC in out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 
 import pytest
@@ -112,7 +113,7 @@ def test_routes_pick_the_remote_by_destination_subnet() -> None:
         procs.append(_tunnel(ns, "flannel0", f"{nodes[ns][0]}:8285", "--route", "10.99.1.0/24=192.168.0.1:8285"))
     assert ping("10.99.2.1", netns="a") and ping("10.99.3.1", netns="a")
     assert not ping("10.99.4.1", netns="a", timeout_s=1)  # no route: the tunnel drops it
-    results = [stop(p) for p in procs]
+    results = [stop(p, signal.SIGTERM) for p in procs]
     assert all(code == 0 for code, _, _ in results)
     a_err = results[0][2]
     assert "1 dropped" in a_err.split("udp->tun")[0]
