@@ -93,3 +93,15 @@ def test_down_twice_and_up_twice() -> None:
     assert other.returncode == 5 and snapshot() == before
     vnetctl("lab", "down", "star", check=True)
     assert vnetctl("lab", "down", "star").returncode == 0
+
+
+def test_a_namespace_path_must_be_a_network_namespace() -> None:
+    """-n PATH: a mount namespace, a plain file or a missing path is refused cleanly, never entered."""
+    for path, code, words in (("/proc/self/ns/mnt", 2, "not a network namespace file"),
+                              ("/proc/1/ns/pid", 2, "not a network namespace file"),
+                              ("/etc/passwd", 2, "not a network namespace file"),
+                              ("/nonexistent/ns", 4, "not found")):
+        proc = vnetctl("link", "show", "-n", path)
+        assert proc.returncode == code and words in proc.stderr, (path, proc.stderr)
+        assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
+    assert vnetctl("link", "show", "-n", "/proc/1/ns/net").returncode == 0

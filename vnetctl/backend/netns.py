@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import stat
 import threading
@@ -26,6 +27,7 @@ MS_REC = 16384
 MS_SHARED = 1 << 20
 MNT_DETACH = 2
 NSFS_MAGIC = 0x6E736673
+NS_GET_NSTYPE = 0xB703
 
 T = TypeVar("T")
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -77,9 +79,12 @@ def is_nsfs(path: str) -> bool:
         raise  # EMFILE or EACCES is no proof that the namespace is missing
     try:
         buf = ctypes.create_string_buffer(120)
-        if _libc.fstatfs(fd, buf) != 0:
+        if _libc.fstatfs(fd, buf) != 0 or ctypes.c_long.from_buffer(buf).value != NSFS_MAGIC:
             return False
-        return ctypes.c_long.from_buffer(buf).value == NSFS_MAGIC
+        try:  # nsfs holds every kind of namespace: a mount or pid one is not a network namespace
+            return fcntl.ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET
+        except OSError:
+            return True  # a kernel without NS_GET_NSTYPE (before 4.11): nsfs is all we can tell
     finally:
         os.close(fd)
 
