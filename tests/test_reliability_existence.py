@@ -105,3 +105,18 @@ def test_a_namespace_path_must_be_a_network_namespace() -> None:
         assert proc.returncode == code and words in proc.stderr, (path, proc.stderr)
         assert "internal error" not in proc.stderr and "Traceback" not in proc.stderr
     assert vnetctl("link", "show", "-n", "/proc/1/ns/net").returncode == 0
+
+
+def test_a_lab_never_takes_over_another_labs_objects(tmp_path: "os.PathLike[str]") -> None:
+    """A second lab that declares a namespace the first one made: 5, rolled back, the first lab untouched."""
+    first = os.path.join(os.path.dirname(__file__), "..", "labs", "veth-netns.yaml")
+    vnetctl("lab", "up", first, check=True)
+    before = snapshot()
+    second = os.path.join(str(tmp_path), "second.yaml")
+    with open(second, "w") as f:
+        f.write("name: second\nnamespaces:\n  - name: other\n  - name: ns2\nbridges:\n  - name: br-second\n")
+    proc = vnetctl("lab", "up", second)
+    assert proc.returncode == 5 and "ns2" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert snapshot() == before
+    assert vnetctl("lab", "check", first).returncode == 0
+    vnetctl("lab", "down", "veth-netns", check=True)
