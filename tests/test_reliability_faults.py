@@ -230,3 +230,34 @@ def test_a_damaged_journal_is_a_clean_error_and_cleanup_still_works(record: str)
     clean = vnetctl("cleanup")
     assert clean.returncode == 0, clean.stderr
     wait_for(lambda: everything() == before, timeout=10, what="nothing left")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_kill9_during_down_then_down_again_leaves_nothing(seed: int) -> None:
+    """A `lab down` killed -9 at a seeded random moment is finished by the next `lab down`."""
+    rnd = random.Random(seed)
+    before = everything()
+    vnetctl("lab", "up", str(ROOT / "labs" / "star.yaml"), "--set", "hosts=40", check=True)
+    down = subprocess.Popen(VNETCTL + ["lab", "down", "star"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(rnd.uniform(0.1, 0.6))
+    assert _kill9(down) in (-signal.SIGKILL, 0)
+    again = vnetctl("lab", "down", "star")
+    assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
+    wait_for(lambda: everything() == before, timeout=10, what="nothing left")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_signal_during_down_does_not_stop_it_halfway(signum: int) -> None:
+    """SIGTERM/SIGINT during `lab down`: the teardown finishes (or a second down does), never half a lab."""
+    before = everything()
+    vnetctl("lab", "up", str(ROOT / "labs" / "star.yaml"), "--set", "hosts=40", check=True)
+    down = subprocess.Popen(VNETCTL + ["lab", "down", "star"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    wait_for(lambda: len(netns_names()) < 40 or down.poll() is not None, what="the teardown to start")
+    down.send_signal(signum)
+    _, err = down.communicate(timeout=60)
+    assert "Traceback" not in err, err
+    if down.returncode != 0:
+        assert vnetctl("lab", "down", "star").returncode == 0
+    wait_for(lambda: everything() == before, timeout=10, what="nothing left")
