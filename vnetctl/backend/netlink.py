@@ -175,7 +175,7 @@ class Netlink:
     def link(self, name: str) -> Link | None:
         """The device called `name` (or with that altname), or None."""
         try:
-            found = rtnl.get_link(self.sock, name=name)
+            found = rtdump.get_link(self.sock, name=name)
             if found is not None and found.name == name:
                 self._index[name] = found.index
             return found
@@ -195,7 +195,7 @@ class Netlink:
     def link_by_index(self, index: int) -> Link | None:
         """The device with ifindex `index`, or None."""
         try:
-            return rtnl.get_link(self.sock, index=index)
+            return rtdump.get_link(self.sock, index=index)
         except rtnl.NetlinkError as e:
             if e.code in (errno.ENODEV, errno.ENOENT):
                 return None

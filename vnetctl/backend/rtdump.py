@@ -8,19 +8,12 @@ host of a thousand namespaces must be read in well under a second, interpreter i
 from __future__ import annotations
 
 import errno
-import os
 import socket
 import struct
-import threading
 
 from ..model import Address, Link
-
-RTM_NEWLINK, RTM_GETLINK = 16, 18
-RTM_NEWADDR, RTM_GETADDR = 20, 22
-RTM_NEWNSID, RTM_GETNSID = 88, 90
-NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST, NLM_F_MULTI, NLM_F_DUMP_INTR, NLM_F_DUMP = 0x1, 0x2, 0x10, 0x300
-NLA_TYPE_MASK = 0x3FFF
+from .rtnl import (HDR, I32, IFA, IFI, NLA, NLA_TYPE_MASK, RTM_GETADDR, RTM_GETLINK, RTM_GETNSID, RTM_NEWADDR,
+                   RTM_NEWLINK, RTM_NEWNSID, U32, NetlinkError, dump, nla, request)
 
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_EXT_MASK = 16, 18, 20, 29
@@ -39,26 +32,12 @@ _TUN_DATA = {1: ("tun_owner", "I"), 2: ("tun_group", "I"), 3: ("tun_type", "B"),
              8: ("tun_num_queues", "I"), 9: ("tun_num_disabled_queues", "I")}
 _LINK_ATTRS = frozenset({IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_OPERSTATE, IFLA_LINKINFO,
                          IFLA_IFALIAS, IFLA_LINK_NETNSID, IFLA_PROP_LIST})
-_HDR = struct.Struct("=IHHII")
-_IFI = struct.Struct("=BxHiII")
-_IFA = struct.Struct("=BBBBI")
-_NLA = struct.Struct("=HH")
-_U32 = struct.Struct("=I")
-_I32 = struct.Struct("=i")
-_DUMP_RETRIES = 5
-_RECV_SIZE = 1 << 18
-_BUF = bytearray(_RECV_SIZE)
-_BUF_LOCK = threading.Lock()
-
-
-class DumpError(OSError):
-    """The kernel answered a request with an error (errno set)."""
 
 
 def _attrs(buf: bytes, off: int, end: int, want: frozenset[int] | None = None) -> dict[int, memoryview]:
     out: dict[int, memoryview] = {}
     mv = memoryview(buf)
-    unpack = _NLA.unpack_from
+    unpack = NLA.unpack_from
     while off + 4 <= end:
         ln, typ = unpack(buf, off)
         if ln < 4:
@@ -78,79 +57,16 @@ def _mac(v: memoryview) -> str | None:
     return bytes(v).hex(":") if len(v) else None
 
 
-class _Seq:
-    n = int.from_bytes(os.urandom(2), "little")
-
-    @classmethod
-    def next(cls) -> int:
-        cls.n = (cls.n + 1) & 0xFFFFFFFF
-        return cls.n
-
-
-def _request(sock: socket.socket, typ: int, flags: int, body: bytes) -> list[tuple[int, bytes, int]]:
-    """Send one request; return (type, message, payload offset) of every answer until done."""
-    with _BUF_LOCK:
-        return _exchange(sock, typ, flags, body)
-
-
-def _exchange(sock: socket.socket, typ: int, flags: int, body: bytes) -> list[tuple[int, bytes, int]]:
-    seq = _Seq.next()
-    sock.send(_HDR.pack(_HDR.size + len(body), typ, NLM_F_REQUEST | flags, seq, 0) + body)
-    out: list[tuple[int, bytes, int]] = []
-    interrupted = False
-    while True:
-        n = sock.recv_into(_BUF)
-        data = bytes(_BUF[:n])
-        off = 0
-        while off + _HDR.size <= len(data):
-            ln, mtype, mflags, mseq, _ = _HDR.unpack_from(data, off)
-            if ln < _HDR.size:
-                raise DumpError(errno.EPROTO, "truncated netlink message")
-            if mseq != seq:
-                off += (ln + 3) & ~3
-                continue
-            if mflags & NLM_F_DUMP_INTR:
-                interrupted = True
-            if mtype == NLMSG_DONE:
-                if interrupted:
-                    raise InterruptedError(errno.EINTR, "dump interrupted by a concurrent change")
-                return out
-            if mtype == NLMSG_ERROR:
-                (code,) = _I32.unpack_from(data, off + _HDR.size)
-                if code == 0:
-                    return out
-                raise DumpError(-code, os.strerror(-code))
-            out.append((mtype, data[off:off + ln], _HDR.size))
-            if not mflags & NLM_F_MULTI:
-                return out
-            off += (ln + 3) & ~3
-
-
-def _dump(sock: socket.socket, typ: int, body: bytes) -> list[tuple[int, bytes, int]]:
-    for attempt in range(_DUMP_RETRIES):
-        try:
-            return _request(sock, typ, NLM_F_DUMP, body)
-        except InterruptedError:
-            if attempt == _DUMP_RETRIES - 1:
-                raise
-    return []
-
-
-def _nla(typ: int, payload: bytes) -> bytes:
-    raw = _NLA.pack(4 + len(payload), typ) + payload
-    return raw + b"\0" * (-len(raw) % 4)
-
-
 def link_type(msg: bytes, off: int) -> str:
     """The ARPHRD type of an RTM_NEWLINK message as `ip` names it (ether, loopback, none...)."""
-    (_, typ, _, _, _) = _IFI.unpack_from(msg, off)
+    (_, typ, _, _, _) = IFI.unpack_from(msg, off)
     return ARPHRD.get(typ, str(typ))
 
 
 def parse_link(msg: bytes, off: int) -> Link:
     """Decode one RTM_NEWLINK message into a Link."""
-    _, _, index, flags, _ = _IFI.unpack_from(msg, off)
-    a = _attrs(msg, off + _IFI.size, len(msg), _LINK_ATTRS)
+    _, _, index, flags, _ = IFI.unpack_from(msg, off)
+    a = _attrs(msg, off + IFI.size, len(msg), _LINK_ATTRS)
     kind = None
     details: tuple[tuple[str, object], ...] = ()
     if IFLA_LINKINFO in a:
@@ -170,7 +86,7 @@ def parse_link(msg: bytes, off: int) -> Link:
         props = a[IFLA_PROP_LIST].tobytes()
         off2, alist = 0, []
         while off2 + 4 <= len(props):
-            ln, typ = _NLA.unpack_from(props, off2)
+            ln, typ = NLA.unpack_from(props, off2)
             if ln < 4:
                 break
             if typ & NLA_TYPE_MASK == IFLA_ALT_IFNAME:
@@ -182,13 +98,13 @@ def parse_link(msg: bytes, off: int) -> Link:
         name=_str(a[IFLA_IFNAME]) if IFLA_IFNAME in a else "",
         index=index,
         kind=kind,
-        mtu=_U32.unpack_from(a[IFLA_MTU])[0] if IFLA_MTU in a else 0,
+        mtu=U32.unpack_from(a[IFLA_MTU])[0] if IFLA_MTU in a else 0,
         state=OPERSTATES[oper] if oper < len(OPERSTATES) else str(oper),
         up=bool(flags & 1),
         mac=_mac(a[IFLA_ADDRESS]) if IFLA_ADDRESS in a else None,
-        master=_U32.unpack_from(a[IFLA_MASTER])[0] if IFLA_MASTER in a else None,
-        link=_U32.unpack_from(a[IFLA_LINK])[0] if IFLA_LINK in a else None,
-        link_netnsid=_I32.unpack_from(a[IFLA_LINK_NETNSID])[0] if IFLA_LINK_NETNSID in a else None,
+        master=U32.unpack_from(a[IFLA_MASTER])[0] if IFLA_MASTER in a else None,
+        link=U32.unpack_from(a[IFLA_LINK])[0] if IFLA_LINK in a else None,
+        link_netnsid=I32.unpack_from(a[IFLA_LINK_NETNSID])[0] if IFLA_LINK_NETNSID in a else None,
         altnames=alts,
         alias=_str(a[IFLA_IFALIAS]) if IFLA_IFALIAS in a else None,
         details=details,
@@ -196,40 +112,55 @@ def parse_link(msg: bytes, off: int) -> Link:
 
 
 def _link_body(index: int = 0, extra: bytes = b"") -> bytes:
-    return _IFI.pack(socket.AF_UNSPEC, 0, index, 0, 0) + _nla(IFLA_EXT_MASK, _U32.pack(RTEXT_FILTER_SKIP_STATS)) + extra
+    return IFI.pack(socket.AF_UNSPEC, 0, index, 0, 0) + nla(IFLA_EXT_MASK, U32.pack(RTEXT_FILTER_SKIP_STATS)) + extra
 
 
 def links(sock: socket.socket) -> list[Link]:
     """Every device in the socket's namespace (one RTM_GETLINK dump)."""
-    return [parse_link(m, o) for t, m, o in _dump(sock, RTM_GETLINK, _link_body()) if t == RTM_NEWLINK]
+    return [parse_link(m, HDR.size) for t, m in dump(sock, RTM_GETLINK, _link_body()) if t == RTM_NEWLINK]
 
 
 def links_typed(sock: socket.socket) -> list[tuple[Link, str]]:
     """links(), each with its link type (ether, loopback, none...)."""
-    return [(parse_link(m, o), link_type(m, o)) for t, m, o in _dump(sock, RTM_GETLINK, _link_body())
+    return [(parse_link(m, HDR.size), link_type(m, HDR.size)) for t, m in dump(sock, RTM_GETLINK, _link_body())
             if t == RTM_NEWLINK]
 
 
 def link_by_index(sock: socket.socket, index: int, target_nsid: int | None = None) -> Link | None:
     """One device by ifindex, in the socket's namespace or in the one it calls target_nsid."""
-    extra = _nla(IFLA_TARGET_NETNSID, _I32.pack(target_nsid)) if target_nsid is not None else b""
+    extra = nla(IFLA_TARGET_NETNSID, I32.pack(target_nsid)) if target_nsid is not None else b""
     try:
-        got = _request(sock, RTM_GETLINK, 0, _link_body(index, extra))
-    except DumpError as e:
+        got = request(sock, RTM_GETLINK, 0, _link_body(index, extra), ack=False)
+    except NetlinkError as e:
         if e.errno in (errno.ENODEV, errno.ENOENT, errno.EINVAL):
             return None
         raise
-    return next((parse_link(m, o) for t, m, o in got if t == RTM_NEWLINK), None)
+    return next((parse_link(m, HDR.size) for t, m in got if t == RTM_NEWLINK), None)
+
+
+def get_link(sock: socket.socket, name: str | None = None, index: int = 0) -> Link | None:
+    """The device called `name` (an altname when 16 bytes or longer) or with ifindex `index`.
+
+    Errors (ENODEV for a missing one) are raised as NetlinkError for the caller to judge.
+    """
+    extra = b""
+    if name is not None:
+        extra = nla(IFLA_IFNAME if len(name.encode()) < 16 else IFLA_ALT_IFNAME, name.encode() + b"\0")
+    for mtype, msg in request(sock, RTM_GETLINK, 0, _link_body(index, extra), ack=False):
+        if mtype == RTM_NEWLINK:
+            return parse_link(msg, HDR.size)
+    return None
 
 
 def addresses(sock: socket.socket) -> list[Address]:
     """Every IPv4 and IPv6 address in the socket's namespace (one RTM_GETADDR dump)."""
     out = []
-    for t, m, o in _dump(sock, RTM_GETADDR, _IFA.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
+    for t, m in dump(sock, RTM_GETADDR, IFA.pack(socket.AF_UNSPEC, 0, 0, 0, 0)):
         if t != RTM_NEWADDR:
             continue
-        family, plen, _, _, index = _IFA.unpack_from(m, o)
-        a = _attrs(m, o + _IFA.size, len(m))
+        o = HDR.size
+        family, plen, _, _, index = IFA.unpack_from(m, o)
+        a = _attrs(m, o + IFA.size, len(m))
         raw = a.get(IFA_LOCAL) or a.get(IFA_ADDRESS)
         if raw is None:
             continue
@@ -243,11 +174,11 @@ def addresses(sock: socket.socket) -> list[Address]:
 
 def nsid_of(sock: socket.socket, ns_fd: int) -> int | None:
     """The nsid the socket's namespace gives to the namespace behind ns_fd (None: not assigned)."""
-    body = struct.pack("=Bxxx", socket.AF_UNSPEC) + _nla(NETNSA_FD, _U32.pack(ns_fd))
-    for t, m, o in _request(sock, RTM_GETNSID, 0, body):
+    body = struct.pack("=Bxxx", socket.AF_UNSPEC) + nla(NETNSA_FD, U32.pack(ns_fd))
+    for t, m in request(sock, RTM_GETNSID, 0, body, ack=False):
         if t == RTM_NEWNSID:
-            a = _attrs(m, o + 4, len(m))
+            a = _attrs(m, HDR.size + 4, len(m))
             if NETNSA_NSID in a:
-                nsid = _I32.unpack_from(a[NETNSA_NSID])[0]
+                nsid = I32.unpack_from(a[NETNSA_NSID])[0]
                 return None if nsid == NETNSA_NSID_NOT_ASSIGNED else nsid
     return None

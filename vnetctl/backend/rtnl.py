@@ -1,4 +1,4 @@
-"""Raw rtnetlink for the hot, simple requests: get/set/delete a link, altnames, addresses.
+"""Raw rtnetlink: the wire protocol, and the hot, simple changes (set/delete a link, altnames, addresses).
 
 pyroute2 spends ~0.2-0.3 ms of Python per request (asyncio plumbing, full message
 decoding); a lab of 1000 namespaces makes ~10,000 such requests. These few are encoded
@@ -15,16 +15,18 @@ import ipaddress
 import os
 import socket
 import struct
-
-from .rtdump import parse_link
+import threading
 
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
-RTM_NEWADDR, RTM_DELADDR = 20, 21
+RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
+RTM_NEWNSID, RTM_GETNSID = 88, 90
 RTM_NEWLINKPROP = 108
 NLMSG_ERROR, NLMSG_DONE = 2, 3
-NLM_F_REQUEST, NLM_F_ACK, NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND = 0x1, 0x4, 0x200, 0x400, 0x800
+NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK, NLM_F_DUMP_INTR = 0x1, 0x2, 0x4, 0x10
+NLM_F_EXCL, NLM_F_CREATE, NLM_F_APPEND, NLM_F_DUMP = 0x200, 0x400, 0x800, 0x300
 NLM_F_ACK_TLVS = 0x200
 NLA_F_NESTED = 0x8000
+NLA_TYPE_MASK = 0x3FFF
 NETLINK_EXT_ACK = 11
 SOL_NETLINK = 270
 NLMSGERR_ATTR_MSG = 1
@@ -36,12 +38,16 @@ IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
 IFF_UP = 1
 RTEXT_FILTER_SKIP_STATS = 1 << 3
 
-_HDR = struct.Struct("=IHHII")
-_IFI = struct.Struct("=BxHiII")
-_IFA = struct.Struct("=BBBBI")
-_NLA = struct.Struct("=HH")
-_U32 = struct.Struct("=I")
-_I32 = struct.Struct("=i")
+HDR = struct.Struct("=IHHII")
+IFI = struct.Struct("=BxHiII")
+IFA = struct.Struct("=BBBBI")
+NLA = struct.Struct("=HH")
+U32 = struct.Struct("=I")
+I32 = struct.Struct("=i")
+DUMP_RETRIES = 5
+# One receive buffer, big enough for any dump chunk the kernel sends, reused under a lock.
+_BUF = bytearray(1 << 18)
+_BUF_LOCK = threading.Lock()
 _seq = int.from_bytes(os.urandom(2), "little")
 
 
@@ -66,7 +72,7 @@ def open_socket() -> socket.socket:
 
 def nla(typ: int, payload: bytes) -> bytes:
     """One netlink attribute, padded to 4 bytes."""
-    raw = _NLA.pack(4 + len(payload), typ) + payload
+    raw = NLA.pack(4 + len(payload), typ) + payload
     return raw + b"\0" * (-len(raw) % 4)
 
 
@@ -74,40 +80,63 @@ def _name(value: str) -> bytes:
     return value.encode() + b"\0"
 
 
-def request(sock: socket.socket, typ: int, flags: int, body: bytes) -> list[tuple[int, bytes]]:
-    """Send one request and collect its answers up to the ack; raise NetlinkError on an error."""
+def request(sock: socket.socket, typ: int, flags: int, body: bytes, ack: bool = True) -> list[tuple[int, bytes]]:
+    """Send one request; return (type, message) of every answer up to the ack or the dump's end.
+
+    Raises NetlinkError (errno + extack text) for an error answer, and InterruptedError
+    when the kernel flags a dump as interrupted by a concurrent change.
+    """
     global _seq
-    _seq = (_seq + 1) & 0xFFFFFFFF
-    seq = _seq
-    sock.send(_HDR.pack(_HDR.size + len(body), typ, NLM_F_REQUEST | NLM_F_ACK | flags, seq, 0) + body)
-    out: list[tuple[int, bytes]] = []
-    while True:
-        data = sock.recv(65536)
-        off = 0
-        while off + _HDR.size <= len(data):
-            ln, mtype, mflags, mseq, _ = _HDR.unpack_from(data, off)
-            if ln < _HDR.size:
-                raise NetlinkError(errno.EPROTO, "truncated netlink message")
-            msg = data[off:off + ln]
-            off += (ln + 3) & ~3
-            if mseq != seq:
-                continue
-            if mtype == NLMSG_ERROR:
-                (code,) = _I32.unpack_from(msg, _HDR.size)
-                if code == 0:
+    with _BUF_LOCK:
+        _seq = (_seq + 1) & 0xFFFFFFFF
+        seq = _seq
+        sock.send(HDR.pack(HDR.size + len(body), typ, NLM_F_REQUEST | (NLM_F_ACK if ack else 0) | flags, seq, 0) + body)
+        out: list[tuple[int, bytes]] = []
+        interrupted = False
+        while True:
+            n = sock.recv_into(_BUF)
+            data = bytes(_BUF[:n])
+            off = 0
+            while off + HDR.size <= len(data):
+                ln, mtype, mflags, mseq, _ = HDR.unpack_from(data, off)
+                if ln < HDR.size:
+                    raise NetlinkError(errno.EPROTO, "truncated netlink message")
+                msg = data[off:off + ln]
+                off += (ln + 3) & ~3
+                if mseq != seq:
+                    continue
+                interrupted |= bool(mflags & NLM_F_DUMP_INTR)
+                if mtype == NLMSG_ERROR:
+                    (code,) = I32.unpack_from(msg, HDR.size)
+                    if code == 0:
+                        return out
+                    raise NetlinkError(-code, _extack(msg, mflags, -code))
+                if mtype == NLMSG_DONE:
+                    if interrupted:
+                        raise InterruptedError(errno.EINTR, "dump interrupted by a concurrent change")
                     return out
-                raise NetlinkError(-code, _extack(msg, mflags, -code))
-            if mtype == NLMSG_DONE:
-                return out
-            out.append((mtype, msg))
+                out.append((mtype, msg))
+                if not ack and not mflags & NLM_F_MULTI:
+                    return out
+
+
+def dump(sock: socket.socket, typ: int, body: bytes) -> list[tuple[int, bytes]]:
+    """A dump request, asked again (up to DUMP_RETRIES times) when a concurrent change interrupts it."""
+    for attempt in range(DUMP_RETRIES):
+        try:
+            return request(sock, typ, NLM_F_DUMP, body, ack=False)
+        except InterruptedError:
+            if attempt == DUMP_RETRIES - 1:
+                raise
+    return []
 
 
 def _extack(msg: bytes, flags: int, code: int) -> str:
     if flags & NLM_F_ACK_TLVS:
         # the error payload is the errno and the request's header (its body was capped), then TLVs
-        off = _HDR.size + 4 + _HDR.size
+        off = HDR.size + 4 + HDR.size
         while off + 4 <= len(msg):
-            ln, typ = _NLA.unpack_from(msg, off)
+            ln, typ = NLA.unpack_from(msg, off)
             if ln < 4:
                 break
             if typ == NLMSGERR_ATTR_MSG:
@@ -117,18 +146,7 @@ def _extack(msg: bytes, flags: int, code: int) -> str:
 
 
 def _ifi(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
-    return _IFI.pack(socket.AF_UNSPEC, 0, index, flags, change)
-
-
-def get_link(sock: socket.socket, name: str | None = None, index: int = 0):  # type: ignore[no-untyped-def]
-    """The device called `name` (an altname when 16 bytes or longer) or with ifindex `index`."""
-    body = _ifi(index) + nla(IFLA_EXT_MASK, _U32.pack(RTEXT_FILTER_SKIP_STATS))
-    if name is not None:
-        body += nla(IFLA_IFNAME if len(name.encode()) < 16 else IFLA_ALT_IFNAME, _name(name))
-    for mtype, msg in request(sock, RTM_GETLINK, 0, body):
-        if mtype == RTM_NEWLINK:
-            return parse_link(msg, _HDR.size)
-    return None
+    return IFI.pack(socket.AF_UNSPEC, 0, index, flags, change)
 
 
 def set_link(sock: socket.socket, index: int, up: bool | None = None, mtu: int | None = None,
@@ -139,11 +157,11 @@ def set_link(sock: socket.socket, index: int, up: bool | None = None, mtu: int |
     if not index and name is not None:
         body += nla(IFLA_IFNAME, _name(name))
     if mtu is not None:
-        body += nla(IFLA_MTU, _U32.pack(mtu))
+        body += nla(IFLA_MTU, U32.pack(mtu))
     if master is not None:
-        body += nla(IFLA_MASTER, _U32.pack(master))
+        body += nla(IFLA_MASTER, U32.pack(master))
     if ns_fd is not None:
-        body += nla(IFLA_NET_NS_FD, _U32.pack(ns_fd))
+        body += nla(IFLA_NET_NS_FD, U32.pack(ns_fd))
     if new_name is not None:
         body += nla(IFLA_IFNAME, _name(new_name))
     request(sock, RTM_NEWLINK, 0, body)
@@ -168,12 +186,12 @@ def add_plain(sock: socket.socket, name: str, kind: str, ns_fd: int | None = Non
     if peer is not None:
         peer_body = _ifi() + nla(IFLA_IFNAME, _name(peer))
         if peer_ns_fd is not None:
-            peer_body += nla(IFLA_NET_NS_FD, _U32.pack(peer_ns_fd))
+            peer_body += nla(IFLA_NET_NS_FD, U32.pack(peer_ns_fd))
         data = nla(IFLA_INFO_DATA | NLA_F_NESTED, nla(VETH_INFO_PEER, peer_body))
     info = nla(IFLA_INFO_KIND, _name(kind)) + data
     body = _ifi() + nla(IFLA_IFNAME, _name(name)) + nla(IFLA_LINKINFO | NLA_F_NESTED, info)
     if ns_fd is not None:
-        body += nla(IFLA_NET_NS_FD, _U32.pack(ns_fd))
+        body += nla(IFLA_NET_NS_FD, U32.pack(ns_fd))
     request(sock, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body)
 
 
@@ -181,7 +199,7 @@ def _addr_body(index: int, cidr: str, with_broadcast: bool) -> bytes:
     iface = ipaddress.ip_interface(cidr)
     fam = socket.AF_INET if iface.version == 4 else socket.AF_INET6
     packed = iface.ip.packed
-    body = _IFA.pack(fam, iface.network.prefixlen, 0, 0, index) + nla(IFA_LOCAL, packed) + nla(IFA_ADDRESS, packed)
+    body = IFA.pack(fam, iface.network.prefixlen, 0, 0, index) + nla(IFA_LOCAL, packed) + nla(IFA_ADDRESS, packed)
     if with_broadcast and iface.version == 4 and iface.network.prefixlen < 31:
         body += nla(IFA_BROADCAST, iface.network.broadcast_address.packed)
     return body
