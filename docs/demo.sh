@@ -8,10 +8,12 @@ say() { printf '\n$ %s\n' "$*"; }
 run() { say "$*"; "$@"; }
 run vnetctl lab plan "$LAB"
 run vnetctl lab up "$LAB"
-if vnetctl inspect --help >/dev/null 2>&1; then
-    run vnetctl inspect
+run vnetctl inspect
+if [ "$LAB" = labs/veth-netns.yaml ]; then
+    run vnetctl inspect peer vethDemo0 -n ns1
 fi
 status=0
 run vnetctl lab check "$LAB" || status=$?
 run vnetctl lab down "$LAB"
+run vnetctl netns list
 exit $status
