@@ -40,8 +40,8 @@ def test_tun_reader_lab_reader_prints_read_84_bytes_per_ping() -> None:
         with open(os.path.join(run, "reader.log")) as f:
             return [ln for ln in f.read().splitlines() if "ICMP 192.168.10.11 > 192.168.10.12 echo request" in ln]
 
-    # 2 from the capture check, 1 from the ping check, 1 here
-    seen = wait_for(lambda: len(pings()) >= 4 and pings(), what="4 pings in the reader's output")
+    # 2 from the capture check, 2 from the output check, 1 from the ping check, 1 here
+    seen = wait_for(lambda: len(pings()) >= 6 and pings(), what="6 pings in the reader's output")
     dump = sh("tcpdump", "-nr", os.path.join(run, "tun0.pcap")).stdout.splitlines()
     _down("labs/tun-reader.yaml")
     assert all(ln.startswith("Read 84 bytes from tun/tap device: ") for ln in seen)

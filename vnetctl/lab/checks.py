@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import select
@@ -53,6 +54,14 @@ def command_of(check: Check) -> str:
         return shlex.join(in_ns(a["netns"], ["dhclient", "-1", "-d", "-v", "-sf", "/bin/true", a["dev"]]))
     if check.kind == "port":
         return f"# {a['proto']} port {a['port']} {a['expect']} in {a['netns'] or 'the host namespace'}"
+    if check.kind == "output":
+        trig = (a["trigger"] or {}).get("ping")
+        return ((shlex.join(in_ns(trig["from"], _ping_argv(trig))) + "; " if trig else "")
+                + shlex.join(["grep", "-cP", a["match"], a["log"]]) + f"  # expect: at least {a['count']}")
+    if check.kind == "holders":
+        iff = shlex.quote("iff:\\s+" + a["dev"].replace(".", "\\."))
+        return (shlex.join(["cat", a["pid_file"]]) + f"; grep -sHxP {iff} /proc/[0-9]*/fdinfo/*"
+                + f"  # expect: the pid of process {a['process']}")
     if check.kind == "peer":
         return shlex.join(in_ns(a["netns"], ["ethtool", "-S", a["dev"]])) + f"  # peer: {a['expect']['name']}"
     return shlex.join(in_ns(a["netns"], ["ethtool", "-i", a["dev"]]))
@@ -240,6 +249,62 @@ def check_driver(a: dict[str, Any], spec: LabSpec) -> tuple[bool, str]:
     return not bad, "; ".join(bad) if bad else f"driver {dev.driver}, bus-info {dev.bus_info}"
 
 
+def check_output(a: dict[str, Any], spec: LabSpec) -> tuple[bool, str]:
+    """A lab process's log has at least count lines matching the pattern (written after the trigger, if any)."""
+    log, pattern, trig = a["log"], re.compile(a["match"]), (a["trigger"] or {}).get("ping")
+    if not os.path.exists(log):
+        return False, f"process {a['process']!r} has no log {log}; is the lab up?"
+    start = os.path.getsize(log) if trig else 0  # with a trigger, only what it caused counts
+    ping = _tool(in_ns(trig["from"], _ping_argv(trig)), timeout=trig["count"] * (trig["timeout"] + 1) + 5) \
+        if trig else None
+    found: list[str] = []
+
+    def matched() -> bool:
+        lines = _read_from(log, start).split("\n")[:-1]  # a line still being written is not yet counted
+        found[:] = [ln for ln in lines if pattern.search(ln)]
+        return len(found) >= a["count"]
+
+    ok = _wait(matched, a["timeout"])
+    detail = f"{len(found)} line(s) of {a['process']}'s output match (expected at least {a['count']})"
+    if found:
+        detail += f"; last: {found[-1].strip()}"
+    elif not ok:
+        detail += f"; its output ends: {_tail(_read_from(log, start))}"
+    if ping is not None:
+        detail += f"; trigger ping {'ok' if ping.returncode == 0 else 'failed'}"
+    return ok, detail
+
+
+def check_holders(a: dict[str, Any], spec: LabSpec) -> tuple[bool, str]:
+    """inspect finds the lab process (by the pid the lab recorded) among the tun/tap device's holders."""
+    try:
+        with open(a["pid_file"]) as f:
+            rec = json.load(f)
+    except (OSError, ValueError):
+        return False, f"process {a['process']!r} has no pid file {a['pid_file']}; is the lab up?"
+    pid = int(rec["pid"])
+    if not procb.alive(pid, rec.get("start")):
+        return False, f"process {a['process']!r} (pid {pid}) is not running"
+    dev = _inspect_device(a["dev"], a["netns"])
+    held = ", ".join(f"{h.comm} pid {h.pid} fd {h.fd}" for h in dev.holders) or "nobody"
+    ok = any(h.pid == pid for h in dev.holders)
+    return ok, f"{a['dev']} is held by {held}; expected {a['process']} (pid {pid})"
+
+
+def _read_from(path: str, offset: int) -> str:
+    try:
+        with open(path, "rb") as f:
+            f.seek(offset)
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _tail(text: str) -> str:
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return " | ".join(lines[-2:]) or "nothing"
+
+
 def _inspect_device(dev: str, netns: str | None) -> Any:
     try:
         from .. import inspect
@@ -267,5 +332,5 @@ def _wait(cond: Callable[[], bool], timeout: float) -> bool:
 
 RUNNERS: dict[str, Callable[[dict[str, Any], LabSpec], tuple[bool, str]]] = {
     "ping": check_ping, "port": check_port, "dhcp": check_dhcp, "capture": check_capture,
-    "peer": check_peer, "driver": check_driver,
+    "peer": check_peer, "driver": check_driver, "output": check_output, "holders": check_holders,
 }

@@ -55,7 +55,7 @@ SCHEMA: dict[str, dict[str, F]] = {
                                        choices=("tcp", "udp")), "file": F("str")}),
                 "timeout": F("num", default=10.0)},
     "check": {"name": F("str"), "ping": F("obj"), "port": F("obj"), "dhcp": F("obj"), "capture": F("obj"),
-              "peer": F("obj"), "driver": F("obj")},
+              "peer": F("obj"), "driver": F("obj"), "output": F("obj"), "holders": F("obj")},
 }
 PING = {"from": F("netns"), "to": F("ip", True), "count": F("int", default=1),
         "expect": F("str", default="success", choices=("success", "failure")), "timeout": F("int", default=2)}
@@ -70,6 +70,9 @@ CHECKS: dict[str, dict[str, F]] = {
     "peer": {"netns": F("netns"), "dev": F("ifname", True),
              "expect": F("obj", True, sub={"name": F("ifname", True), "netns": F("netns")})},
     "driver": {"netns": F("netns"), "dev": F("ifname", True), "driver": F("str"), "bus_info": F("str")},
+    "output": {"process": F("str", True), "match": F("str", True), "count": F("int", default=1),
+               "trigger": F("obj", sub={"ping": F("obj", True, sub=PING)}), "timeout": F("int", default=10)},
+    "holders": {"netns": F("netns"), "dev": F("ifname", True), "process": F("str", True)},
 }
 
 

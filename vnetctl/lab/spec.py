@@ -66,7 +66,7 @@ class Process:
 
 @dataclass(frozen=True)
 class Check:
-    """One self-check: its kind (ping, port, dhcp, capture, peer, driver) and arguments."""
+    """One self-check: its kind (ping, port, dhcp, capture, peer, driver, output, holders) and arguments."""
 
     kind: str
     name: str

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import os
+import re
 from typing import Any
 
 from ..errors import LabError, NotFound
@@ -186,7 +187,7 @@ def _build(top: dict[str, Any], tree: MMap, ck: Checker, path: str, source: str,
         if item["to"]:
             routes.append(Route(item["to"], ck.loc(at), item["netns"], item["via"], item["dev"]))
     processes = _processes(top, ck, known_ns)
-    checks = _checks(top, ck, known_ns, kinds, {p.name for p in processes})
+    checks = _checks(top, ck, known_ns, kinds, {p.name for p in processes}, env.get("run"))
     return LabSpec(name=top["name"] or "", path=os.path.abspath(path), source=source,
                    params={k: v for k, v in env.items() if k not in ("lab", "run")}, description=top["description"],
                    namespaces=tuple(namespaces), devices=tuple(devices), routes=tuple(routes),
@@ -234,7 +235,7 @@ def _processes(top: dict[str, Any], ck: Checker, known_ns: Any) -> list[Process]
 
 
 def _checks(top: dict[str, Any], ck: Checker, known_ns: Any, kinds: dict[tuple[str | None, str], str],
-            processes: set[str]) -> list[Check]:
+            processes: set[str], run: str | None) -> list[Check]:
     from .schema import SCHEMA
     out: list[Check] = []
     for n, (raw, at) in enumerate(top["checks"]):
@@ -253,10 +254,14 @@ def _checks(top: dict[str, Any], ck: Checker, known_ns: Any, kinds: dict[tuple[s
         for key in ("netns", "from"):
             if key in args:
                 known_ns(args[key], bat, f"{kind} check")
-        if kind == "capture" and args["trigger"] and args["trigger"]["ping"]:
-            known_ns(args["trigger"]["ping"]["from"], bat, "capture trigger")
+        if kind in ("capture", "output") and args["trigger"] and args["trigger"]["ping"]:
+            known_ns(args["trigger"]["ping"]["from"], bat, f"{kind} trigger")
         if args.get("dev") and (args.get("netns"), args["dev"]) not in kinds:
             ck.add(bat, f"{kind} check: device {args['dev']!r} is not one the lab declares there")
+        elif kind == "holders" and args["dev"] and kinds[(args["netns"], args["dev"])] not in ("tun", "tap"):
+            ck.add(bat, f"holders check: device {args['dev']!r} is not a tun/tap device; only those have holders")
+        if kind in ("output", "holders") and not _program_check(kind, args, ck, bat, processes, run):
+            continue
         if kind == "peer" and args["expect"]:
             known_ns(args["expect"]["netns"], bat, "peer check")
         if kind == "dhcp" and args["server"] and args["server"] not in processes:
@@ -264,3 +269,32 @@ def _checks(top: dict[str, Any], ck: Checker, known_ns: Any, kinds: dict[tuple[s
         label = item["name"] or f"{kind} #{n + 1}"
         out.append(Check(kind, label, ck.loc(at), args))
     return out
+
+
+def _program_check(kind: str, args: dict[str, Any], ck: Checker, bat: Pos, processes: set[str],
+                   run: str | None) -> bool:
+    """An output or holders check names a process of the lab; add where its log and pid files are."""
+    at: dict[str, Pos] = getattr(args, "at", {})
+    name = args["process"]
+    if name is not None and name not in processes:
+        near = difflib.get_close_matches(name, sorted(processes), 1)
+        hint = f" (did you mean {near[0]!r}?)" if near else " (declare it under 'processes')"
+        ck.add(at.get("process", bat), f"{kind} check names process {name!r}, which the lab does not start{hint}")
+        return False
+    if kind == "output":
+        try:
+            re.compile(args["match"] or "")
+        except re.error as e:
+            ck.add(at.get("match", bat), f"output check: 'match' {args['match']!r} is not a regular expression: {e}")
+            return False
+        if args["count"] is not None and args["count"] < 1:
+            ck.add(at.get("count", bat), "output check: 'count' must be at least 1")
+            return False
+    if name is None or run is None:
+        return False
+    # the log and pid files ProcessStart writes for that process
+    if kind == "output":
+        args["log"] = os.path.join(run, f"{name}.log")
+    else:
+        args["pid_file"] = os.path.join(run, f"{name}.pid")
+    return True
