@@ -280,9 +280,9 @@ def check_holders(a: dict[str, Any], spec: LabSpec) -> tuple[bool, str]:
     try:
         with open(a["pid_file"]) as f:
             rec = json.load(f)
-    except (OSError, ValueError):
-        return False, f"process {a['process']!r} has no pid file {a['pid_file']}; is the lab up?"
-    pid = int(rec["pid"])
+        pid = int(rec["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False, f"process {a['process']!r} has no readable pid file {a['pid_file']}; is the lab up?"
     if not procb.alive(pid, rec.get("start")):
         return False, f"process {a['process']!r} (pid {pid}) is not running"
     dev = _inspect_device(a["dev"], a["netns"])
