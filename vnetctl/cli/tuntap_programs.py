@@ -7,6 +7,7 @@ import sys
 
 import click
 
+from ..backend.process import set_name
 from ..userspace import guest as guest_prog
 from ..userspace import reader, tunnel as tunnel_prog
 from ..userspace.packet import Summary
@@ -47,6 +48,7 @@ def read(dev: str, mode: str, netns: str | None, count: int | None, as_json: boo
         else:
             _out(f"Read {s.len} bytes from tun/tap device: {s.line()}")
 
+    set_name("vnetctl-read")
     where = f" in namespace {netns}" if netns else ""
     stats = reader.read(dev, mode, netns, count, None if quiet else show, pcap,
                         on_ready=lambda: _err(f"reading {mode} {dev}{where}; Ctrl-C to stop"))
@@ -62,6 +64,7 @@ def read(dev: str, mode: str, netns: str | None, count: int | None, as_json: boo
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after answering N requests.")
 def guest(dev: str, cidr: str | None, mac: str | None, netns: str | None, use_dhcp: bool, count: int | None) -> None:
     """Play a VM on tap DEV: own a MAC, answer ARP and ping for its address (static or by DHCP)."""
+    set_name("vnetctl-guest")
     stats = guest_prog.run(dev, cidr, mac, netns, use_dhcp, on_event=_out, count=count)
     _err(stats.line())
 
@@ -85,6 +88,7 @@ def guest(dev: str, cidr: str | None, mac: str | None, netns: str | None, use_dh
 def tunnel(dev: str, local: str, remote: str | None, netns: str | None, routes: tuple[str, ...], queues: int,
            offload: bool, udp_gso: bool, count: int | None, as_json: bool) -> None:
     """Carry IP packets between tun DEV and UDP peers (the OpenVPN / flannel-UDP data path)."""
+    set_name("vnetctl-tunnel")
     stats = tunnel_prog.serve(dev, local, remote, list(routes), netns, queues, offload, udp_gso, count,
                               on_ready=lambda t: _err(t.describe() + "; Ctrl-C to stop"))
     if as_json:
