@@ -23,7 +23,7 @@ import struct
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 from ..backend import tun
 from ..backend.netns import call_in, resolve
@@ -229,10 +229,24 @@ class Tunnel:
             connected = self.remote is not None and not self.routes
             send_loop = self._tun_to_udp_gso if self.udp_gso else self._tun_to_udp
             recv_loop = self._udp_to_tun_whole if self.udp_gso else self._udp_to_tun
-            for target, args in ((send_loop, (fd, sock, tx, connected)), (recv_loop, (fd, sock, rx))):
-                t = threading.Thread(target=target, args=args, daemon=True, name=f"tunnel-{self.dev}")
+            for loop, args in ((send_loop, (fd, sock, tx, connected)), (recv_loop, (fd, sock, rx))):
+                t = threading.Thread(target=self._pump, args=(loop, args), daemon=True, name=f"tunnel-{self.dev}")
                 t.start()
                 self.threads.append(t)
+
+    @staticmethod
+    def _pump(loop: Callable[..., None], args: tuple[Any, ...]) -> None:
+        """Run a forwarding loop; a transient error (EIO from a tun that is down, ECONNREFUSED
+        from an ICMP port-unreachable...) is counted and the loop resumes; any other ends it."""
+        c: Counters = args[2]
+        while True:
+            try:
+                loop(*args)
+            except OSError as e:
+                if e.errno not in TRANSIENT:
+                    c.last_error = f"{os.strerror(e.errno or 0)} (fatal)"
+                    return
+                c.failed(e)
 
     def _tun_to_udp(self, fd: int, sock: socket.socket, c: Counters, connected: bool) -> None:
         buf = bytearray(65536 + self.hdr)
@@ -240,24 +254,17 @@ class Tunnel:
         readinto, hdr = open(fd, "rb", buffering=0, closefd=False).readinto, self.hdr
         send, sendto, lookup = sock.send, sock.sendto, self.router.lookup
         while True:
-            try:
-                while True:
-                    n = readinto(buf)
-                    if connected:
-                        send(mv[:n])
-                    else:
-                        ep = lookup(mv[hdr:n])
-                        if ep is None:
-                            c.dropped += 1
-                            continue
-                        sendto(mv[:n], ep)
-                    c.packets += 1
-                    c.bytes += n - hdr
-            except OSError as e:
-                if e.errno not in TRANSIENT:
-                    c.last_error = f"{os.strerror(e.errno or 0)} (fatal)"
-                    return
-                c.failed(e)
+            n = readinto(buf)
+            if connected:
+                send(mv[:n])
+            else:
+                ep = lookup(mv[hdr:n])
+                if ep is None:
+                    c.dropped += 1
+                    continue
+                sendto(mv[:n], ep)
+            c.packets += 1
+            c.bytes += n - hdr
 
     def _udp_to_tun(self, fd: int, sock: socket.socket, c: Counters) -> None:
         buf = bytearray(65536 + self.hdr)
@@ -265,20 +272,13 @@ class Tunnel:
         recv_into, write, hdr = sock.recv_into, os.write, self.hdr
         minimum = hdr + 20
         while True:
-            try:
-                while True:
-                    n = recv_into(buf)
-                    if n < minimum:
-                        c.dropped += 1
-                        continue
-                    write(fd, mv[:n])
-                    c.packets += 1
-                    c.bytes += n - hdr
-            except OSError as e:
-                if e.errno not in TRANSIENT:
-                    c.last_error = f"{os.strerror(e.errno or 0)} (fatal)"
-                    return
-                c.failed(e)
+            n = recv_into(buf)
+            if n < minimum:
+                c.dropped += 1
+                continue
+            write(fd, mv[:n])
+            c.packets += 1
+            c.bytes += n - hdr
 
     def _tun_to_udp_gso(self, fd: int, sock: socket.socket, c: Counters, connected: bool) -> None:
         # One sendmsg per GSO packet: the kernel cuts it into MTU-sized UDP datagrams (UDP_SEGMENT)
@@ -290,28 +290,21 @@ class Tunnel:
         cmsgs = {size: [(socket.SOL_UDP, UDP_SEGMENT, struct.pack("=H", size))] for size in (seg, seg - 1)}
         sendmsg, lookup = sock.sendmsg, self.router.lookup
         while True:
-            try:
-                while True:
-                    n = readinto(buf)
-                    if connected:
-                        ep = None
-                    else:
-                        ep = lookup(mv[hdr:n])
-                        if ep is None:
-                            c.dropped += 1
-                            continue
-                    anc = cmsgs[seg if n % seg else seg - 1] if n > seg else []
-                    if ep is None:
-                        sendmsg([mv[:n]], anc)
-                    else:
-                        sendmsg([mv[:n]], anc, 0, ep)
-                    c.packets += 1
-                    c.bytes += n - hdr
-            except OSError as e:
-                if e.errno not in TRANSIENT:
-                    c.last_error = f"{os.strerror(e.errno or 0)} (fatal)"
-                    return
-                c.failed(e)
+            n = readinto(buf)
+            if connected:
+                ep = None
+            else:
+                ep = lookup(mv[hdr:n])
+                if ep is None:
+                    c.dropped += 1
+                    continue
+            anc = cmsgs[seg if n % seg else seg - 1] if n > seg else []
+            if ep is None:
+                sendmsg([mv[:n]], anc)
+            else:
+                sendmsg([mv[:n]], anc, 0, ep)
+            c.packets += 1
+            c.bytes += n - hdr
 
     def _udp_to_tun_whole(self, fd: int, sock: socket.socket, c: Counters) -> None:
         # Only a whole packet is written: its length must be what its IP header says. A packet
@@ -321,27 +314,20 @@ class Tunnel:
         recv_into, write, hdr = sock.recv_into, os.write, self.hdr
         v4_len, v6_len = slice(hdr + 2, hdr + 4), slice(hdr + 4, hdr + 6)
         while True:
-            try:
-                while True:
-                    n = recv_into(buf)
-                    version = buf[hdr] >> 4 if n >= hdr + 20 else 0
-                    if version == 4:
-                        want = hdr + int.from_bytes(buf[v4_len], "big")
-                    elif version == 6:
-                        want = hdr + 40 + int.from_bytes(buf[v6_len], "big")
-                    else:
-                        want = -1
-                    if n != want:
-                        c.dropped += 1
-                        continue
-                    write(fd, mv[:n])
-                    c.packets += 1
-                    c.bytes += n - hdr
-            except OSError as e:
-                if e.errno not in TRANSIENT:
-                    c.last_error = f"{os.strerror(e.errno or 0)} (fatal)"
-                    return
-                c.failed(e)
+            n = recv_into(buf)
+            version = buf[hdr] >> 4 if n >= hdr + 20 else 0
+            if version == 4:
+                want = hdr + int.from_bytes(buf[v4_len], "big")
+            elif version == 6:
+                want = hdr + 40 + int.from_bytes(buf[v6_len], "big")
+            else:
+                want = -1
+            if n != want:
+                c.dropped += 1
+                continue
+            write(fd, mv[:n])
+            c.packets += 1
+            c.bytes += n - hdr
 
     def describe(self) -> str:
         """One line: what the tunnel joins and how."""
