@@ -9,7 +9,7 @@ import struct
 
 from ..errors import BackendError, Busy, NotFound, PermissionDenied, Unsupported, UsageError
 from .netns import NsRef, call_in, current_inode
-from .procfs import comm, tun_device_netns
+from . import procfs
 
 TUN_PATH = "/dev/net/tun"
 TUNSETIFF = 0x400454CA
@@ -63,27 +63,12 @@ def holders(name: str, ns_inode: int | None = None) -> list[tuple[int, str, int]
     With ns_inode, a holder whose device the kernel places in another namespace is left out.
     """
     found = []
-    want = f"iff:\t{name}\n"
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
+    for pid, fd in procfs.scan(fds=True).tun_fds:
+        if procfs.tun_iff(pid, fd) != name:
             continue
-        pid = int(entry.name)
-        try:
-            fds = os.listdir(f"/proc/{pid}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                if os.readlink(f"/proc/{pid}/fd/{fd}") != "/dev/net/tun":
-                    continue
-                with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                    if want not in f.read():
-                        continue
-                where = tun_device_netns(pid, int(fd)) if ns_inode is not None else None
-                if where is None or where == ns_inode:
-                    found.append((pid, comm(pid), int(fd)))
-            except OSError:
-                continue
+        where = procfs.tun_device_netns(pid, fd) if ns_inode is not None else None
+        if where is None or where == ns_inode:
+            found.append((pid, procfs.comm(pid), fd))
     return found
 
 
