@@ -5,14 +5,14 @@ BIN := $(VENV)/bin
 SANDBOX := tests/sandbox.sh
 # command:package pairs installed with apt-get when the command is missing
 TOOLS := ip:iproute2 ethtool:ethtool ping:iputils-ping tcpdump:tcpdump brctl:bridge-utils \
-         dnsmasq:dnsmasq dhclient:isc-dhcp-client iperf3:iperf3 unshare:util-linux
+         dnsmasq:dnsmasq dhclient:isc-dhcp-client iperf3:iperf3 unshare:util-linux dot:graphviz
 DEMO_LAB ?= labs/veth-netns.yaml
 
-.PHONY: help deps venv test test-unit demo bench clean
+.PHONY: help deps venv lint test test-unit demo bench clean
 
 help:
 	@echo "make demo   bring the default lab up in a throwaway sandbox, inspect it, check it, tear it down"
-	@echo "make test   install what is needed and run the whole test suite in a throwaway sandbox"
+	@echo "make test   install what is needed, lint, and run the whole test suite in a throwaway sandbox"
 	@echo "make bench  run the benchmarks and print the figures (see bench/RESULTS.md)"
 
 deps:
@@ -32,8 +32,13 @@ $(BIN)/vnetctl: pyproject.toml
 
 venv: $(BIN)/vnetctl
 
-test: deps venv
-	$(SANDBOX) $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+lint: venv
+	$(BIN)/ruff check vnetctl
+	$(BIN)/mypy
+
+# The whole suite, slow fault and scale tests included (VNETCTL_SLOW=0 leaves them out).
+test: deps venv lint
+	$(SANDBOX) env VNETCTL_SLOW=$${VNETCTL_SLOW:-1} $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 test-unit: venv
 	$(BIN)/python -m pytest -q -m 'not kernel' $(PYTEST_ARGS)

@@ -162,7 +162,7 @@ def tuntap_add(name: str, mode: str, netns: str | None = None, user: str | None 
 
 def tuntaps(netns: str | None = None, warnings: list[str] | None = None) -> list[dict[str, Any]]:
     """tun/tap devices in a namespace with their mode, flags, owner and holders (what could not be seen: `warnings`)."""
-    out = []
+    out: list[dict[str, Any]] = []
     for link in links(netns):
         if link.kind != "tun":
             continue
@@ -173,7 +173,7 @@ def tuntaps(netns: str | None = None, warnings: list[str] | None = None) -> list
     if out:
         held = inspector.tun_holders(netns, warnings)
         for entry in out:
-            entry["holders"] = [{"pid": h.pid, "comm": h.comm, "fd": h.fd} for h in held.get(entry["name"], [])]
+            entry["holders"] = [{"pid": h.pid, "comm": h.comm, "fd": h.fd} for h in held.get(str(entry["name"]), [])]
     return out
 
 

@@ -144,7 +144,7 @@ class Scanner:
             return
         got = nsocket.sockets_in([ns.paths[0] for ns in todo], socket.AF_NETLINK,
                                  socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-        for ns, sock in zip(todo, got):
+        for ns, sock in zip(todo, got, strict=True):
             if isinstance(sock, socket.socket):
                 ns.sock = sock
 
@@ -328,7 +328,8 @@ def _device(sc: Scanner, ns: _Ns, link: Link, holders: dict[tuple[int, str], lis
     ports = tuple(sorted(lk.name for lk in ns.links or () if lk.master == link.index)) if link.kind == "bridge" else ()
     tun_mode = None
     if link.kind == "tun":
-        tun_mode = {1: "tun", 2: "tap"}.get(link.detail("tun_type"), info.bus_info if info else None)  # type: ignore[arg-type]
+        tun_type = link.detail("tun_type")
+        tun_mode = {1: "tun", 2: "tap"}.get(tun_type if isinstance(tun_type, int) else 0, info.bus_info if info else None)
     return Device(
         name=link.name, ifindex=link.index, kind=link.kind,
         driver=info.driver if info else None, bus_info=info.bus_info if info else None,

@@ -15,8 +15,9 @@ import signal
 import sys
 import time
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, ClassVar, Iterator, Protocol
+from typing import Any, ClassVar, Protocol
 
 from .backend import netns as nsb
 from .backend.netlink import Netlink
@@ -77,17 +78,17 @@ class Session:
             handle.close()
         self._handles.clear()
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
 
-_REGISTRY: dict[str, type["Step"]] = {}
+_REGISTRY: dict[str, type[Step]] = {}
 
 
-def step_class(name: str) -> type["Step"]:
+def step_class(name: str) -> type[Step]:
     """The Step class a journal record names (KeyError if unknown)."""
     return _REGISTRY[name]
 
@@ -126,7 +127,7 @@ class Step:
         return rec
 
     @staticmethod
-    def from_record(rec: dict[str, Any]) -> "Step":
+    def from_record(rec: dict[str, Any]) -> Step:
         """Rebuild a Step from its journal record."""
         data = dict(rec)
         cls = _REGISTRY[data.pop("step")]

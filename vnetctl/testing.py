@@ -12,7 +12,8 @@ run it inside a throwaway network namespace such as `unshare --net --mount`.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 

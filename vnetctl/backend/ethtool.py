@@ -46,7 +46,7 @@ def _text(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode(errors="replace")
 
 
-def _ioctl(fd: int, dev: str, buf: ctypes.Array) -> None:  # type: ignore[type-arg]
+def _ioctl(fd: int, dev: str, buf: ctypes.Array) -> None:
     ifr = struct.pack("16sP16x", dev.encode()[:15], ctypes.addressof(buf))
     fcntl.ioctl(fd, SIOCETHTOOL, ifr)
 
@@ -91,7 +91,7 @@ def stats(fd: int, dev: str) -> dict[str, int]:
     info = drvinfo(fd, dev)
     if info is None:
         return {}
-    return dict(zip(stat_names(fd, dev, info.n_stats), stat_values(fd, dev, info.n_stats)))
+    return dict(zip(stat_names(fd, dev, info.n_stats), stat_values(fd, dev, info.n_stats), strict=False))
 
 
 class PeerIndexReader:

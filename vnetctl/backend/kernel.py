@@ -6,7 +6,7 @@ import ctypes
 import errno
 import os
 import threading
-from functools import lru_cache
+from functools import cache
 
 from .privilege import has_cap
 
@@ -91,7 +91,7 @@ def _module_present(module: str) -> bool | None:
     return False
 
 
-@lru_cache(maxsize=None)
+@cache
 def supports(kind: str) -> bool:
     """True if this kernel can create devices of `kind` (tried for real when privileged)."""
     if kind in ("tun", "tuntap"):

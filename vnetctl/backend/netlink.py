@@ -9,9 +9,9 @@ import random
 import socket
 import sys
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator
-
+from typing import Any
 
 from ..errors import AlreadyExists, BackendError, Busy, NotFound, PermissionDenied, Unsupported, VnetError
 from ..model import Address, Link, Route

@@ -13,9 +13,10 @@ import fcntl
 import os
 import stat
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import TypeVar
 
 from ..errors import AlreadyExists, BackendError, Busy, NotFound, PermissionDenied, UsageError
 from ..names import check_netns

@@ -12,8 +12,25 @@ import socket
 import struct
 
 from ..model import Address, Link
-from .rtnl import (HDR, I32, IFA, IFI, NLA, NLA_TYPE_MASK, RTM_GETADDR, RTM_GETLINK, RTM_GETNSID, RTM_NEWADDR,
-                   RTM_NEWLINK, RTM_NEWNSID, U32, NetlinkError, dump, nla, request)
+from .rtnl import (
+    HDR,
+    I32,
+    IFA,
+    IFI,
+    NLA,
+    NLA_TYPE_MASK,
+    RTM_GETADDR,
+    RTM_GETLINK,
+    RTM_GETNSID,
+    RTM_NEWADDR,
+    RTM_NEWLINK,
+    RTM_NEWNSID,
+    U32,
+    NetlinkError,
+    dump,
+    nla,
+    request,
+)
 
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_EXT_MASK = 16, 18, 20, 29

@@ -8,8 +8,8 @@ import os
 import struct
 
 from ..errors import BackendError, Busy, NotFound, PermissionDenied, Unsupported, UsageError
-from .netns import NsRef, call_in, current_inode
 from . import procfs
+from .netns import NsRef, call_in, current_inode
 
 TUN_PATH = "/dev/net/tun"
 TUNSETIFF = 0x400454CA
@@ -47,7 +47,8 @@ def _open_clone() -> int:
     try:
         return os.open(path, os.O_RDWR | os.O_CLOEXEC)
     except FileNotFoundError:
-        raise Unsupported(f"{path} is missing", "load the tun module (modprobe tun) or create the device node as the administrator") from None
+        raise Unsupported(f"{path} is missing",
+                          "load the tun module (modprobe tun) or create the device node as the administrator") from None
     except PermissionError:
         raise PermissionDenied(f"cannot open {path}", "needs root or membership of the device's owner/group") from None
 

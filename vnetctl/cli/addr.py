@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from .. import api
@@ -41,7 +43,7 @@ def delete(cidr: str, dev: str, netns: str | None, dry_run: bool) -> None:
 def show(dev: str | None, netns: str | None, as_json: bool) -> None:
     """Show addresses (ip addr show)."""
     found = api.addresses(dev, netns)
-    rows = [{"ifindex": lk.index, "name": lk.name, "state": lk.state, "addresses": [a.cidr for a in addrs]}
+    rows: list[dict[str, Any]] = [{"ifindex": lk.index, "name": lk.name, "state": lk.state, "addresses": [a.cidr for a in addrs]}
             for lk, addrs in found]
     if as_json:
         emit_json(rows)

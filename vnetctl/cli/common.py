@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -29,7 +30,7 @@ def dry_run_option(f: F) -> F:
                         help="Print the equivalent ip/bridge commands, one per line, and change nothing.")(f)
 
 
-def show_plan(steps: list["Step"], dry_run: bool) -> None:
+def show_plan(steps: list[Step], dry_run: bool) -> None:
     """After a mutating command: with --dry-run print its Steps as a shell script."""
     if dry_run:
         from ..render.output import script

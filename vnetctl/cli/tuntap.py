@@ -57,4 +57,6 @@ def list_(netns: str | None, as_json: bool) -> None:
 COMMANDS = [tuntap]
 
 from .tuntap_programs import PROGRAMS  # noqa: E402
-for _c in PROGRAMS: tuntap.add_command(_c)
+
+for _c in PROGRAMS:
+    tuntap.add_command(_c)

@@ -9,7 +9,8 @@ import click
 
 from ..backend.process import set_name
 from ..userspace import guest as guest_prog
-from ..userspace import reader, tunnel as tunnel_prog
+from ..userspace import reader
+from ..userspace import tunnel as tunnel_prog
 from ..userspace.packet import Summary
 from .common import json_option, netns_option
 

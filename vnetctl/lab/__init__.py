@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 import shutil
 import time
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..backend.privilege import require
 from ..errors import Busy, IncompleteUndo, NotFound
@@ -38,7 +39,7 @@ CAPS = frozenset({"CAP_NET_ADMIN", "CAP_SYS_ADMIN"})  # what taking a lab down o
 class Lab:
     """A loaded, validated lab file; the Python twin of `vnetctl lab ...`."""
 
-    def __init__(self, spec: "LabSpec") -> None:
+    def __init__(self, spec: LabSpec) -> None:
         self.spec = spec
         self._steps: list[Step] | None = None
 
@@ -118,7 +119,7 @@ class Lab:
         """Remove exactly what the lab made (by its journal); returns the undone Steps' descriptions."""
         return down(self.name)
 
-    def check(self, on_result: "Callable[[CheckResult], None] | None" = None) -> "list[CheckResult]":
+    def check(self, on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
         """Run the lab's checks (the lab must be up)."""
         from .checks import run_checks
         meta = jr.read_meta(self.name)
@@ -138,7 +139,7 @@ class Lab:
         from .status import lab_status
         return lab_status(self.name, self)
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         self.up()
         return self
 
@@ -207,7 +208,7 @@ def status(target: str | None = None, params: dict[str, Any] | None = None) -> l
     return [lab_status(target, None)]
 
 
-def check_errors(results: "list[CheckResult]") -> int:
+def check_errors(results: list[CheckResult]) -> int:
     """How many checks failed."""
     return sum(1 for r in results if not r.ok)
 

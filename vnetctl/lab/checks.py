@@ -9,8 +9,9 @@ import select
 import shlex
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..backend import netns as nsb
 from ..backend import process as procb

@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import os
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
+from functools import partial
 
 from .. import state
 from ..backend import netns as nsb
@@ -62,7 +63,7 @@ def _process_actions() -> list[Action]:
                 continue
             seen.add(pid)
             out.append(Action(f"stop process {e.step.name} of lab {name} (pid {pid})", f"kill {pid}",
-                              lambda pid=pid, start=start: _stop(pid, start)))
+                              partial(_stop, pid, start)))
     return out
 
 
@@ -81,11 +82,11 @@ def _netns_actions() -> list[Action]:
             ref = None
         if ref is None or ref.inode != rec.get("inode"):
             out.append(Action(f"forget namespace record {name} (namespace gone or replaced)", f"# forget {name}",
-                              lambda name=name: _forget(name)))
+                              partial(_forget, name)))
             continue
         busy = f", pids {', '.join(map(str, pids[ref.inode][:5]))} inside" if pids.get(ref.inode) else ""
         out.append(Action(f"delete namespace {name} (owner {rec.get('owner')}{busy})",
-                          shlex.join(["ip", "netns", "del", name]), lambda name=name, inode=ref.inode: _del_netns(name, inode)))
+                          shlex.join(["ip", "netns", "del", name]), partial(_del_netns, name, ref.inode)))
     return out
 
 
@@ -107,7 +108,8 @@ def _del_netns(name: str, inode: int) -> None:
 
 def _device_actions(s: Session, skip_ns: set[str]) -> list[Action]:
     out = []
-    specs: list[str | None] = [None] + [r.name for r in nsb.list_named() if r.name not in skip_ns]
+    specs: list[str | None] = [None]
+    specs += [r.name for r in nsb.list_named() if r.name not in skip_ns]
     here = nsb.current_inode()
     named = {r.inode for r in nsb.list_named()}
     for inode, plist in sorted(netns_pids().items()):
@@ -124,7 +126,7 @@ def _device_actions(s: Session, skip_ns: set[str]) -> list[Action]:
                 continue
             where = f" in namespace {spec}" if spec else ""
             out.append(Action(f"delete device {link.name}{where} (owner {owner})", ip(spec, "link", "del", link.name),
-                              lambda spec=spec, link=link: _del_link(s, spec, link.index, link.name)))
+                              partial(_del_link, s, spec, link.index, link.name)))
     return out
 
 

@@ -40,7 +40,7 @@ class LabLock:
         self.name = name
         self.fd: int | None = None
 
-    def acquire(self) -> "LabLock":
+    def acquire(self) -> LabLock:
         """Take the lock or raise Locked naming the pid that holds it."""
         _private_dir(paths.labs_dir())
         path = os.path.join(_private_dir(paths.lab_dir(self.name)), LOCK)
@@ -64,7 +64,7 @@ class LabLock:
             os.close(self.fd)
             self.fd = None
 
-    def __enter__(self) -> "LabLock":
+    def __enter__(self) -> LabLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:

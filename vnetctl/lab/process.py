@@ -15,7 +15,6 @@ from ..errors import Failed, IncompleteUndo
 from ..steps import Receipt, Session, Step, in_ns
 from . import paths
 
-
 SETTLE = 0.2
 
 

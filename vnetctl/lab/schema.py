@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import InvalidName
 from ..names import check_ifname, check_netns
@@ -24,7 +25,7 @@ class F:
     required: bool = False
     default: Any = None
     choices: tuple[Any, ...] = ()
-    sub: dict[str, "F"] | None = None
+    sub: dict[str, F] | None = None
 
 
 ADDRS = F("cidrs", default=())
@@ -76,7 +77,7 @@ CHECKS: dict[str, dict[str, F]] = {
 }
 
 
-class Fields(dict):  # type: ignore[type-arg]
+class Fields(dict):
     """A mapping read against a schema; `.at` holds where each given key's value was written."""
 
     at: dict[str, Pos] = {}

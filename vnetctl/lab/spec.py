@@ -26,7 +26,7 @@ class Device:
     user: str | None = None
     group: str | None = None
     multi_queue: bool = False
-    peer: "Device | None" = None
+    peer: Device | None = None
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,7 @@ def _drift(entry: jr.Entry, v: _View, owner: str) -> str | None:
     return None
 
 
-def lab_status(name: str, lab: "Lab | None") -> dict[str, Any]:
+def lab_status(name: str, lab: Lab | None) -> dict[str, Any]:
     """One lab's status: up or not, file drift (when the file is given) and kernel drift."""
     meta = jr.read_meta(name)
     out: dict[str, Any] = {"name": name, "status": jr.status_of(meta) if meta else "down",
@@ -105,8 +105,8 @@ def lab_status(name: str, lab: "Lab | None") -> dict[str, Any]:
         out["file_drift"] = digest(lab.plan()) != meta.get("digest")
     entries = [e for e in jr.replay(name) if e.done and not e.undone]
     out["steps"] = len(entries)
-    out["processes"] = [{"name": e.step.name, "pid": (e.receipt or {}).get("pid"),  # type: ignore[attr-defined]
-                         "running": bool(e.receipt) and procb.alive(int(e.receipt["pid"]), e.receipt.get("start"))}
+    out["processes"] = [{"name": e.step.name, "pid": (e.receipt or {}).get("pid"),
+                         "running": e.receipt is not None and procb.alive(int(e.receipt["pid"]), e.receipt.get("start"))}
                         for e in entries if isinstance(e.step, ProcessStart)]
     with Session(256) as s:
         v = _View(s)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import ast
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from .yamlload import MList, MMap, Pos
 

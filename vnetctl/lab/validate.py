@@ -136,7 +136,7 @@ def _build(top: dict[str, Any], tree: MMap, ck: Checker, path: str, source: str,
             names[(ns, name)] = at
 
     def end(item: dict[str, Any], at: Pos, kind: str, section: str) -> Device:
-        at_ = item.at
+        at_ = item.at  # type: ignore[attr-defined]
         known_ns(item["netns"], at_.get("netns", at), f"{section} {item['name']!r}")
         claim(item["netns"], item["name"], at_.get("name", at))
         for cidr in item["addresses"] or ():

@@ -15,7 +15,7 @@ MAX_DEPTH = 64
 MAX_VALUES = 100_000  # values in the file once its aliases are followed (an "alias bomb" has billions)
 
 
-class MMap(dict):  # type: ignore[type-arg]
+class MMap(dict):
     """A mapping that remembers where it, each key and each value were written."""
 
     mark: Pos = (1, 1)
@@ -34,7 +34,7 @@ class MMap(dict):  # type: ignore[type-arg]
         return self.kmarks.get(key, self.mark)
 
 
-class MList(list):  # type: ignore[type-arg]
+class MList(list):
     """A sequence that remembers where it and each item were written."""
 
     mark: Pos = (1, 1)

@@ -247,7 +247,8 @@ class LinkSet(Step):
             nl.set_link(link.index, self.name, new_name=self.value)
             return {"old": self.name}
         if self.attr == "master":
-            old = nl.link_by_index(link.master).name if link.master else ""
+            master = nl.link_by_index(link.master) if link.master else None
+            old = master.name if master else ""
             idx = nl.index_of(self.value) if self.value else 0
             nl.set_link(link.index, self.name, master=idx)
             return {"old": old}

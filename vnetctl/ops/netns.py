@@ -97,7 +97,7 @@ def outside_peers(s: Session, name: str) -> list[tuple[str | None, str]]:
             break
         nsid = s.nl(name).nsid_of(nsb.resolve(spec))
         for lk in inside:
-            if nsid is not None and lk.link_netnsid == nsid:
+            if nsid is not None and lk.link_netnsid == nsid and lk.link is not None:
                 peer = s.nl(spec).link_by_index(lk.link)
                 if peer is not None:
                     out.append((spec, peer.name))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, is_dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from rich.console import Console
 from rich.table import Table
@@ -68,7 +69,7 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]], title: str | No
     if title:
         sys.stdout.write(title + "\n")
     for row in [list(columns)] + texts:
-        sys.stdout.write("  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() + "\n")
+        sys.stdout.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)).rstrip() + "\n")
 
 
 def script(lines: Iterable[str]) -> None:

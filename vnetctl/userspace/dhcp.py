@@ -7,8 +7,22 @@ import os
 import struct
 from dataclasses import dataclass, field
 
-from .packet import (ETH_P_IP, PROTO_UDP, BROADCAST_MAC, PacketError, build_eth, build_ipv4, build_udp, ip4_bytes,
-                     ip4_text, mac_bytes, mac_text, parse_eth, parse_ipv4, parse_udp)
+from .packet import (
+    BROADCAST_MAC,
+    ETH_P_IP,
+    PROTO_UDP,
+    PacketError,
+    build_eth,
+    build_ipv4,
+    build_udp,
+    ip4_bytes,
+    ip4_text,
+    mac_bytes,
+    mac_text,
+    parse_eth,
+    parse_ipv4,
+    parse_udp,
+)
 
 MAGIC_COOKIE = b"\x63\x82\x53\x63"
 CLIENT_PORT = 68

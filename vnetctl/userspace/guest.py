@@ -6,14 +6,31 @@ import ipaddress
 import os
 import select
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from ..errors import Failed, UsageError
 from . import dhcp
-from .packet import (ARP_REPLY, ARP_REQUEST, BROADCAST_MAC, ETH_P_ARP, ETH_P_IP, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST,
-                     PROTO_ICMP, PacketError, build_arp, build_eth, build_icmp, build_ipv4, mac_bytes, parse_arp,
-                     parse_eth, parse_icmp, parse_ipv4)
+from .packet import (
+    ARP_REPLY,
+    ARP_REQUEST,
+    BROADCAST_MAC,
+    ETH_P_ARP,
+    ETH_P_IP,
+    ICMP_ECHO_REPLY,
+    ICMP_ECHO_REQUEST,
+    PROTO_ICMP,
+    PacketError,
+    build_arp,
+    build_eth,
+    build_icmp,
+    build_ipv4,
+    mac_bytes,
+    parse_arp,
+    parse_eth,
+    parse_icmp,
+    parse_ipv4,
+)
 from .reader import Stop, open_device, stop_on_signals
 
 DHCP_TIMEOUTS = (1.0, 2.0, 4.0, 4.0, 4.0)

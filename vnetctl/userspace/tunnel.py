@@ -22,8 +22,9 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..backend import tun
 from ..backend.netns import call_in, resolve
@@ -223,7 +224,7 @@ class Tunnel:
     def start(self) -> None:
         """Start two worker threads per queue."""
         self.started = time.monotonic()
-        for fd, sock in zip(self.fds, self.socks):
+        for fd, sock in zip(self.fds, self.socks, strict=True):
             tx, rx = Counters(), Counters()
             self.counters.append((tx, rx))
             connected = self.remote is not None and not self.routes
@@ -381,7 +382,7 @@ def run(tunnel: Tunnel, stop: threading.Event | None = None, count: int | None =
     if stop is None:
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())  # type: ignore[union-attr]
+            signal.signal(sig, lambda *_: stop.set())
     tunnel.open()
     try:
         tunnel.start()
