@@ -91,5 +91,8 @@ def snapshot() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
     spaces = netns_names()
     devs = {"": frozenset(names())}
     for ns in spaces:
-        devs[ns] = frozenset(names(ns))
+        try:
+            devs[ns] = frozenset(names(ns))
+        except subprocess.CalledProcessError:  # listed but not a namespace (an empty mount point), or going away
+            devs[ns] = frozenset({"<unreadable>"})
     return frozenset(spaces), devs

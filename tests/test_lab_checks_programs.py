@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.helpers import sh, snapshot, vnetctl
+from tests.helpers import sh, snapshot, vnetctl, wait_for
 from vnetctl import lab as labs
 from vnetctl.errors import LabError
 from vnetctl.lab import paths
@@ -178,6 +178,9 @@ def test_output_and_holders_fail_once_the_process_is_gone(tmp_path) -> None:
     try:
         with open(os.path.join(paths.run_dir("progs"), "reader.pid")) as pf:
             pid = json.load(pf)["pid"]
+        log = os.path.join(paths.run_dir("progs"), "reader.log")
+        # 'ready' is the device being held; on a busy machine the banner may come a little later
+        wait_for(lambda: "reading tun tun0" in open(log).read(), what="the reader's banner")
         os.kill(pid, 9)
         failed = vnetctl("lab", "check", str(f), "--json")
     finally:

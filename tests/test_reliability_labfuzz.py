@@ -31,7 +31,7 @@ FIELDS = sorted({k for fields in SCHEMA.values() for k in fields} | {k for f in 
                 | {"for", "var", "range", "peer", "ready"})
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-TIME_LIMIT = 10.0  # seconds for one file: a lab file must never make vnetctl hang
+TIME_LIMIT = 120.0  # a hang guard, not a speed check: one file must never make vnetctl hang (it takes < 1 s idle)
 
 
 def check(text: str, params: dict[str, str] | None = None) -> str:
