@@ -8,11 +8,13 @@ import subprocess
 
 import pytest
 
-from vnetctl.model import Device, Holder, HostView, Namespace, Peer
+from vnetctl.model import Device, Holder, HostView, Namespace, Owner, Peer
 from vnetctl.render import graph
 from vnetctl.render import inspect_text as text
 
 HOST, NS_A, NS_U = 4026531840, 4026532001, 4026532002
+QEMU = Owner("vm", "qemu", None, "web-vm")
+WEB = Owner("container", "podman", "f" * 64, "web", image="docker.io/library/busybox")
 
 
 def sample() -> HostView:
@@ -24,7 +26,7 @@ def sample() -> HostView:
         Device("tapA", 3, "veth", "veth", "", "UP", 1500, "aa:bb:cc:00:00:03", "br0",
                peer=Peer("eth0", 2, NS_A, "a", "a")),
         Device("tap0", 4, "tun", "tun", "tap", "UNKNOWN", 1500, "aa:bb:cc:00:00:04", "br0",
-               holders=(Holder(7, "qemu", 26),), tun_mode="tap"),
+               holders=(Holder(7, "qemu", 26, ("qemu-system-x86_64", "-name", "guest=web-vm"), QEMU),), tun_mode="tap"),
         Device("x0", 5, "veth", "veth", "", "DOWN", 1500, "aa:bb:cc:00:00:05", None,
                peer=Peer("y0", 2, NS_U, None, "pid:99")),
         Device("lost", 6, "veth", "veth", "", "DOWN", 1500, "aa:bb:cc:00:00:06", None, peer=Peer("far", 9, None)),
@@ -33,7 +35,7 @@ def sample() -> HostView:
         Device("eth0", 2, "veth", "veth", "", "UP", 1500, "aa:bb:cc:00:01:02", None, ("10.0.0.2/24",),
                peer=Peer("tapA", 3, HOST, None, None, True)),
     ))
-    u = Namespace(None, NS_U, pids=(99,), commands=("sleep",), ref="pid:99", devices=(
+    u = Namespace(None, NS_U, pids=(99,), commands=("sleep",), ref="pid:99", owners=(WEB,), devices=(
         Device("y0", 2, "veth", "veth", "", "DOWN", 1500, "aa:bb:cc:00:02:02", None, peer=Peer("x0", 5, HOST, None, None, True)),
     ))
     return HostView((host, a, u), ("cannot enter namespace 'z': permission denied (needs CAP_SYS_ADMIN)",))
@@ -52,7 +54,12 @@ def test_json_has_the_documented_shape() -> None:
     assert {k: eth0["peer"][k] for k in ("name", "ifindex", "netns_inode")} == {"name": "tapA", "ifindex": 3,
                                                                                "netns_inode": HOST}
     tap0 = data["namespaces"][0]["devices"][3]
-    assert tap0["holders"] == [{"pid": 7, "comm": "qemu", "fd": 26}] and tap0["peer"] is None
+    qemu = {"kind": "vm", "runtime": "qemu", "id": None, "name": "web-vm", "pod": None, "pod_namespace": None, "image": None}
+    assert tap0["holders"] == [{"pid": 7, "comm": "qemu", "fd": 26, "cmdline": ["qemu-system-x86_64", "-name", "guest=web-vm"],
+                                "owner": qemu}] and tap0["peer"] is None
+    assert data["namespaces"][1]["owners"] == []
+    assert data["namespaces"][2]["owners"] == [{"kind": "container", "runtime": "podman", "id": "f" * 64, "name": "web",
+                                                "pod": None, "pod_namespace": None, "image": "docker.io/library/busybox"}]
 
 
 def test_driver_json() -> None:
@@ -66,12 +73,12 @@ def test_plain_tree_is_stable_text() -> None:
         "├── lo #1  loopback  UNKNOWN  mtu 65536  127.0.0.1/8",
         "├── br0 #2  bridge  UP  mtu 1500  aa:bb:cc:00:00:02  ports tapA,tap0",
         "├── tapA #3  veth  UP  mtu 1500  aa:bb:cc:00:00:03  ⊂ br0  ⇄ eth0 #2 in a",
-        "├── tap0 #4  tap  UNKNOWN  mtu 1500  aa:bb:cc:00:00:04  ⊂ br0  held by qemu[7] fd 26",
+        "├── tap0 #4  tap  UNKNOWN  mtu 1500  aa:bb:cc:00:00:04  ⊂ br0  held by qemu[7] fd 26 (vm web-vm (qemu))",
         "├── x0 #5  veth  DOWN  mtu 1500  aa:bb:cc:00:00:05  ⇄ y0 #2 in (pid:99)",
         "└── lost #6  veth  DOWN  mtu 1500  aa:bb:cc:00:00:06  ⇄ far #9 in an unknown namespace",
         "a  inode 4026532001",
         "└── eth0 #2  veth  UP  mtu 1500  aa:bb:cc:00:01:02  ⇄ tapA #3 in (host)  10.0.0.2/24",
-        "(pid:99)  inode 4026532002  pids 99  [sleep]",
+        "(pid:99)  inode 4026532002  web (podman)  pids 99  [sleep]",
         "└── y0 #2  veth  DOWN  mtu 1500  aa:bb:cc:00:02:02  ⇄ x0 #5 in (host)",
     ]
 
@@ -86,8 +93,9 @@ def test_peer_outside_the_view_is_named_from_the_peer() -> None:
 def test_table_rows() -> None:
     rows = text.table_rows(sample())
     assert len(rows) == 8 and all(len(r) == len(text.TABLE_COLUMNS) for r in rows)
-    assert rows[2] == ["(host)", 3, "tapA", "veth", "veth", "", "UP", 1500, "br0", "eth0#2@a", [], ""]
-    assert rows[3][-1] == "qemu[7] fd 26"
+    assert rows[2] == ["(host)", 3, "tapA", "veth", "veth", "", "UP", 1500, "br0", "eth0#2@a", [], "", ""]
+    assert rows[3][-2:] == ["qemu[7] fd 26 (vm web-vm (qemu))", ""]
+    assert rows[-1][-1] == "web (podman)"
 
 
 def test_mermaid_draws_clusters_pairs_and_ports() -> None:
@@ -99,7 +107,7 @@ def test_mermaid_draws_clusters_pairs_and_ports() -> None:
     assert f"  d{HOST}_5 <-->|veth| d{NS_U}_2" in lines
     assert out.count("<-->|veth|") == 3  # each pair once, plus the one to a stub
     assert f"  d{HOST}_3 -.-|port| d{HOST}_2" in lines and f"  d{HOST}_4 -.-|port| d{HOST}_2" in lines
-    assert any(ln.startswith("  d0_9[") and "far #9" in ln for ln in lines)
+    assert any(ln.startswith(f"  u{HOST}_6_9[") and "far #9" in ln for ln in lines)
 
 
 def test_dot_is_valid_graphviz() -> None:

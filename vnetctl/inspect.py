@@ -20,7 +20,8 @@ from typing import Any
 from .backend import ethtool, nsocket, procfs, rtdump
 from .backend import netns as nsb
 from .errors import NotFound, PermissionDenied, UsageError, VnetError
-from .model import Device, Holder, HostView, Link, Namespace, Peer
+from .model import Device, Holder, HostView, Link, Namespace, Peer, Who
+from .owners import Resolver
 
 NETLINK_ROUTE = 0
 CHUNK = 256  # namespaces whose sockets are open at once on a big host
@@ -67,8 +68,9 @@ class _Ns:
 class Scanner:
     """One inspection of the host: discovery, per-namespace reads, peers and holders."""
 
-    def __init__(self, fds: bool = True) -> None:
+    def __init__(self, fds: bool = True, owners: bool = True) -> None:
         self.warnings: list[str] = []
+        self.owners = Resolver() if owners else None
         self.proc = procfs.scan(fds=fds)
         self.spaces: dict[int, _Ns] = {}
         self.peer_reader = ethtool.PeerIndexReader()
@@ -276,7 +278,8 @@ class Scanner:
                 continue
             if pid not in comms:
                 comms[pid] = procfs.comm(pid)
-            out.setdefault((inode, iff), []).append(Holder(pid, comms[pid], fd))
+            owner = self.owners.of_pid(pid) if self.owners else None
+            out.setdefault((inode, iff), []).append(Holder(pid, comms[pid], fd, procfs.cmdline(pid), owner))
         return out
 
     def _guess_tun_netns(self, pid: int, iff: str) -> int | None:
@@ -327,6 +330,10 @@ def _device(sc: Scanner, ns: _Ns, link: Link, holders: dict[tuple[int, str], lis
     info = ns.drv.get(link.index)
     ports = tuple(sorted(lk.name for lk in ns.links or () if lk.master == link.index)) if link.kind == "bridge" else ()
     tun_mode = None
+    held = tuple(sorted(holders.get((ns.inode, link.name), ()), key=lambda h: (h.pid, h.fd)))
+    if link.kind == "tun" and link.detail("tun_persist") == 0 and not held:
+        sc.warnings.append(f"tun/tap {link.name} in {ns.label} is not persistent, so a process holds it, but none was found "
+                           "(its holder's files are unreadable or it is in another pid namespace)")
     if link.kind == "tun":
         tun_type = link.detail("tun_type")
         tun_mode = {1: "tun", 2: "tap"}.get(tun_type if isinstance(tun_type, int) else 0, info.bus_info if info else None)
@@ -337,7 +344,7 @@ def _device(sc: Scanner, ns: _Ns, link: Link, holders: dict[tuple[int, str], lis
         master=ns.names.get(link.master) if link.master else None,
         addresses=tuple(ns.addrs.get(link.index, ())),
         peer=sc.peer(ns, link, index) if link.kind == "veth" else None,
-        holders=tuple(sorted(holders.get((ns.inode, link.name), ()), key=lambda h: (h.pid, h.fd))),
+        holders=held,
         ports=ports, tun_mode=tun_mode, altnames=link.altnames,
         driver_version=info.version if info else None, netns_inode=ns.inode, link_type=ns.types.get(link.index),
     )
@@ -345,13 +352,14 @@ def _device(sc: Scanner, ns: _Ns, link: Link, holders: dict[tuple[int, str], lis
 
 def _namespace(sc: Scanner, ns: _Ns, devices: tuple[Device, ...]) -> Namespace:
     commands = tuple(sorted({procfs.comm(p) for p in ns.pids[:50]} - {""}))
+    owners = sc.owners.of_pids(ns.pids) if sc.owners and not ns.current else ()
     return Namespace(name=ns.name, inode=ns.inode, pids=tuple(ns.pids), commands=commands, devices=devices,
-                     paths=tuple(ns.paths), current=ns.current, ref=ns.ref)
+                     paths=tuple(ns.paths), current=ns.current, ref=ns.ref, owners=owners)
 
 
-def host(netns: str | None = None) -> HostView:
-    """The whole host (or the one namespace `netns` names), as inspect sees it."""
-    return _view([netns] if netns else None)
+def host(netns: str | None = None, owners: bool = True) -> HostView:
+    """The whole host (or the one namespace `netns` names), as inspect sees it (owners resolved unless told not to)."""
+    return _view([netns] if netns else None, owners)
 
 
 def _chunk() -> int:
@@ -360,9 +368,9 @@ def _chunk() -> int:
     return CHUNK if soft == resource.RLIM_INFINITY else max(4, min(CHUNK, (soft - 48) // 2))
 
 
-def _view(specs: list[str | None] | None) -> HostView:
+def _view(specs: list[str | None] | None, owners: bool = True) -> HostView:
     """Read the namespaces `specs` name (None: all of them); peers are resolved against the whole host."""
-    sc = Scanner()
+    sc = Scanner(owners=owners)
     try:
         chosen = list(dict.fromkeys(sc.find(spec) for spec in specs)) if specs is not None else sc.ordered()
         chunk = _chunk()
@@ -438,18 +446,51 @@ def lookup(dev: str, netns: str | None = None, kind: str | None = None) -> tuple
     """device() (of link kind `kind`, when given), with the warnings about what could not be seen."""
     sc = Scanner()
     try:
-        ns = sc.find(netns)
-        sc.read(ns)
-        if sc.socket_of(ns) is None:
-            raise PermissionDenied(f"cannot enter {ns.label}", "needs CAP_SYS_ADMIN (run as root)")
-        link = next((lk for lk in ns.links or () if lk.name == dev or dev in lk.altnames), None)
-        if link is None:
-            raise NotFound(f"device {dev!r} not found in {ns.label}", "see 'vnetctl inspect" + (f" -n {netns}'" if netns else "'"))
-        if kind is not None and link.kind != kind:
-            what = {"tun": "tun/tap"}.get(kind, kind)
-            raise UsageError(f"{dev!r} is a {link.kind or 'physical'} device, not a {what}", f"give the name of a {what} device")
+        ns, link = _find_link(sc, dev, netns, kind)
         holders = sc.holders() if link.kind == "tun" else {}
         found = _device(sc, ns, link, holders, None)
         return found, list(dict.fromkeys(sc.warnings))
     finally:
         sc.close()
+
+
+def _find_link(sc: Scanner, dev: str, netns: str | None, kind: str | None = None) -> tuple[_Ns, Link]:
+    ns = sc.find(netns)
+    sc.read(ns)
+    if sc.socket_of(ns) is None:
+        raise PermissionDenied(f"cannot enter {ns.label}", "needs CAP_SYS_ADMIN (run as root)")
+    link = next((lk for lk in ns.links or () if lk.name == dev or dev in lk.altnames), None)
+    if link is None:
+        raise NotFound(f"device {dev!r} not found in {ns.label}", "see 'vnetctl inspect" + (f" -n {netns}'" if netns else "'"))
+    if kind is not None and link.kind != kind:
+        what = {"tun": "tun/tap"}.get(kind, kind)
+        raise UsageError(f"{dev!r} is a {link.kind or 'physical'} device, not a {what}", f"give the name of a {what} device")
+    return ns, link
+
+
+def who(dev: str, netns: str | None = None) -> tuple[Who, list[str]]:
+    """Device `dev`, its namespace's owners and, for a veth, the owners of the namespace at the other end."""
+    sc = Scanner()
+    try:
+        ns, link = _find_link(sc, dev, netns)
+        found = _device(sc, ns, link, sc.holders() if link.kind == "tun" else {}, None)
+        assert sc.owners is not None
+        other = sc.spaces.get(found.peer.netns_inode) if found.peer and found.peer.netns_inode else None
+        here = () if ns.current else sc.owners.of_pids(ns.pids)
+        there = sc.owners.of_pids(other.pids) if other is not None and not other.current else ()
+        return Who(found, ns.ref, ns.inode, here, there), list(dict.fromkeys(sc.warnings))
+    finally:
+        sc.close()
+
+
+def tun_anywhere(dev: str) -> tuple[list[tuple[Namespace, Device]], list[str]]:
+    """Every tun/tap named `dev` in every namespace, with its holders; NotFound/UsageError when there is none."""
+    view = _view(None)
+    found = [(ns, d) for ns in view.namespaces for d in ns.devices if d.name == dev or dev in d.altnames]
+    taps = [(ns, d) for ns, d in found if d.kind == "tun"]
+    if not found:
+        raise NotFound(f"device {dev!r} not found in any namespace", "see 'vnetctl inspect'")
+    if not taps:
+        raise UsageError(f"{dev!r} is a {found[0][1].kind or 'physical'} device, not a tun/tap",
+                         "give the name of a tun/tap device")
+    return taps, list(view.warnings)

@@ -49,12 +49,27 @@ class Route:
 
 
 @dataclass(frozen=True)
+class Owner:
+    """Who a namespace or process belongs to: a container, pod, VM, service or plain process."""
+
+    kind: str
+    runtime: str | None = None
+    id: str | None = None
+    name: str | None = None
+    pod: str | None = None
+    pod_namespace: str | None = None
+    image: str | None = None
+
+
+@dataclass(frozen=True)
 class Holder:
     """A process holding a tun/tap device open through an fd on /dev/net/tun."""
 
     pid: int
     comm: str
     fd: int
+    cmdline: tuple[str, ...] = ()
+    owner: Owner | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +120,18 @@ class Namespace:
     paths: tuple[str, ...] = ()
     current: bool = False
     ref: str | None = None
+    owners: tuple[Owner, ...] = ()
+
+
+@dataclass(frozen=True)
+class Who:
+    """`inspect who`: a device, the namespace it is in and its owners, and the owners at its peer's end."""
+
+    device: Device
+    netns_ref: str | None
+    netns_inode: int
+    owners: tuple[Owner, ...] = ()
+    peer_owners: tuple[Owner, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -91,12 +91,17 @@ def is_nsfs(path: str) -> bool:
 
 
 def resolve(spec: str | None) -> NsRef | None:
-    """Resolve `-n` (a name, `pid:PID` or an nsfs path) to an NsRef; None means here.
+    """Resolve `-n` (a name, `pid:PID`, an nsfs path or an owner such as docker:web) to an NsRef; None means here.
 
     Never creates anything: a missing namespace is NotFound.
     """
     if spec is None or spec == "":
         return None
+    from ..owners import locate  # owners read runtimes' files; only the owner forms need them
+
+    if locate.is_owner_form(spec):
+        path, inode, _ = locate.locate(spec)
+        return NsRef(None, path, inode)
     if spec.startswith("pid:"):
         pid = spec[4:]
         if not pid.isdigit():

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import ctypes
 import os
+import stat
 from dataclasses import dataclass, field
 
 TUN_DEV = "/dev/net/tun"
+TUN_RDEV = os.makedev(10, 200)  # the tun clone device, whatever the path of its node (slirp4netns, a mknod'ed copy)
 TUNGETDEVNETNS = 0x54E3  # _IO('T', 227): an fd of the namespace the tun device lives in now
 SYS_PIDFD_GETFD = 438
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -72,10 +74,19 @@ def _scan_fds(pid: int, out: ProcScan) -> None:
             target = os.readlink(f"{base}/{name}")
         except OSError:
             continue
-        if target == TUN_DEV:
-            out.tun_fds.append((pid, int(name)))
-        elif target.startswith("net:["):
+        if target.startswith("net:["):
             out.netns_fds.append((pid, int(name), int(target[5:-1])))
+        elif target.startswith("/") and _is_tun(f"{base}/{name}"):
+            out.tun_fds.append((pid, int(name)))
+
+
+def _is_tun(fd_path: str) -> bool:
+    """True if the fd is open on the tun character device (10:200), by device number, not by path."""
+    try:
+        st = os.stat(fd_path)
+    except OSError:
+        return False
+    return stat.S_ISCHR(st.st_mode) and st.st_rdev == TUN_RDEV
 
 
 def tun_iff(pid: int, fd: int) -> str | None:
@@ -162,3 +173,27 @@ def comm(pid: int) -> str:
             return f.read().strip()
     except OSError:
         return ""
+
+
+def read_text(pid: int, name: str) -> str:
+    """/proc/PID/<name> as text ('' if the process is gone or the file unreadable)."""
+    try:
+        with open(f"/proc/{pid}/{name}", "rb") as f:
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def cmdline(pid: int) -> tuple[str, ...]:
+    """A process's argv (empty for a kernel thread or a process that is gone)."""
+    raw = read_text(pid, "cmdline")
+    return tuple(raw.rstrip("\0").split("\0")) if raw else ()
+
+
+def ppid(pid: int) -> int | None:
+    """A process's parent pid, or None if it is gone."""
+    stat = read_text(pid, "stat")
+    try:
+        return int(stat[stat.rindex(")") + 2:].split()[1])
+    except (ValueError, IndexError):
+        return None

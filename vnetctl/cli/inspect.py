@@ -97,15 +97,42 @@ def driver(dev: str, netns: str | None, as_json: bool) -> None:
 @netns_option
 @json_option
 def holders(dev: str, netns: str | None, as_json: bool) -> None:
-    """Which processes hold tun/tap DEV open, through which fd on /dev/net/tun."""
+    """Which processes hold tun/tap DEV open (in every namespace unless -n), and who they belong to."""
+    from ..render.output import table
+
     netns, as_json = _inherit(netns, as_json)
+    if netns is None:
+        taps, warnings = inspector.tun_anywhere(dev)
+        _warn(warnings)
+        rows = [(ns, h) for ns, d in taps for h in d.holders]
+        if as_json:
+            _json([{**text.holder_json(h), "netns": ns.ref, "netns_inode": ns.inode} for ns, h in rows])
+        else:
+            table(["NAMESPACE", "PID", "COMMAND", "FD", "OWNER"],
+                  [[text.ns_label(ns), h.pid, h.comm, h.fd, text.owners_text((h.owner,) if h.owner else ())] for ns, h in rows])
+        return
     found, warnings = inspector.lookup(dev, netns, kind="tun")
     _warn(warnings)
     if as_json:
         _json([text.holder_json(h) for h in found.holders])
         return
-    from ..render.output import table
-    table(["PID", "COMMAND", "FD"], [[h.pid, h.comm, h.fd] for h in found.holders])
+    table(["PID", "COMMAND", "FD", "OWNER"],
+          [[h.pid, h.comm, h.fd, text.owners_text((h.owner,) if h.owner else ())] for h in found.holders])
+
+
+@inspect.command("who")
+@click.argument("dev")
+@netns_option
+@json_option
+def who(dev: str, netns: str | None, as_json: bool) -> None:
+    """Which container, pod, VM or process sits behind DEV: its namespace's owner, its peer's, its holders."""
+    netns, as_json = _inherit(netns, as_json)
+    found, warnings = inspector.who(dev, netns)
+    _warn(warnings)
+    if as_json:
+        _json(text.who_json(found))
+    else:
+        sys.stdout.write(text.who_line(found) + "\n")
 
 
 COMMANDS = [inspect]

@@ -22,7 +22,9 @@ def _edges(view: HostView) -> tuple[list[tuple[str, str]], list[tuple[str, str]]
         for d in ns.devices:
             me = _node(ns.inode, d.ifindex)
             if d.peer is not None:
-                other = _node(d.peer.netns_inode, d.peer.ifindex)
+                # A peer in a namespace we could not find is keyed by who reports it, so two such peers never merge.
+                other = (_node(d.peer.netns_inode, d.peer.ifindex) if d.peer.netns_inode is not None
+                         else f"u{ns.inode}_{d.ifindex}_{d.peer.ifindex}")
                 if other not in present:
                     stubs[other] = f"{d.peer.name or '?'} #{d.peer.ifindex}\nin {peer_ns_label(d.peer, known)}"
                 pairs.setdefault(frozenset((me, other)), (me, other))

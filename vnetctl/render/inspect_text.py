@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Device, Holder, HostView, Namespace, Peer
+from ..model import Device, Holder, HostView, Namespace, Owner, Peer, Who
+from ..owners import describe
 
 TABLE_COLUMNS = ["NAMESPACE", "IFINDEX", "NAME", "KIND", "DRIVER", "BUS-INFO", "STATE", "MTU", "MASTER", "PEER",
-                 "ADDRESSES", "HOLDERS"]
+                 "ADDRESSES", "HOLDERS", "OWNER"]
 
 
 def ns_label(ns: Namespace) -> str:
@@ -37,9 +38,22 @@ def peer_ns_label(peer: Peer, known: dict[int, str]) -> str:
     return f"({peer.netns_ref})" if peer.netns_ref else f"(inode {peer.netns_inode})"
 
 
+def owner_json(o: Owner | None) -> dict[str, Any] | None:
+    """An owner as JSON: kind, runtime, id, name, pod, pod_namespace, image."""
+    if o is None:
+        return None
+    return {"kind": o.kind, "runtime": o.runtime, "id": o.id, "name": o.name, "pod": o.pod,
+            "pod_namespace": o.pod_namespace, "image": o.image}
+
+
+def owners_text(owners: tuple[Owner, ...]) -> str:
+    """The telling owners of a namespace as words ('' for plain processes, which the commands already show)."""
+    return ", ".join(describe(o) for o in owners if _telling(o))
+
+
 def holder_json(h: Holder) -> dict[str, Any]:
     """One holder as JSON."""
-    return {"pid": h.pid, "comm": h.comm, "fd": h.fd}
+    return {"pid": h.pid, "comm": h.comm, "fd": h.fd, "cmdline": list(h.cmdline), "owner": owner_json(h.owner)}
 
 
 def peer_json(peer: Peer | None) -> dict[str, Any] | None:
@@ -63,7 +77,7 @@ def namespace_json(ns: Namespace) -> dict[str, Any]:
     """One namespace in the documented shape."""
     return {"name": ns.name, "inode": ns.inode, "pids": list(ns.pids), "commands": list(ns.commands),
             "current": ns.current, "ref": ns.ref, "paths": list(ns.paths),
-            "devices": [device_json(d) for d in ns.devices]}
+            "owners": [owner_json(o) for o in ns.owners], "devices": [device_json(d) for d in ns.devices]}
 
 
 def host_json(view: HostView) -> dict[str, Any]:
@@ -79,6 +93,8 @@ def driver_json(d: Device) -> dict[str, Any]:
 def ns_header(ns: Namespace) -> str:
     """The line that opens a namespace in the tree."""
     text = f"{ns_label(ns)}  inode {ns.inode}"
+    if owners_text(ns.owners):
+        text += f"  {owners_text(ns.owners)}"
     if ns.pids:
         shown = ",".join(map(str, ns.pids[:6])) + (f",+{len(ns.pids) - 6}" if len(ns.pids) > 6 else "")
         text += f"  pids {shown}"
@@ -88,8 +104,13 @@ def ns_header(ns: Namespace) -> str:
 
 
 def holders_text(holders: tuple[Holder, ...]) -> str:
-    """Holders as `comm[pid] fd N`."""
-    return ", ".join(f"{h.comm or '?'}[{h.pid}] fd {h.fd}" for h in holders)
+    """Holders as `comm[pid] fd N`, with the owner when it says more than the command: `qemu[7] fd 26 (vm web (qemu))`."""
+    return ", ".join(f"{h.comm or '?'}[{h.pid}] fd {h.fd}" + (f" ({describe(h.owner)})" if h.owner and _telling(h.owner) else "")
+                     for h in holders)
+
+
+def _telling(owner: Owner | None) -> bool:
+    return owner is not None and owner.kind != "process"
 
 
 def kind_text(d: Device) -> str:
@@ -155,7 +176,7 @@ def table_rows(view: HostView) -> list[list[Any]]:
         for d in ns.devices:
             peer = f"{d.peer.name or '?'}#{d.peer.ifindex}@{peer_ns_label(d.peer, known)}" if d.peer else None
             rows.append([ns_label(ns), d.ifindex, d.name, kind_text(d), d.driver, d.bus_info, d.state, d.mtu,
-                         d.master, peer, list(d.addresses), holders_text(d.holders)])
+                         d.master, peer, list(d.addresses), holders_text(d.holders), owners_text(ns.owners)])
     return rows
 
 
@@ -171,3 +192,33 @@ def device_text(d: Device) -> list[str]:
     elif d.kind == "veth":
         lines.append("peer: (none)")
     return lines
+
+
+def who_json(w: Who) -> dict[str, Any]:
+    """`inspect who --json`: the device, its namespace and owners, and the peer's namespace owners."""
+    peer = peer_json(w.device.peer)
+    if peer is not None:
+        peer["owners"] = [owner_json(o) for o in w.peer_owners]
+    return {"device": device_json(w.device), "netns": w.netns_ref, "netns_inode": w.netns_inode,
+            "owners": [owner_json(o) for o in w.owners], "peer": peer}
+
+
+def _where(ref: str | None, owners: tuple[Owner, ...], current: bool = False) -> str:
+    place = "(host)" if current or ref is None else (ref if ":" not in ref and "/" not in ref else f"({ref})")
+    said = ", ".join(describe(o) for o in owners)
+    return f"{place} of {said}" if said else place
+
+
+def who_line(w: Who) -> str:
+    """`inspect who` for a person: one line from this device to whoever sits at the other end."""
+    d = w.device
+    text = f"{d.name} #{d.ifindex} {kind_text(d)} in {_where(w.netns_ref, w.owners)}"
+    if d.peer is not None:
+        p = d.peer
+        far = "an unknown namespace" if p.netns_inode is None else _where(p.netns_ref, w.peer_owners, p.netns_current)
+        text += f" ⇄ {d.peer.name or '?'} #{d.peer.ifindex} in {far}"
+    if d.holders:
+        text += " held by " + holders_text(d.holders)
+    elif d.kind == "tun":
+        text += " held by nobody"
+    return text
