@@ -76,18 +76,22 @@ def test_tap_held_by_a_process(holders: list[subprocess.Popen[str]]) -> None:
     pid, fds = hold(holders, "tap0")
     assert lsof_tun_fds(pid) == set(fds) and fdinfo_iff(pid, fds[0]) == "tap0"
     got = json.loads(vnetctl("inspect", "holders", "tap0", "--json", check=True).stdout)
-    assert got == [{"pid": pid, "comm": comm(pid), "fd": fds[0]}]
+    assert [{k: h[k] for k in ("pid", "comm", "fd", "netns")} for h in got] == [{"pid": pid, "comm": comm(pid), "fd": fds[0],
+                                                                                "netns": None}]
+    with open(f"/proc/{pid}/cmdline") as f:
+        assert got[0]["cmdline"] == f.read().rstrip("\0").split("\0")
+    assert got[0]["owner"]["kind"] == "process" and got[0]["owner"]["name"] == comm(pid)
     tree = vnetctl("inspect", check=True).stdout
     assert f"held by {comm(pid)}[{pid}] fd {fds[0]}" in tree
     listed = json.loads(vnetctl("tuntap", "list", "--json", check=True).stdout)
-    assert [t["holders"] for t in listed if t["name"] == "tap0"] == [[{"pid": pid, "comm": comm(pid), "fd": fds[0]}]]
+    assert [[(h["pid"], h["fd"]) for h in t["holders"]] for t in listed if t["name"] == "tap0"] == [[(pid, fds[0])]]
 
 
 def test_multi_queue_tap_lists_every_fd(holders: list[subprocess.Popen[str]]) -> None:
     pid, fds = hold(holders, "mq0", queues=3)
     assert lsof_tun_fds(pid) == set(fds)
     got = json.loads(vnetctl("inspect", "holders", "mq0", "--json", check=True).stdout)
-    assert got == [{"pid": pid, "comm": comm(pid), "fd": fd} for fd in sorted(fds)]
+    assert [(h["pid"], h["comm"], h["fd"]) for h in got] == [(pid, comm(pid), fd) for fd in sorted(fds)]
 
 
 def test_same_tap_name_in_three_namespaces(holders: list[subprocess.Popen[str]]) -> None:
@@ -103,12 +107,14 @@ def test_same_tap_name_in_three_namespaces(holders: list[subprocess.Popen[str]])
     assert link("tapx") and link("tapx", "one") and link("tapx", "two")
     assert fdinfo_iff(mover, mover_fds[0]) == fdinfo_iff(inside, inside_fds[0]) == "tapx"
     assert os.stat(f"/proc/{mover}/ns/net").st_ino == os.stat("/proc/self/ns/net").st_ino
-    here = json.loads(vnetctl("inspect", "holders", "tapx", "--json", check=True).stdout)
+    here = json.loads(vnetctl("inspect", "holders", "tapx", "-n", "/proc/1/ns/net", "--json", check=True).stdout)
     one = json.loads(vnetctl("inspect", "holders", "tapx", "-n", "one", "--json", check=True).stdout)
     two = json.loads(vnetctl("inspect", "holders", "tapx", "-n", "two", "--json", check=True).stdout)
+    everywhere = json.loads(vnetctl("inspect", "holders", "tapx", "--json", check=True).stdout)
     assert here == []
-    assert one == [{"pid": mover, "comm": comm(mover), "fd": mover_fds[0]}]
-    assert two == [{"pid": inside, "comm": comm(inside), "fd": inside_fds[0]}]
+    assert [(h["pid"], h["comm"], h["fd"]) for h in one] == [(mover, comm(mover), mover_fds[0])]
+    assert [(h["pid"], h["comm"], h["fd"]) for h in two] == [(inside, comm(inside), inside_fds[0])]
+    assert sorted((h["netns"], h["pid"]) for h in everywhere) == [("one", mover), ("two", inside)]
     whole = json.loads(vnetctl("inspect", "--json", check=True).stdout)
     held = {(ns["name"], d["name"]): [h["pid"] for h in d["holders"]] for ns in whole["namespaces"] for d in ns["devices"]}
     assert held[(None, "tapx")] == [] and held[("one", "tapx")] == [mover] and held[("two", "tapx")] == [inside]

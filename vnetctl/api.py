@@ -10,8 +10,9 @@ from typing import Any
 
 from . import inspect as inspector
 from .backend import netns as nsb
+from .backend import nsfind
 from .backend import tun as tunb
-from .backend.procfs import comm, scan
+from .backend.procfs import comm
 from .errors import NotFound, UsageError
 from .model import Address, Link, Route
 from .names import check_ifname, check_netns
@@ -59,31 +60,29 @@ def netns_del(name: str, force: bool = False, dry_run: bool = False) -> list[Ste
 
 
 def netns_list(all_: bool = False, warnings: list[str] | None = None) -> list[dict[str, Any]]:
-    """Named namespaces, and with all_ also unnamed ones reachable through /proc/PID/ns/net.
+    """Named namespaces, and with all_ every other one the host holds (by a process, thread, fd, socket or mount).
 
     What could not be seen (processes whose namespace is unreadable) is added to `warnings`.
     """
-    proc = scan(fds=False)
-    pids = proc.netns_pids
-    if proc.hidden_ns and warnings is not None:
-        warnings.append(f"cannot see the network namespace of {len(proc.hidden_ns)} process(es) (needs CAP_SYS_PTRACE "
+    found = nsfind.discover(fds=all_, sockets=all_)
+    found.close()
+    if found.proc.hidden_ns and warnings is not None:
+        warnings.append(f"cannot see the network namespace of {len(found.proc.hidden_ns)} process(es) (needs CAP_SYS_PTRACE "
                         "or root): " + ("namespaces only they hold are missing and " if all_ else "")
                         + "the PIDS column may be incomplete")
-    here = nsb.current_inode()
-    seen: dict[int, dict[str, Any]] = {}
+    if all_ and warnings is not None:
+        warnings.extend(w for w in found.warnings if "open files" in w)
+    named: dict[int, list[str]] = {}
     for ref in nsb.list_named():
-        entry = seen.setdefault(ref.inode, {"name": ref.name, "inode": ref.inode, "names": [],
-                                            "pids": pids.get(ref.inode, [])})
-        entry["names"].append(ref.name)
-    if all_:
-        for inode, plist in sorted(pids.items()):
-            if inode not in seen:
-                seen[inode] = {"name": None, "inode": inode, "names": [], "pids": plist}
+        named.setdefault(ref.inode, []).append(ref.name or "")
     out = []
-    for entry in seen.values():
-        entry["current"] = entry["inode"] == here
-        entry["commands"] = sorted({comm(p) for p in entry["pids"][:50]} - {""})
-        out.append(entry)
+    for f in found.spaces.values():
+        if f.inode not in named and not all_:
+            continue
+        names = named.get(f.inode, [])
+        out.append({"name": names[0] if names else None, "inode": f.inode, "names": names, "pids": f.pids,
+                    "current": f.current, "held": None if f.pids else f.held,
+                    "commands": sorted({comm(p) for p in f.pids[:50]} - {""})})
     return sorted(out, key=lambda e: (e["name"] is None, e["name"] or "", e["inode"]))
 
 

@@ -17,7 +17,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backend import ethtool, nsocket, procfs, rtdump
+from .backend import ethtool, nsfind, nsocket, procfs, rtdump
 from .backend import netns as nsb
 from .errors import NotFound, PermissionDenied, UsageError, VnetError
 from .model import Device, Holder, HostView, Link, Namespace, Peer, Who
@@ -45,6 +45,7 @@ class _Ns:
     peer_stat: dict[int, int | None] = field(default_factory=dict)
     nsids: dict[int, int | None] = field(default_factory=dict)
     failed: bool = False
+    held: str | None = None
 
     @property
     def label(self) -> str:
@@ -71,11 +72,13 @@ class Scanner:
     def __init__(self, fds: bool = True, owners: bool = True) -> None:
         self.warnings: list[str] = []
         self.owners = Resolver() if owners else None
-        self.proc = procfs.scan(fds=fds)
-        self.spaces: dict[int, _Ns] = {}
+        self.found = nsfind.discover(fds=fds)
+        self.proc = self.found.proc
+        self.spaces: dict[int, _Ns] = {f.inode: _Ns(f.inode, f.name, f.paths, f.pids, f.current, held=f.held)
+                                       for f in self.found.spaces.values()}
+        self.warnings.extend(self.found.warnings)
         self.peer_reader = ethtool.PeerIndexReader()
         self.peers: dict[tuple[int, int], tuple[str | None, Peer]] = {}
-        self._discover()
 
     # discovery -----------------------------------------------------------------
     def _add(self, inode: int, path: str, name: str | None = None, current: bool = False) -> _Ns:
@@ -88,24 +91,6 @@ class Scanner:
             ns.paths.append(path)
         ns.current = ns.current or current
         return ns
-
-    def _discover(self) -> None:
-        self._add(nsb.current_inode(), "/proc/self/ns/net", current=True)
-        for ref in nsb.list_named():
-            self._add(ref.inode, ref.path, ref.name)
-        for path, inode in procfs.nsfs_mounts():
-            self._add(inode, path)
-        for inode, pids in self.proc.netns_pids.items():
-            self._add(inode, f"/proc/{pids[0]}/ns/net").pids = sorted(pids)
-        for pid, fd, inode in self.proc.netns_fds:
-            if inode not in self.spaces:
-                self._add(inode, f"/proc/{pid}/fd/{fd}")
-        if self.proc.hidden_ns:
-            self.warnings.append(f"cannot see the network namespace of {len(self.proc.hidden_ns)} process(es) "
-                                 "(needs CAP_SYS_PTRACE or root): namespaces only they hold are missing")
-        if self.proc.hidden_fds:
-            self.warnings.append(f"cannot read the open files of {len(self.proc.hidden_fds)} process(es) (needs root): "
-                                 "tun/tap holders and namespaces held by an fd may be missing")
 
     def ordered(self) -> list[_Ns]:
         """Namespaces in display order: current, named (by name), unnamed (by inode)."""
@@ -298,7 +283,8 @@ class Scanner:
             ns.sock = None
 
     def close(self) -> None:
-        """Close every socket."""
+        """Close every socket (and the namespace fds discovery kept)."""
+        self.found.close()
         for ns in self.spaces.values():
             if ns.sock is not None:
                 ns.sock.close()
@@ -354,7 +340,7 @@ def _namespace(sc: Scanner, ns: _Ns, devices: tuple[Device, ...]) -> Namespace:
     commands = tuple(sorted({procfs.comm(p) for p in ns.pids[:50]} - {""}))
     owners = sc.owners.of_pids(ns.pids) if sc.owners and not ns.current else ()
     return Namespace(name=ns.name, inode=ns.inode, pids=tuple(ns.pids), commands=commands, devices=devices,
-                     paths=tuple(ns.paths), current=ns.current, ref=ns.ref, owners=owners)
+                     paths=tuple(ns.paths), current=ns.current, ref=ns.ref, owners=owners, held=ns.held)
 
 
 def host(netns: str | None = None, owners: bool = True) -> HostView:

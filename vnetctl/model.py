@@ -121,6 +121,7 @@ class Namespace:
     current: bool = False
     ref: str | None = None
     owners: tuple[Owner, ...] = ()
+    held: str | None = None
 
 
 @dataclass(frozen=True)

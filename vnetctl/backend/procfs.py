@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 TUN_DEV = "/dev/net/tun"
 TUN_RDEV = os.makedev(10, 200)  # the tun clone device, whatever the path of its node (slirp4netns, a mknod'ed copy)
 TUNGETDEVNETNS = 0x54E3  # _IO('T', 227): an fd of the namespace the tun device lives in now
+SIOCGSKNS = 0x894C  # an fd of the network namespace a socket belongs to
 SYS_PIDFD_GETFD = 438
 _libc = ctypes.CDLL(None, use_errno=True)
 
@@ -23,6 +24,9 @@ class ProcScan:
     netns_fds: list[tuple[int, int, int]] = field(default_factory=list)
     hidden_ns: list[int] = field(default_factory=list)
     hidden_fds: list[int] = field(default_factory=list)
+    thread_ns: list[tuple[int, int, int]] = field(default_factory=list)
+    mount_ns: dict[int, int] = field(default_factory=dict)
+    socket_fds: list[tuple[int, int]] = field(default_factory=list)
 
 
 def netns_pids() -> dict[int, list[int]]:
@@ -53,11 +57,37 @@ def scan(fds: bool = True) -> ProcScan:
             continue
         except PermissionError:
             out.hidden_ns.append(pid)
+            ino = 0
         except OSError:
             continue
+        if ino:
+            _scan_threads(pid, ino, out)
+            try:
+                out.mount_ns.setdefault(os.stat(f"/proc/{pid}/ns/mnt").st_ino, pid)
+            except OSError:
+                pass
         if fds:
             _scan_fds(pid, out)
     return out
+
+
+def _scan_threads(pid: int, ino: int, out: ProcScan) -> None:
+    """Threads that entered another network namespace than their process's (setns on one thread)."""
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return
+    if len(tids) < 2:
+        return
+    for tid in tids:
+        if tid == str(pid):
+            continue
+        try:
+            tino = os.stat(f"/proc/{pid}/task/{tid}/ns/net").st_ino
+        except OSError:
+            continue
+        if tino != ino:
+            out.thread_ns.append((pid, int(tid), tino))
 
 
 def _scan_fds(pid: int, out: ProcScan) -> None:
@@ -74,7 +104,9 @@ def _scan_fds(pid: int, out: ProcScan) -> None:
             target = os.readlink(f"{base}/{name}")
         except OSError:
             continue
-        if target.startswith("net:["):
+        if target.startswith("socket:["):
+            out.socket_fds.append((pid, int(name)))
+        elif target.startswith("net:["):
             out.netns_fds.append((pid, int(name), int(target[5:-1])))
         elif target.startswith("/") and _is_tun(f"{base}/{name}"):
             out.tun_fds.append((pid, int(name)))
@@ -108,6 +140,17 @@ def tun_device_netns(pid: int, fd: int) -> int | None:
     copy is closed at once, so the device and the holder are untouched. None when the
     kernel or our privileges do not allow it.
     """
+    nsfd = _borrow(pid, fd, TUNGETDEVNETNS)
+    if nsfd is None:
+        return None
+    try:
+        return os.fstat(nsfd).st_ino
+    finally:
+        os.close(nsfd)
+
+
+def _borrow(pid: int, fd: int, request: int) -> int | None:
+    """An fd the ioctl `request` returns on a copy of another process's fd (pidfd_getfd), or None."""
     import fcntl
 
     try:
@@ -119,24 +162,25 @@ def tun_device_netns(pid: int, fd: int) -> int | None:
         if dup < 0:
             return None
         try:
-            nsfd = fcntl.ioctl(dup, TUNGETDEVNETNS)
+            return fcntl.ioctl(dup, request)
         except OSError:
             return None
         finally:
             os.close(dup)
-        try:
-            return os.fstat(nsfd).st_ino
-        finally:
-            os.close(nsfd)
     finally:
         os.close(pidfd)
 
 
-def nsfs_mounts() -> list[tuple[str, int]]:
-    """Network-namespace bind mounts visible in this mount namespace: (mount point, inode)."""
+def socket_netns(pid: int, fd: int) -> int | None:
+    """An fd (ours, to close) of the network namespace a process's socket belongs to (SIOCGSKNS), or None."""
+    return _borrow(pid, fd, SIOCGSKNS)
+
+
+def nsfs_mounts(pid: str | int = "self") -> list[tuple[str, int]]:
+    """Network-namespace bind mounts in the mount namespace of process `pid` (default ours): (mount point, inode)."""
     out = []
     try:
-        with open("/proc/self/mountinfo") as f:
+        with open(f"/proc/{pid}/mountinfo") as f:
             lines = f.readlines()
     except OSError:
         return []

@@ -42,11 +42,12 @@ def list_(all_: bool, as_json: bool) -> None:
     for warning in warnings:
         click.echo(f"warning: {warning}", err=True)
     if as_json:
-        emit_json([{k: e[k] for k in ("name", "inode", "pids", "commands", "current")} for e in entries])
+        emit_json([{k: e[k] for k in ("name", "inode", "pids", "commands", "current", "held")} for e in entries])
         return
     table(["NAME", "INODE", "PIDS", "COMMANDS"],
           [[(e["name"] or "(unnamed)") + (" *" if e["current"] else ""), e["inode"],
-            _short(e["pids"]), ",".join(e["commands"][:4])] for e in entries])
+            _short(e["pids"]), ",".join(e["commands"][:4]) or (f"(held by {e['held']})" if e["held"] else "")]
+           for e in entries])
 
 
 def _short(pids: list[int]) -> str:

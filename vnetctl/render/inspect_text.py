@@ -77,7 +77,7 @@ def namespace_json(ns: Namespace) -> dict[str, Any]:
     """One namespace in the documented shape."""
     return {"name": ns.name, "inode": ns.inode, "pids": list(ns.pids), "commands": list(ns.commands),
             "current": ns.current, "ref": ns.ref, "paths": list(ns.paths),
-            "owners": [owner_json(o) for o in ns.owners], "devices": [device_json(d) for d in ns.devices]}
+            "owners": [owner_json(o) for o in ns.owners], "held": ns.held, "devices": [device_json(d) for d in ns.devices]}
 
 
 def host_json(view: HostView) -> dict[str, Any]:
@@ -95,6 +95,8 @@ def ns_header(ns: Namespace) -> str:
     text = f"{ns_label(ns)}  inode {ns.inode}"
     if owners_text(ns.owners):
         text += f"  {owners_text(ns.owners)}"
+    if ns.held and not ns.pids and not ns.name:
+        text += f"  held by {ns.held}"
     if ns.pids:
         shown = ",".join(map(str, ns.pids[:6])) + (f",+{len(ns.pids) - 6}" if len(ns.pids) > 6 else "")
         text += f"  pids {shown}"

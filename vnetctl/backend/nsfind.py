@@ -1,0 +1,108 @@
+"""Every network namespace on the host, wherever it is held: one discovery for every command.
+
+A namespace lives as long as something refers to it: a process (/proc/PID/ns/net), one
+thread of a process (/proc/PID/task/TID/ns/net, after setns on that thread), a bind mount
+(in our mount namespace, or in another one: /proc/PID/mountinfo of a process there, opened
+through /proc/PID/root), an open nsfs fd, or only a socket created inside it (SIOCGSKNS).
+Namespaces are deduplicated by nsfs inode; each keeps every path it can be opened by.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from . import netns as nsb
+from . import procfs
+
+
+@dataclass(eq=False)
+class Found:
+    """One namespace: its name (if mounted under the run directory), paths to open it, pids, how it is held."""
+
+    inode: int
+    name: str | None = None
+    paths: list[str] = field(default_factory=list)
+    pids: list[int] = field(default_factory=list)
+    current: bool = False
+    held: str | None = None  # without processes: "mount", "fd", "thread" or "socket" (and by whom)
+
+
+@dataclass
+class Discovery:
+    """What one pass found, the /proc scan it came from, what it could not see, and fds it keeps open."""
+
+    spaces: dict[int, Found]
+    proc: procfs.ProcScan
+    warnings: list[str] = field(default_factory=list)
+    kept: list[int] = field(default_factory=list)
+
+    def add(self, inode: int, path: str, name: str | None = None, held: str | None = None) -> Found:
+        """Record that namespace `inode` can be opened by `path` (merged with what is known of it)."""
+        ns = self.spaces.get(inode)
+        if ns is None:
+            ns = self.spaces[inode] = Found(inode, held=held)
+        if name and not ns.name:
+            ns.name = name
+        if path not in ns.paths:
+            ns.paths.append(path)
+        return ns
+
+    def close(self) -> None:
+        """Close the namespace fds kept for namespaces held only by a socket."""
+        for fd in self.kept:
+            os.close(fd)
+        self.kept.clear()
+
+
+def discover(fds: bool = True, sockets: bool = True) -> Discovery:
+    """Every namespace reachable from this host's /proc (with fds: also those held by an fd or a socket)."""
+    proc = procfs.scan(fds=fds)
+    found = Discovery({}, proc)
+    add = found.add
+    add(nsb.current_inode(), "/proc/self/ns/net").current = True
+    for ref in nsb.list_named():
+        add(ref.inode, ref.path, ref.name)
+    for path, inode in procfs.nsfs_mounts():
+        add(inode, path, held=f"mount {path}")
+    for inode, pids in proc.netns_pids.items():
+        add(inode, f"/proc/{pids[0]}/ns/net").pids = sorted(pids)
+    for pid, tid, inode in proc.thread_ns:
+        add(inode, f"/proc/{pid}/task/{tid}/ns/net", held=f"thread {tid} of pid {pid}")
+    for pid, fd, inode in proc.netns_fds:
+        if inode not in found.spaces:
+            add(inode, f"/proc/{pid}/fd/{fd}", held=f"fd {fd} of pid {pid}")
+    here = os.stat("/proc/self/ns/mnt").st_ino
+    for mnt, pid in proc.mount_ns.items():
+        if mnt != here:
+            for path, inode in procfs.nsfs_mounts(pid):
+                if inode not in found.spaces:
+                    add(inode, f"/proc/{pid}/root{path}", held=f"mount {path} in the mount namespace of pid {pid}")
+    if sockets:
+        _socket_held(found)
+    _warn(found)
+    return found
+
+
+def _socket_held(found: Discovery) -> None:
+    """Namespaces whose only reference is a socket: kept open through the fd SIOCGSKNS returns."""
+    for pid, fd in found.proc.socket_fds:
+        nsfd = procfs.socket_netns(pid, fd)
+        if nsfd is None:
+            continue
+        inode = os.fstat(nsfd).st_ino
+        if inode in found.spaces:
+            os.close(nsfd)
+            continue
+        found.kept.append(nsfd)
+        found.add(inode, f"/proc/{os.getpid()}/fd/{nsfd}", held=f"socket fd {fd} of pid {pid}")
+
+
+def _warn(found: Discovery) -> None:
+    proc = found.proc
+    if proc.hidden_ns:
+        found.warnings.append(f"cannot see the network namespace of {len(proc.hidden_ns)} process(es) "
+                              "(needs CAP_SYS_PTRACE or root): namespaces only they hold are missing")
+    if proc.hidden_fds:
+        found.warnings.append(f"cannot read the open files of {len(proc.hidden_fds)} process(es) (needs root): "
+                              "tun/tap holders and namespaces held by an fd may be missing")
