@@ -35,11 +35,15 @@ def _warn(warnings: list[str] | tuple[str, ...]) -> None:
 @json_option
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="tree", show_default=True,
               help="tree/table for reading, dot (Graphviz) or mermaid for a picture.")
+@click.option("--watch", is_flag=True, help="Draw the tree again whenever something changes (until Ctrl-C).")
 @click.pass_context
-def inspect(ctx: click.Context, netns: str | None, as_json: bool, fmt: str) -> None:
-    """Every namespace (named or not) with its devices, veth peers, drivers and tun/tap holders."""
+def inspect(ctx: click.Context, netns: str | None, as_json: bool, fmt: str, watch: bool) -> None:
+    """Every namespace (named or not) with its devices, veth peers, drivers, tun/tap holders and owners."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = {"netns": netns, "as_json": as_json}  # `inspect -n NS peer DEV` means the same as `peer DEV -n NS`
+        return
+    if watch:
+        _watch(netns)
         return
     view = inspector.host(netns)
     _warn(view.warnings)
@@ -59,6 +63,34 @@ def inspect(ctx: click.Context, netns: str | None, as_json: bool, fmt: str) -> N
         stdout_console().print(text.rich_tree(view))
     else:
         sys.stdout.write("\n".join(text.tree_lines(view)) + "\n")
+
+
+def _watch(netns: str | None) -> None:
+    """Redraw the tree after each burst of changes the monitor reports."""
+    import time
+
+    from ..monitor import Monitor
+    from .monitor import stop_on_signals
+
+    stop = stop_on_signals()
+    mon = Monitor(netns, owners=False)
+    events = mon.events(stop, lambda n: click.echo(f"watching {n} namespace(s) (Ctrl-C to stop)", err=True))
+    while not stop():
+        view = inspector.host(netns)
+        if sys.stdout.isatty():
+            from ..render.output import stdout_console
+            console = stdout_console()
+            console.clear()
+            console.print(text.rich_tree(view))
+        else:
+            sys.stdout.write("\n".join(text.tree_lines(view)) + "\n\n")
+            sys.stdout.flush()
+        if next(events, None) is None:
+            break
+        quiet_until = time.monotonic() + 0.2  # a burst (a namespace with its devices) is drawn once
+        while time.monotonic() < quiet_until and not stop():
+            time.sleep(0.05)
+    mon.close()
 
 
 @inspect.command("peer")

@@ -1,0 +1,123 @@
+"""vnetctl monitor and inspect --watch: events from every namespace, new ones included, as JSON lines."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.helpers import VNETCTL, ip_json, sh
+
+pytestmark = pytest.mark.kernel
+
+
+class Lines:
+    """A running vnetctl whose stdout lines are read in the background (bounded waits, never sleeps)."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(VNETCTL + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=dict(os.environ, COLUMNS="200"))
+        self.q: queue.Queue[str] = queue.Queue()
+        self.err: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, args=(self.proc.stdout, self.q), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.proc.stderr, self.err), daemon=True).start()
+        try:  # every namespace there now is watched: what happens next is reported
+            ready = self.err.get(timeout=30)
+        except queue.Empty:
+            raise AssertionError(f"vnetctl {' '.join(args)} did not start") from None
+        assert ready.startswith("watching "), ready
+
+    @staticmethod
+    def _pump(stream: Any, q: queue.Queue[str]) -> None:
+        for line in stream:
+            q.put(line.rstrip("\n"))
+
+    def until(self, pred: Any, what: str, timeout: float = 20) -> list[str]:
+        seen: list[str] = []
+        while True:
+            try:
+                line = self.q.get(timeout=timeout)
+            except queue.Empty:
+                raise AssertionError(f"no {what} within {timeout} s; saw {seen}") from None
+            seen.append(line)
+            if pred(line):
+                return seen
+
+    def stop(self) -> int:
+        self.proc.terminate()
+        return self.proc.wait(timeout=20)
+
+
+@pytest.fixture
+def monitor() -> Iterator[Lines]:
+    m = Lines("monitor", "--json")
+    yield m
+    if m.proc.poll() is None:
+        m.stop()
+
+
+def event(line: str) -> dict[str, Any]:
+    return json.loads(line)
+
+
+def test_monitor_reports_every_namespace_and_new_ones(monitor: Lines) -> None:
+    sh("ip", "netns", "add", "early")
+    got = [event(ln) for ln in monitor.until(lambda ln: event(ln)["event"] == "netns-add", "netns-add of early")]
+    added = got[-1]
+    assert added["netns"] == "early" and added["netns_inode"] == os.stat("/run/netns/early").st_ino
+    sh("ip", "link", "add", "m0", "type", "veth", "peer", "name", "m1", "netns", "early")
+    sh("ip", "addr", "add", "10.7.0.1/24", "dev", "m0")
+    lines = monitor.until(lambda ln: event(ln)["event"] == "addr-add", "addr-add on m0")
+    evs = [event(ln) for ln in lines]
+    m0 = ip_json("link", "show", "m0")[0]
+    assert {"event": "link-add", "device": "m0", "ifindex": m0["ifindex"], "netns": None}.items() <= \
+        next(e for e in evs if e["event"] == "link-add" and e["device"] == "m0").items()
+    m1 = next(e for e in evs if e["device"] == "m1")
+    assert m1["event"] == "link-add" and m1["netns"] == "early" and m1["ifindex"] == ip_json("link", "show", "m1", netns="early")[0]["ifindex"]
+    assert evs[-1]["address"] == "10.7.0.1/24" and evs[-1]["device"] == "m0"
+    sh("ip", "link", "set", "m0", "up")
+    change = event(monitor.until(lambda ln: event(ln)["event"] == "link-change", "link-change")[-1])
+    assert change["device"] == "m0" and change["state"] in ("UP", "LOWERLAYERDOWN", "DOWN")
+    held = subprocess.Popen(["unshare", "-n", "sleep", "1000"])
+    try:
+        late = event(monitor.until(lambda ln: event(ln)["event"] == "netns-add", "netns-add of an unnamed namespace")[-1])
+        assert late["netns_inode"] == os.stat(f"/proc/{held.pid}/ns/net").st_ino
+        assert late["owner"]["kind"] == "process" and late["owner"]["name"] == "sleep"
+    finally:
+        held.kill()
+        held.wait()
+    gone = event(monitor.until(lambda ln: event(ln)["event"] == "netns-del", "netns-del")[-1])
+    assert gone["netns_inode"] == late["netns_inode"]
+    sh("ip", "link", "del", "m0")
+    dels = [event(ln) for ln in monitor.until(lambda ln: event(ln)["event"] == "link-del" and "m1" in ln, "link-del of m1")]
+    assert any(e["event"] == "link-del" and e["device"] == "m0" for e in dels)
+    assert monitor.stop() == 0
+
+
+def test_inspect_watch_redraws() -> None:
+    watch = Lines("inspect", "--watch")
+    try:
+        watch.until(lambda ln: ln.startswith("(host)"), "the first tree")
+        sh("ip", "netns", "add", "w1")
+        watch.until(lambda ln: ln.startswith("w1  inode"), "w1 in a redrawn tree")
+    finally:
+        assert watch.stop() == 0
+    assert not any("Traceback" in ln for ln in list(watch.err.queue))
+
+
+def test_monitor_text_lines() -> None:
+    m = Lines("monitor")
+    try:
+        sh("ip", "netns", "add", "txt")
+        line = m.until(lambda ln: "netns-add" in ln, "a netns-add line")[-1]
+        assert line.split("  ")[1] == "netns-add" and line.endswith("in txt")
+    finally:
+        assert m.stop() == 0
+
+
