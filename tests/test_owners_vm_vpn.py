@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import link, sh, vnetctl, wait_for
+from tests.helpers import ip_json, link, sh, vnetctl, wait_for
 
 pytestmark = pytest.mark.kernel
 QEMU = "qemu-system-x86_64"
@@ -86,6 +86,11 @@ def test_openvpn_p2p_between_namespaces(procs: list[subprocess.Popen[str]], tmp_
     wait_for(lambda: link("tun0", "vpa") is not None and link("tun0", "vpb") is not None, what="openvpn's tun0", timeout=30)
     wait_for(lambda: sh("ip", "netns", "exec", "vpa", "ping", "-c1", "-W1", "10.8.0.2", check=False).returncode == 0,
              what="ping across the tunnel", timeout=30)
+    oracle = next(a for a in ip_json("addr", "show", "tun0", netns="vpa")[0]["addr_info"] if a["family"] == "inet")
+    assert (oracle["local"], oracle["address"]) == ("10.8.0.1", "10.8.0.2")
+    tun0 = json.loads(vnetctl("inspect", "-n", "vpa", "--json", check=True).stdout)["namespaces"][0]
+    addrs = next(d["addresses"] for d in tun0["devices"] if d["name"] == "tun0")
+    assert f"10.8.0.1 peer 10.8.0.2/{oracle['prefixlen']}" in addrs
     got = json.loads(vnetctl("inspect", "holders", "tun0", "-n", "vpa", "--json", check=True).stdout)
     pid = ends["vpa"].pid  # ip netns exec execs openvpn: same pid
     assert [(h["pid"], h["fd"]) for h in got] == [(pid, fd) for fd in tun_fds(pid, "tun0")]

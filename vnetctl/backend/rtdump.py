@@ -183,6 +183,10 @@ def addresses(sock: socket.socket) -> list[Address]:
             continue
         try:
             text = socket.inet_ntop(family, bytes(raw))
+            # A point-to-point address: IFA_LOCAL is ours, IFA_ADDRESS the other end's (as `ip` prints it).
+            peer = a.get(IFA_ADDRESS) if IFA_LOCAL in a and IFA_ADDRESS in a and bytes(a[IFA_ADDRESS]) != bytes(raw) else None
+            if peer is not None:
+                text += " peer " + socket.inet_ntop(family, bytes(peer))
         except (OSError, ValueError):
             continue
         out.append(Address(index, f"{text}/{plen}", family))

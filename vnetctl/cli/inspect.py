@@ -36,8 +36,9 @@ def _warn(warnings: list[str] | tuple[str, ...]) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="tree", show_default=True,
               help="tree/table for reading, dot (Graphviz) or mermaid for a picture.")
 @click.option("--watch", is_flag=True, help="Draw the tree again whenever something changes (until Ctrl-C).")
+@click.option("--no-owners", is_flag=True, help="Do not look up which container, pod or VM owns each namespace.")
 @click.pass_context
-def inspect(ctx: click.Context, netns: str | None, as_json: bool, fmt: str, watch: bool) -> None:
+def inspect(ctx: click.Context, netns: str | None, as_json: bool, fmt: str, watch: bool, no_owners: bool) -> None:
     """Every namespace (named or not) with its devices, veth peers, drivers, tun/tap holders and owners."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = {"netns": netns, "as_json": as_json}  # `inspect -n NS peer DEV` means the same as `peer DEV -n NS`
@@ -45,7 +46,7 @@ def inspect(ctx: click.Context, netns: str | None, as_json: bool, fmt: str, watc
     if watch:
         _watch(netns)
         return
-    view = inspector.host(netns)
+    view = inspector.host(netns, owners=not no_owners)
     _warn(view.warnings)
     if as_json:
         _json(text.host_json(view))
