@@ -96,3 +96,10 @@ def test_namespace_mounted_in_another_mount_namespace(other_mount_ns: dict[str, 
     assert seen[inode]["held"] == f"mount /run/other/ns in the mount namespace of pid {pid}"
     one = json.loads(vnetctl("inspect", "-n", f"/proc/{pid}/root/run/other/ns", "--json", check=True).stdout)
     assert [ns["inode"] for ns in one["namespaces"]] == [inode]
+
+
+def test_a_namespace_a_thread_is_in_is_not_empty(holder: dict[str, int]) -> None:
+    # cleanup and netns del ask which processes are in a namespace: a thread inside counts
+    from vnetctl.backend.procfs import netns_pids
+
+    assert holder["pid"] in netns_pids()[holder["thread"]]

@@ -30,16 +30,12 @@ class ProcScan:
 
 
 def netns_pids() -> dict[int, list[int]]:
-    """Map each network-namespace inode reachable through /proc/PID/ns/net to its pids."""
-    out: dict[int, list[int]] = {}
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            ino = os.stat(f"/proc/{entry.name}/ns/net").st_ino
-        except OSError:
-            continue
-        out.setdefault(ino, []).append(int(entry.name))
+    """Map each network-namespace inode to the pids in it (a process counts where any of its threads is)."""
+    proc = scan(fds=False)
+    out = {ino: list(pids) for ino, pids in proc.netns_pids.items()}
+    for pid, _, ino in proc.thread_ns:
+        if pid not in out.setdefault(ino, []):
+            out[ino].append(pid)
     return out
 
 
