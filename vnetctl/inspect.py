@@ -24,6 +24,7 @@ from .model import Device, Holder, HostView, Link, Namespace, Peer, Who
 from .owners import Resolver
 
 NETLINK_ROUTE = 0
+LOWER_KINDS = ("macvlan", "macvtap", "vlan", "ipvlan", "ipvtap", "vxlan")  # devices stacked on a lower device
 CHUNK = 256  # namespaces whose sockets are open at once on a big host
 
 
@@ -234,6 +235,14 @@ class Scanner:
                              f"(nsid {nsid}; held by a process or mount we cannot see)")
         return Peer(other.name if other else None, peer_index, None, None)
 
+    def lower(self, ns: _Ns, link: Link) -> Peer | None:
+        """The lower device of a macvlan/vlan/vxlan... and its namespace (IFLA_LINK or IFLA_VXLAN_LINK + IFLA_LINK_NETNSID)."""
+        index = link.detail("vxlan_link") if link.kind == "vxlan" else link.link
+        if not isinstance(index, int) or index <= 0:
+            return None
+        return self._peer(ns, Link(link.name, link.index, link.kind, link.mtu, link.state, link.up, link.mac,
+                                   link=index, link_netnsid=link.link_netnsid), None)
+
     def name_in(self, ns: _Ns, index: int) -> str | None:
         """The name of device `index` in ns, from its dump or one netlink request."""
         if ns.links is not None:
@@ -333,6 +342,8 @@ def _device(sc: Scanner, ns: _Ns, link: Link, holders: dict[tuple[int, str], lis
         holders=held,
         ports=ports, tun_mode=tun_mode, altnames=link.altnames,
         driver_version=info.version if info else None, netns_inode=ns.inode, link_type=ns.types.get(link.index),
+        lower=sc.lower(ns, link) if link.kind in LOWER_KINDS else None,
+        vxlan=tuple((k, v) for k, v in link.details if k.startswith("vxlan_")) if link.kind == "vxlan" else (),
     )
 
 

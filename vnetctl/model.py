@@ -106,6 +106,8 @@ class Device:
     driver_version: str | None = None
     netns_inode: int | None = None
     link_type: str | None = None
+    lower: Peer | None = None
+    vxlan: tuple[tuple[str, object], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,9 @@ OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DOR
 _TUN_DATA = {1: ("tun_owner", "I"), 2: ("tun_group", "I"), 3: ("tun_type", "B"), 4: ("tun_pi", "B"),
              5: ("tun_vnet_hdr", "B"), 6: ("tun_persist", "B"), 7: ("tun_multi_queue", "B"),
              8: ("tun_num_queues", "I"), 9: ("tun_num_disabled_queues", "I")}
+# IFLA_INFO_DATA of a vxlan device: IFLA_VXLAN_* -> key (addresses as text, the port in network order)
+_VXLAN_DATA = {1: "vxlan_id", 2: "vxlan_group", 3: "vxlan_link", 4: "vxlan_local", 15: "vxlan_port", 16: "vxlan_group6",
+               17: "vxlan_local6"}
 _LINK_ATTRS = frozenset({IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_OPERSTATE, IFLA_LINKINFO,
                          IFLA_IFALIAS, IFLA_LINK_NETNSID, IFLA_PROP_LIST})
 
@@ -80,6 +83,21 @@ def link_type(msg: bytes, off: int) -> str:
     return ARPHRD.get(typ, str(typ))
 
 
+def _vxlan(attrs: dict[int, memoryview]) -> list[tuple[str, object]]:
+    out: list[tuple[str, object]] = []
+    for t, v in attrs.items():
+        key = _VXLAN_DATA.get(t)
+        if key is None:
+            continue
+        if key in ("vxlan_id", "vxlan_link") and len(v) >= 4:
+            out.append((key, U32.unpack_from(v)[0]))
+        elif key == "vxlan_port" and len(v) >= 2:
+            out.append((key, struct.unpack_from("!H", v)[0]))
+        elif len(v) in (4, 16):
+            out.append((key.removesuffix("6"), socket.inet_ntop(socket.AF_INET if len(v) == 4 else socket.AF_INET6, bytes(v))))
+    return out
+
+
 def parse_link(msg: bytes, off: int) -> Link:
     """Decode one RTM_NEWLINK message into a Link."""
     _, _, index, flags, _ = IFI.unpack_from(msg, off)
@@ -98,6 +116,9 @@ def parse_link(msg: bytes, off: int) -> Link:
                 if t in _TUN_DATA and len(v) >= struct.calcsize(_TUN_DATA[t][1]):
                     found.append((_TUN_DATA[t][0], struct.unpack_from("=" + _TUN_DATA[t][1], v)[0]))
             details = tuple(found)
+        elif kind == "vxlan" and IFLA_INFO_DATA in ia:
+            data = ia[IFLA_INFO_DATA].tobytes()
+            details = tuple(_vxlan(_attrs(data, 0, len(data))))
     alts: tuple[str, ...] = ()
     if IFLA_PROP_LIST in a:
         props = a[IFLA_PROP_LIST].tobytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from ..model import Device, Holder, HostView, Namespace, Owner, Peer, Who
@@ -70,7 +71,17 @@ def device_json(d: Device) -> dict[str, Any]:
             "state": d.state, "mtu": d.mtu, "mac": d.mac, "master": d.master, "addresses": list(d.addresses),
             "peer": peer_json(d.peer), "holders": [holder_json(h) for h in d.holders],
             "ports": list(d.ports), "tun_mode": d.tun_mode, "altnames": list(d.altnames),
-            "driver_version": d.driver_version, "netns_inode": d.netns_inode, "link_type": d.link_type}
+            "driver_version": d.driver_version, "netns_inode": d.netns_inode, "link_type": d.link_type,
+            "lower": peer_json(d.lower), "vxlan": vxlan_json(d) if d.kind == "vxlan" else None}
+
+
+def vxlan_json(d: Device) -> dict[str, Any]:
+    """A vxlan's VNI, remote or multicast group, local address and UDP port."""
+    v = dict(d.vxlan)
+    group = v.get("vxlan_group")
+    multicast = isinstance(group, str) and ipaddress.ip_address(group).is_multicast
+    return {"vni": v.get("vxlan_id"), "remote": None if multicast else group, "group": group if multicast else None,
+            "local": v.get("vxlan_local"), "port": v.get("vxlan_port")}
 
 
 def namespace_json(ns: Namespace) -> dict[str, Any]:
@@ -131,6 +142,12 @@ def device_line(d: Device, known: dict[int, str]) -> str:
         parts.append(f"⊂ {d.master}")
     if d.peer is not None:
         parts.append(f"⇄ {d.peer.name or '?'} #{d.peer.ifindex} in {peer_ns_label(d.peer, known)}")
+    if d.lower is not None:
+        where = "" if d.lower.netns_inode == d.netns_inode else f" in {peer_ns_label(d.lower, known)}"
+        parts.append(f"on {d.lower.name or '?'} #{d.lower.ifindex}{where}")
+    if d.kind == "vxlan" and d.vxlan:
+        v = vxlan_json(d)
+        parts.append(" ".join(f"{k} {v[k]}" for k in ("vni", "remote", "group", "local", "port") if v[k] is not None))
     if d.ports:
         parts.append("ports " + ",".join(d.ports))
     if d.holders:
