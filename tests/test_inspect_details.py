@@ -43,3 +43,19 @@ def test_lower_devices_and_vxlan() -> None:
     tree = vnetctl("inspect", check=True).stdout
     assert "mv0 #" in tree and f"on v0 #{v0['ifindex']} in (host)" in tree
     assert "vni 42 remote 10.1.1.1 local 10.0.0.1 port 4789" in tree
+
+
+def test_state_is_admin_state_and_carrier() -> None:
+    sh("ip", "tuntap", "add", "mode", "tun", "tun2")
+    sh("ip", "link", "set", "tun2", "up")  # up, but nobody holds it: no carrier
+    sh("ip", "link", "add", "d0", "type", "veth", "peer", "name", "d1")
+    tun2, d0, lo = link("tun2"), link("d0"), link("lo")
+    assert tun2 and d0 and lo
+    assert "UP" in tun2["flags"] and "NO-CARRIER" in tun2["flags"] and "UP" not in d0["flags"]
+    assert "LOWER_UP" in lo["flags"]
+    got = devices()
+    assert got[(None, "tun2")]["link_state"] == "UP,NO-CARRIER" and got[(None, "tun2")]["state"] == tun2["operstate"]
+    assert got[(None, "d0")]["link_state"] == "DOWN" and got[(None, "lo")]["link_state"] == "UP"
+    tree = vnetctl("inspect", check=True).stdout
+    assert any(ln.startswith("├── tun2 #") and "  tun  UP,NO-CARRIER  mtu" in ln or
+               ln.startswith("└── tun2 #") and "  tun  UP,NO-CARRIER  mtu" in ln for ln in tree.splitlines())

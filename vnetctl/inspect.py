@@ -342,7 +342,7 @@ def _device(sc: Scanner, ns: _Ns, link: Link, holders: dict[tuple[int, str], lis
         holders=held,
         ports=ports, tun_mode=tun_mode, altnames=link.altnames,
         driver_version=info.version if info else None, netns_inode=ns.inode, link_type=ns.types.get(link.index),
-        lower=sc.lower(ns, link) if link.kind in LOWER_KINDS else None,
+        lower=sc.lower(ns, link) if link.kind in LOWER_KINDS else None, admin_up=link.up, carrier=link.carrier,
         vxlan=tuple((k, v) for k, v in link.details if k.startswith("vxlan_")) if link.kind == "vxlan" else (),
     )
 

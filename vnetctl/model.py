@@ -22,6 +22,7 @@ class Link:
     altnames: tuple[str, ...] = ()
     alias: str | None = None
     details: tuple[tuple[str, object], ...] = ()
+    carrier: bool | None = None
 
     def detail(self, key: str, default: object = None) -> object:
         """One kind-specific attribute (IFLA_INFO_DATA), e.g. 'tun_type' or 'vxlan_id'."""
@@ -108,6 +109,8 @@ class Device:
     link_type: str | None = None
     lower: Peer | None = None
     vxlan: tuple[tuple[str, object], ...] = ()
+    admin_up: bool | None = None
+    carrier: bool | None = None
 
 
 @dataclass(frozen=True)

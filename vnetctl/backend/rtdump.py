@@ -40,6 +40,7 @@ IFA_ADDRESS, IFA_LOCAL = 1, 2
 NETNSA_NSID, NETNSA_FD = 1, 3
 NETNSA_NSID_NOT_ASSIGNED = -1
 RTEXT_FILTER_SKIP_STATS = 1 << 3
+IFF_LOWER_UP = 1 << 16
 
 ARPHRD = {1: "ether", 772: "loopback", 776: "sit", 778: "gre", 65534: "none"}
 OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
@@ -139,6 +140,7 @@ def parse_link(msg: bytes, off: int) -> Link:
         mtu=U32.unpack_from(a[IFLA_MTU])[0] if IFLA_MTU in a else 0,
         state=OPERSTATES[oper] if oper < len(OPERSTATES) else str(oper),
         up=bool(flags & 1),
+        carrier=bool(flags & IFF_LOWER_UP),
         mac=_mac(a[IFLA_ADDRESS]) if IFLA_ADDRESS in a else None,
         master=U32.unpack_from(a[IFLA_MASTER])[0] if IFLA_MASTER in a else None,
         link=U32.unpack_from(a[IFLA_LINK])[0] if IFLA_LINK in a else None,

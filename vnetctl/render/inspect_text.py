@@ -72,7 +72,17 @@ def device_json(d: Device) -> dict[str, Any]:
             "peer": peer_json(d.peer), "holders": [holder_json(h) for h in d.holders],
             "ports": list(d.ports), "tun_mode": d.tun_mode, "altnames": list(d.altnames),
             "driver_version": d.driver_version, "netns_inode": d.netns_inode, "link_type": d.link_type,
-            "lower": peer_json(d.lower), "vxlan": vxlan_json(d) if d.kind == "vxlan" else None}
+            "lower": peer_json(d.lower), "vxlan": vxlan_json(d) if d.kind == "vxlan" else None,
+            "admin_up": d.admin_up, "carrier": d.carrier, "link_state": link_state(d)}
+
+
+def link_state(d: Device) -> str:
+    """Admin state and carrier as `ip` flags say them: UP, UP,NO-CARRIER or DOWN (operstate when unknown)."""
+    if d.admin_up is None:
+        return d.state
+    if not d.admin_up:
+        return "DOWN"
+    return "UP" if d.carrier is not False else "UP,NO-CARRIER"
 
 
 def vxlan_json(d: Device) -> dict[str, Any]:
@@ -133,7 +143,7 @@ def kind_text(d: Device) -> str:
 
 def device_line(d: Device, known: dict[int, str]) -> str:
     """One device as a line of the tree."""
-    parts = [f"{d.name} #{d.ifindex}", kind_text(d), d.state, f"mtu {d.mtu}"]
+    parts = [f"{d.name} #{d.ifindex}", kind_text(d), link_state(d), f"mtu {d.mtu}"]
     if d.driver and d.driver not in (d.kind, "tun"):
         parts.append(f"driver {d.driver}")
     if d.mac and d.kind is not None:
@@ -194,7 +204,7 @@ def table_rows(view: HostView) -> list[list[Any]]:
     for ns in view.namespaces:
         for d in ns.devices:
             peer = f"{d.peer.name or '?'}#{d.peer.ifindex}@{peer_ns_label(d.peer, known)}" if d.peer else None
-            rows.append([ns_label(ns), d.ifindex, d.name, kind_text(d), d.driver, d.bus_info, d.state, d.mtu,
+            rows.append([ns_label(ns), d.ifindex, d.name, kind_text(d), d.driver, d.bus_info, link_state(d), d.mtu,
                          d.master, peer, list(d.addresses), holders_text(d.holders), owners_text(ns.owners)])
     return rows
 
