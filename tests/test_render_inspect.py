@@ -108,6 +108,7 @@ def test_mermaid_draws_clusters_pairs_and_ports() -> None:
     assert out.count("<-->|veth|") == 3  # each pair once, plus the one to a stub
     assert f"  d{HOST}_3 -.-|port| d{HOST}_2" in lines and f"  d{HOST}_4 -.-|port| d{HOST}_2" in lines
     assert any(ln.startswith(f"  u{HOST}_6_9[") and "far #9" in ln for ln in lines)
+    assert f'  subgraph ns2["(pid:99) (inode {NS_U})<br/>web (podman)"]' in lines
 
 
 def test_dot_is_valid_graphviz() -> None:

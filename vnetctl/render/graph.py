@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..model import Device, HostView
-from .inspect_text import kind_text, labels, peer_ns_label
+from ..model import Device, HostView, Namespace
+from .inspect_text import kind_text, labels, owners_text, peer_ns_label
 
 
 def _node(inode: int | None, ifindex: int) -> str:
@@ -33,6 +33,11 @@ def _edges(view: HostView) -> tuple[list[tuple[str, str]], list[tuple[str, str]]
     return list(pairs.values()), ports, stubs
 
 
+def _ns_title(ns: Namespace, known: dict[int, str]) -> str:
+    owners = owners_text(ns.owners)
+    return known[ns.inode] + f" (inode {ns.inode})" + (f"\n{owners}" if owners else "")
+
+
 def _dev_label(d: Device) -> str:
     kind = kind_text(d)
     extra = ""
@@ -53,7 +58,7 @@ def dot(view: HostView) -> str:
     lines = ["graph vnetctl {", "  rankdir=LR;", '  node [shape=box, fontname="monospace"];', "  compound=true;"]
     for i, ns in enumerate(view.namespaces):
         lines.append(f"  subgraph cluster_{i} {{")
-        lines.append(f"    label={_dq(known[ns.inode] + f' (inode {ns.inode})')};")
+        lines.append(f"    label={_dq(_ns_title(ns, known))};")
         for d in ns.devices:
             shape = ', shape=ellipse' if d.kind == "bridge" else ""
             lines.append(f"    {_node(ns.inode, d.ifindex)} [label={_dq(_dev_label(d))}{shape}];")
@@ -78,7 +83,7 @@ def mermaid(view: HostView) -> str:
     known = labels(view)
     lines = ["flowchart LR"]
     for i, ns in enumerate(view.namespaces):
-        lines.append(f"  subgraph ns{i}[{_mq(known[ns.inode] + f' (inode {ns.inode})')}]")
+        lines.append(f"  subgraph ns{i}[{_mq(_ns_title(ns, known))}]")
         for d in ns.devices:
             node = _node(ns.inode, d.ifindex)
             shape = f"(({_mq(_dev_label(d))}))" if d.kind == "bridge" else f"[{_mq(_dev_label(d))}]"
