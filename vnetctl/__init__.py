@@ -11,8 +11,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "VnetError", "addr_add", "addr_del", "addresses", "bridge_add", "bridge_addif", "bridge_delif", "bridges",
-    "link", "link_del", "link_set", "links", "netns_add", "netns_del", "netns_list", "route_add", "route_del",
-    "routes", "run", "tunnel_add", "tuntap_add", "tuntaps", "veth_add",
+    "gretap_add", "kind_devices", "link", "link_add", "link_del", "link_set", "links", "macvlan_add", "macvtap_add",
+    "netns_add", "netns_del", "netns_list", "route_add", "route_del", "routes", "run", "tunnel_add", "tuntap_add",
+    "tuntaps", "veth_add", "veths", "vlan_add", "vxlan_add",
 ]
 
 

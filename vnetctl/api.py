@@ -6,9 +6,11 @@ read functions return plain data from vnetctl.model.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from . import inspect as inspector
+from . import kinds
 from .backend import netns as nsb
 from .backend import nsfind
 from .backend import tun as tunb
@@ -182,10 +184,71 @@ def veths(netns: str | None = None, all_namespaces: bool = False,
     return inspector.veths(netns, all_namespaces, warnings)
 
 
+def link_add(name: str, kind: str, lower: str | None = None, netns: str | None = None, dry_run: bool = False,
+             **options: Any) -> list[Step]:
+    """Create a device of any registered kind (vnetctl.kinds) with its options, e.g. vni=42 for vxlan."""
+    declared = kinds.get(kind)
+    values = declared.step_options(options) if declared else tuple(options.items())
+    unknown = set(options) - set(declared.names()) if declared else set()
+    return run([LinkAdd(name, kind, netns=netns, options=values + tuple((k, options[k]) for k in sorted(unknown)),
+                        lower=lower)], dry_run)
+
+
 def tunnel_add(name: str, kind: str, options: list[tuple[str, Any]], lower: str | None = None,
                netns: str | None = None, dry_run: bool = False) -> list[Step]:
-    """Create a vxlan, vlan, gretap or macvlan device."""
-    return run([LinkAdd(name, kind, netns=netns, options=tuple(options), lower=lower)], dry_run)
+    """Create a device of `kind` from (option, value) pairs (the older spelling of link_add)."""
+    return link_add(name, kind, lower=lower, netns=netns, dry_run=dry_run, **dict(options))
+
+
+def kind_devices(kind: str, netns: str | None = None, name: str | None = None) -> list[dict[str, Any]]:
+    """Devices of a registered kind with their options read back from the kernel (one, or all)."""
+    declared = kinds.get(kind)
+    if declared is None:
+        raise UsageError(f"unknown device type {kind!r}", "see 'vnetctl --help'")
+    all_links = links(netns)
+    names = {lk.index: lk.name for lk in all_links}
+    out = []
+    for lk in all_links:
+        if lk.kind != kind or (name and lk.name != name):
+            continue
+        details = dict(lk.details)
+        entry: dict[str, Any] = {"name": lk.name, "ifindex": lk.index, "state": lk.state}
+        if declared.lower_attr:
+            lower = details.get(declared.lower_attr) if declared.lower_attr != "link" else lk.link
+            entry[declared.lower_flag] = names.get(lower) if isinstance(lower, int) and lower else None
+        entry.update(declared.read(details))
+        out.append(entry)
+    if name and not out:
+        raise NotFound(f"{kind} device {name!r} not found", f"see 'vnetctl {kind} show'")
+    return out
+
+
+def _kind_adder(kind: str) -> Any:
+    """The API function KIND_add(name, *, OPTION=..., LOWER=..., netns, dry_run) of a registered kind."""
+    declared = kinds.get(kind)
+    assert declared is not None
+    flag = declared.lower_flag if declared.lower_attr else None
+
+    def add(name: str, netns: str | None = None, dry_run: bool = False, **options: Any) -> list[Step]:
+        lower = options.pop(flag, None) if flag else None
+        return link_add(name, kind, lower=lower, netns=netns, dry_run=dry_run, **options)
+
+    keyword = inspect.Parameter.KEYWORD_ONLY
+    params = [inspect.Parameter("name", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=str)]
+    params += [inspect.Parameter(o.name, keyword, default=o.default) for o in declared.options]
+    params += [inspect.Parameter(flag, keyword, default=None)] if flag else []
+    params += [inspect.Parameter("netns", keyword, default=None), inspect.Parameter("dry_run", keyword, default=False)]
+    add.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+    add.__name__ = add.__qualname__ = f"{kind}_add"
+    add.__doc__ = f"Create a {kind} device, e.g. {kind}_add(NAME, {', '.join(f'{o}=...' for o in declared.names())})."
+    return add
+
+
+vxlan_add = _kind_adder("vxlan")
+vlan_add = _kind_adder("vlan")
+gretap_add = _kind_adder("gretap")
+macvlan_add = _kind_adder("macvlan")
+macvtap_add = _kind_adder("macvtap")
 
 
 def link_set(name: str, netns: str | None = None, up: bool | None = None, mtu: int | None = None,

@@ -8,28 +8,16 @@ import os
 import threading
 from functools import cache
 
+from .. import kinds
 from .privilege import has_cap
 
 CLONE_NEWNET = 0x40000000
 
-MODULES: dict[str, str] = {
-    "veth": "veth", "bridge": "bridge", "vxlan": "vxlan", "vlan": "8021q", "gretap": "ip_gre",
-    "gre": "ip_gre", "macvlan": "macvlan", "ipvlan": "ipvlan", "dummy": "dummy", "bond": "bonding",
-    "wireguard": "wireguard", "geneve": "geneve", "ipip": "ipip", "tun": "tun", "tuntap": "tun",
-}
-
-_PROBE_SPEC: dict[str, dict[str, object]] = {
-    "vxlan": {"vxlan_id": 1},
-    "gretap": {"gre_remote": "192.0.2.1"},
-    "gre": {"gre_remote": "192.0.2.1"},
-    "geneve": {"geneve_id": 1, "geneve_remote": "192.0.2.1"},
-}
-_NEEDS_LOWER = {"vlan", "macvlan", "ipvlan"}
-
 
 def module_for(kind: str) -> str:
     """The kernel module that provides device type `kind`."""
-    return MODULES.get(kind, kind)
+    found = kinds.get("tun" if kind == "tuntap" else kind)
+    return found.module if found else kind
 
 
 def _try_in_scratch_namespace(kind: str) -> bool | None:
@@ -57,12 +45,11 @@ def _try_in_scratch_namespace(kind: str) -> bool | None:
         with IPRoute() as ipr:
             try:
                 spec: dict[str, object] = {"ifname": "vnetprobe0", "kind": kind}
-                spec.update(_PROBE_SPEC.get(kind, {}))
-                if kind in _NEEDS_LOWER:
+                declared = kinds.get(kind)
+                spec.update(declared.probe if declared else {})
+                if declared is not None and declared.lower_required:
                     ipr.link("add", ifname="vnetprobe1", kind="veth", peer={"ifname": "vnetprobe2"})
-                    spec["link"] = ipr.link_lookup(ifname="vnetprobe1")[0]
-                    if kind == "vlan":
-                        spec["vlan_id"] = 2
+                    spec[declared.lower_attr or "link"] = ipr.link_lookup(ifname="vnetprobe1")[0]
                 if kind == "veth":
                     spec["peer"] = {"ifname": "vnetprobe3"}
                 ipr.link("add", **spec)

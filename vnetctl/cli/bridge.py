@@ -7,6 +7,7 @@ import click
 from .. import api
 from ..render.output import emit_json, table
 from .common import dry_run_option, json_option, netns_option, show_plan
+from .kinds import kind_options
 
 
 @click.group()
@@ -17,7 +18,7 @@ def bridge() -> None:
 @bridge.command("add")
 @click.argument("name")
 @netns_option
-@click.option("--stp", is_flag=True, help="Enable the spanning tree protocol.")
+@kind_options("bridge")
 @click.option("--down", is_flag=True, help="Leave it down (it is brought up by default).")
 @dry_run_option
 def add(name: str, netns: str | None, stp: bool, down: bool, dry_run: bool) -> None:

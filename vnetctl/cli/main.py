@@ -12,7 +12,7 @@ import click
 
 from ..errors import EXIT_CODES, VnetError
 
-NOUNS = ["netns", "veth", "bridge", "tuntap", "link", "addr", "route", "tunnels", "doctor", "inspect", "monitor", "lab", "cleanup"]
+NOUNS = ["netns", "veth", "bridge", "tuntap", "link", "addr", "route", "kinds", "doctor", "inspect", "monitor", "lab", "cleanup"]
 
 EPILOG = "Exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items())
 

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import kinds
 from ..errors import InvalidName
 from ..names import check_ifname, check_netns
 from .yamlload import MList, MMap, Pos
@@ -26,29 +27,40 @@ class F:
     default: Any = None
     choices: tuple[Any, ...] = ()
     sub: dict[str, F] | None = None
+    range: tuple[int, int] | None = None
 
 
 ADDRS = F("cidrs", default=())
 END = {"name": F("ifname", True), "netns": F("netns"), "addresses": ADDRS, "up": F("bool", default=True),
        "mtu": F("int"), "master": F("ifname")}
+
+
+def _kind_fields(kind: kinds.Kind) -> dict[str, F]:
+    """A device section's fields, from the kind's declaration (vnetctl.kinds)."""
+    fields = dict(END)
+    for o in kind.options:
+        fields[o.name] = F({"choice": "str"}.get(o.type, o.type), o.required, o.default, o.choices, range=o.range)
+    if kind.lower_attr:
+        fields["dev"] = F("ifname", kind.lower_required)
+    if kind.pair:
+        fields["peer"] = F("obj", True, sub=END)
+    return fields
+
+
+SECTIONS = {k.section: k.name for k in kinds.in_labs() if k.section}
 SCHEMA: dict[str, dict[str, F]] = {
     "lab": {"name": F("labname", True), "description": F("str", default=""), "params": F("params", default={}),
-            "namespaces": F("list:namespace", default=()), "bridges": F("list:bridge", default=()),
-            "veths": F("list:veth", default=()), "tuntaps": F("list:tuntap", default=()),
-            "vxlans": F("list:vxlan", default=()), "vlans": F("list:vlan", default=()),
-            "macvlans": F("list:macvlan", default=()), "routes": F("list:route", default=()),
+            "namespaces": F("list:namespace", default=()),
+            **{section: F(f"list:{kind}", default=()) for section, kind in SECTIONS.items() if kind in ("bridge", "veth")},
+            "tuntaps": F("list:tuntap", default=()),
+            **{section: F(f"list:{kind}", default=()) for section, kind in SECTIONS.items() if kind not in ("bridge", "veth")},
+            "routes": F("list:route", default=()),
             "sysctls": F("sysctls", default={}), "processes": F("list:process", default=()),
             "checks": F("list:check", default=())},
     "namespace": {"name": F("netnsname", True), "loopback": F("bool", default=False), "sysctls": F("sysctls", default={})},
-    "bridge": {**END, "stp": F("bool", default=False)},
-    "veth": {**END, "peer": F("obj", True, sub=END)},
+    **{k.name: _kind_fields(k) for k in kinds.in_labs()},
     "tuntap": {**END, "mode": F("str", True, choices=("tun", "tap")), "user": F("str"), "group": F("str"),
                "multi_queue": F("bool", default=False)},
-    "vxlan": {**END, "vni": F("int", True), "remote": F("ip"), "group": F("ip"), "local": F("ip"),
-              "dev": F("ifname"), "dstport": F("int", default=4789), "ttl": F("int"), "learning": F("bool")},
-    "vlan": {**END, "dev": F("ifname", True), "id": F("int", True)},
-    "macvlan": {**END, "dev": F("ifname", True), "mode": F("str", default="bridge",
-                                                           choices=("private", "vepa", "bridge", "passthru", "source"))},
     "route": {"to": F("dest", True), "via": F("ip"), "dev": F("ifname"), "netns": F("netns")},
     "process": {"name": F("str", True), "netns": F("netns"), "argv": F("argv"), "vnetctl": F("argv"),
                 "command": F("str"), "shell": F("bool", default=False), "env": F("strmap", default={}),
@@ -169,12 +181,14 @@ class Checker:
 
     def _scalar_problem(self, v: Any, f: F, what: str) -> str | None:
         kind = f.kind
-        if kind in ("str", "labname", "netnsname", "ifname", "ip", "dest") and not isinstance(v, str):
+        if kind in ("str", "labname", "netnsname", "ifname", "ip", "ipv4", "dest") and not isinstance(v, str):
             return f"'{what}' must be a string, not {_typename(v)}"
         if kind == "netns" and v is not None and not isinstance(v, str):
             return f"'{what}' must be a namespace name or null (the host), not {_typename(v)}"
         if kind == "int" and type(v) is not int:
             return f"'{what}' must be an integer, not {_typename(v)}"
+        if f.range and type(v) is int and not f.range[0] <= v <= f.range[1]:
+            return f"'{what}' must be between {f.range[0]} and {f.range[1]}, not {v}"
         if kind == "num" and (type(v) not in (int, float) or v <= 0):
             return f"'{what}' must be a positive number of seconds"
         if kind == "bool" and type(v) is not bool:
@@ -191,11 +205,13 @@ class Checker:
             return _name_problem(check_ifname, v)
         if kind in ("netns", "netnsname") and v is not None:
             return _name_problem(check_netns, v)
-        if kind == "ip":
+        if kind in ("ip", "ipv4"):
             try:
-                ipaddress.ip_address(v)
+                addr = ipaddress.ip_address(v)
             except ValueError:
                 return f"'{what}': {v!r} is not an IP address"
+            if kind == "ipv4" and addr.version != 4:
+                return f"'{what}': {v!r} is not an IPv4 address"
         if kind == "dest" and v != "default":
             try:
                 ipaddress.ip_network(v, strict=False)

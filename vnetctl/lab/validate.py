@@ -9,16 +9,16 @@ import re
 from typing import Any
 
 from ..errors import LabError, NotFound
+from ..kinds import get as declared_kind
+from ..kinds import in_labs
 from . import paths
 from .schema import CHECKS, Checker, unknown_key
 from .spec import Check, Device, LabSpec, Namespace, Process, Route
 from .template import TemplateError, expand
 from .yamlload import MMap, Pos, load_text
 
-DEVICE_SECTIONS = (("bridges", "bridge"), ("tuntaps", None), ("veths", "veth"), ("vxlans", "vxlan"),
-                   ("vlans", "vlan"), ("macvlans", "macvlan"))
-OPTIONS = {"bridge": ("stp",), "vxlan": ("vni", "remote", "group", "local", "dstport", "ttl", "learning"),
-           "vlan": ("id",), "macvlan": ("mode",)}
+DEVICE_SECTIONS = (("bridges", "bridge"), ("tuntaps", None),
+                   *((k.section, k.name) for k in in_labs() if k.section and k.name != "bridge"))
 
 
 def read(path: str) -> str:
@@ -147,9 +147,13 @@ def _build(top: dict[str, Any], tree: MMap, ck: Checker, path: str, source: str,
                        f"{addrs[ip][0]}, column {addrs[ip][1]}")
             else:
                 addrs[ip] = where
-        opts = tuple((k, item[k]) for k in OPTIONS.get(kind, ()) if item.get(k) is not None)
-        if kind == "bridge" and not item["stp"]:
-            opts = ()
+        opts: tuple[tuple[str, Any], ...] = ()
+        declared = declared_kind(kind)
+        if declared is not None and declared.options:
+            values = {o: item[o] for o in declared.names()}
+            opts = declared.step_options(values)
+            for key, message in declared.rule_problems(values):
+                ck.add(at_.get(key, at), f"{section} {item['name']!r}: {message}")
         return Device(item["name"], kind, ck.loc(at_.get("name", at)), item["netns"], tuple(item["addresses"] or ()), item["up"],
                       item["mtu"], item["master"], opts, item.get("dev"), item.get("user"), item.get("group"),
                       bool(item.get("multi_queue")))

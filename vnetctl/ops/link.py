@@ -1,4 +1,4 @@
-"""Devices as Steps: create any kind (veth, bridge, vxlan, vlan, gretap, macvlan), delete, change."""
+"""Devices as Steps: create any kind of the registry (vnetctl.kinds), delete, change."""
 
 from __future__ import annotations
 
@@ -7,25 +7,13 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import kinds
 from ..backend import kernel
 from ..backend import netns as nsb
 from ..errors import AlreadyExists, Busy, NotFound, Unsupported, UsageError
 from ..names import check_ifname
 from ..ownership import CLI_OWNER, is_owned, marker
 from ..steps import Receipt, Session, Step, ip
-
-# (option name in a Step, pyroute2 attribute, iproute2 keyword) per kind
-KIND_OPTIONS: dict[str, list[tuple[str, str, str]]] = {
-    "bridge": [("stp", "br_stp_state", "stp_state")],
-    "vxlan": [("vni", "vxlan_id", "id"), ("remote", "vxlan_group", "remote"), ("group", "vxlan_group", "group"),
-              ("local", "vxlan_local", "local"), ("dstport", "vxlan_port", "dstport"), ("ttl", "vxlan_ttl", "ttl"),
-              ("learning", "vxlan_learning", "learning")],
-    "vlan": [("id", "vlan_id", "id")],
-    "gretap": [("remote", "gre_remote", "remote"), ("local", "gre_local", "local")],
-    "macvlan": [("mode", "macvlan_mode", "mode")],
-}
-LOWER_ATTR = {"vxlan": "vxlan_link", "vlan": "link", "macvlan": "link", "gretap": "gre_link"}
-LOWER_WORD = {"vxlan": "dev", "vlan": "link", "macvlan": "link", "gretap": "dev"}
 
 
 def unsupported(kind: str) -> Unsupported:
@@ -77,22 +65,33 @@ class LinkAdd(Step):
 
     def __post_init__(self) -> None:
         check_ifname(self.name)
-        if self.kind not in kernel.MODULES:  # the kernel says "not supported" for a typo too
-            near = difflib.get_close_matches(self.kind, sorted(kernel.MODULES), n=1)
+        kind = kinds.get(self.kind)
+        if kind is None:  # the kernel says "not supported" for a typo too
+            known = sorted(k.name for k in kinds.all_kinds())
+            near = difflib.get_close_matches(self.kind, known, n=1)
             raise UsageError(f"unknown device type {self.kind!r}",
-                             f"did you mean {near[0]!r}?" if near else f"known: {', '.join(sorted(kernel.MODULES))}")
+                             f"did you mean {near[0]!r}?" if near else f"known: {', '.join(known)}")
         if self.peer is not None:
             check_ifname(self.peer, "peer")
-        known = {o for o, _, _ in KIND_OPTIONS.get(self.kind, [])}
+        known = kind.names()
         for key, _ in self.options:
             if key not in known:
                 raise UsageError(f"{self.kind} has no option {key!r}", f"known: {', '.join(sorted(known)) or 'none'}")
+        for _, problem in kind.problems(dict(self.options)):
+            raise UsageError(f"{self.kind} {self.name}: {problem}", "see 'vnetctl " + self.kind + " add --help'")
+        if self.lower is not None:
+            if kind.lower_attr is None:
+                raise UsageError(f"a {self.kind} device has no lower device", f"leave out the lower device {self.lower!r}")
+            check_ifname(self.lower, "lower device")
+        elif kind.lower_required:
+            raise UsageError(f"a {self.kind} device needs a lower device", f"give --{kind.lower_flag} DEV")
 
     def apply(self, s: Session) -> Receipt:
         nl = s.nl(self.netns)
         data = self._data()
-        if self.lower is not None:
-            data[LOWER_ATTR[self.kind]] = nl.require(self.lower).index
+        lower_attr = self._kind().lower_attr
+        if self.lower is not None and lower_attr is not None:
+            data[lower_attr] = nl.require(self.lower).index
         # The kernel refuses a taken name atomically (EEXIST); only then ask which one it was.
         try:
             if self.kind == "veth":
@@ -133,12 +132,14 @@ class LinkAdd(Step):
             s.fresh.pop((self.peer_netns or "", self.peer), None)
             delete_if_owned(s, self.peer_netns, self.peer, self.owner)
 
+    def _kind(self) -> kinds.Kind:
+        kind = kinds.get(self.kind)
+        assert kind is not None  # checked when the Step was made
+        return kind
+
     def _data(self) -> dict[str, Any]:
-        attrs = {o: a for o, a, _ in KIND_OPTIONS.get(self.kind, [])}
-        data: dict[str, Any] = {}
-        for key, value in self.options:
-            data[attrs[key]] = int(value) if isinstance(value, bool) else value
-        return data
+        kind = self._kind()
+        return dict(kind.option(key).netlink(value) for key, value in self.options)
 
     def command(self) -> str:
         if self.kind == "veth":
@@ -146,12 +147,15 @@ class LinkAdd(Step):
             if self.peer is not None:
                 words += ["peer", "name", self.peer, *_netns_words(self.peer_netns)]
             return ip(None, *words) + self._mark_commands()
-        words = ["link", "add", self.name, "type", self.kind]
-        words_kw = {o: w for o, _, w in KIND_OPTIONS.get(self.kind, [])}
+        kind = self._kind()
+        lower = [kind.lower_word, self.lower] if self.lower is not None and kind.lower_word is not None else []
+        # `link DEV` is ip link's own argument and goes before `type`; `dev DEV` belongs to the kind's
+        generic = lower if kind.lower_word == "link" else []
+        words = ["link", "add", self.name, *generic, "type", self.kind]
         for key, value in self.options:
-            words += [words_kw[key], str(int(value)) if isinstance(value, bool) else str(value)]
-        if self.lower is not None:
-            words += [LOWER_WORD[self.kind], self.lower]
+            words += kind.option(key).ip_words(value)
+        if not generic:
+            words += lower
         return ip(self.netns, *words) + self._mark_commands()
 
     def _mark_commands(self) -> str:
