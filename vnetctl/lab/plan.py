@@ -14,14 +14,14 @@ from ..ops.tuntap import TuntapAdd
 from ..steps import Step
 from .checks import command_of
 from .process import ProcessStart
-from .spec import Device, LabSpec
+from .spec import LabDevice, LabSpec
 
 
 def compile_steps(spec: LabSpec) -> list[Step]:
     """The lab as Steps, in an order where everything a Step needs already exists.
 
-    Namespaces, then sysctls, then devices kind by kind (bridges first, so ports can join
-    them; veths before the vxlans that may use them as underlay), each device followed by
+    Namespaces, then sysctls, then devices in the dependency order the loader gave them
+    (each after its lower device and its bridge: lab/resolve.py), each device followed by
     its own settings, then routes, then processes.
     """
     owner = spec.name
@@ -42,7 +42,7 @@ def compile_steps(spec: LabSpec) -> list[Step]:
     return steps
 
 
-def _create(dev: Device, owner: str) -> Step:
+def _create(dev: LabDevice, owner: str) -> Step:
     if dev.kind in ("tun", "tap"):
         return TuntapAdd(dev.name, dev.kind, dev.netns, dev.user, dev.group, dev.multi_queue, owner=owner)
     if dev.kind == "veth":
@@ -51,7 +51,7 @@ def _create(dev: Device, owner: str) -> Step:
     return LinkAdd(dev.name, dev.kind, netns=dev.netns, options=dev.options, lower=dev.lower, owner=owner)
 
 
-def _settings(dev: Device) -> list[Step]:
+def _settings(dev: LabDevice) -> list[Step]:
     steps: list[Step] = []
     if dev.mtu is not None:
         steps.append(LinkSet(dev.name, "mtu", dev.mtu, dev.netns))

@@ -5,12 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-LINK_KINDS = ("bridge", "veth", "tun", "tap", "vxlan", "vlan", "macvlan")
 KERNEL_KIND = {"tun": "tun", "tap": "tun"}
 
 
 @dataclass(frozen=True)
-class Device:
+class LabDevice:
     """One device a lab makes (a veth end carries its peer)."""
 
     name: str
@@ -26,11 +25,11 @@ class Device:
     user: str | None = None
     group: str | None = None
     multi_queue: bool = False
-    peer: Device | None = None
+    peer: LabDevice | None = None
 
 
 @dataclass(frozen=True)
-class Namespace:
+class LabNamespace:
     """A named namespace the lab makes, with its loopback and sysctls."""
 
     name: str
@@ -40,7 +39,7 @@ class Namespace:
 
 
 @dataclass(frozen=True)
-class Route:
+class LabRoute:
     """A route inside a namespace."""
 
     to: str
@@ -83,9 +82,9 @@ class LabSpec:
     source: str
     params: dict[str, Any]
     description: str = ""
-    namespaces: tuple[Namespace, ...] = ()
-    devices: tuple[Device, ...] = ()
-    routes: tuple[Route, ...] = ()
+    namespaces: tuple[LabNamespace, ...] = ()
+    devices: tuple[LabDevice, ...] = ()
+    routes: tuple[LabRoute, ...] = ()
     sysctls: tuple[tuple[str, str], ...] = ()
     processes: tuple[Process, ...] = ()
     checks: tuple[Check, ...] = ()

@@ -3,22 +3,17 @@
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import os
 import re
 from typing import Any
 
 from ..errors import LabError, NotFound
-from ..kinds import get as declared_kind
-from ..kinds import in_labs
 from . import paths
+from .resolve import Resolver
 from .schema import CHECKS, Checker, unknown_key
-from .spec import Check, Device, LabSpec, Namespace, Process, Route
+from .spec import Check, LabSpec, Process
 from .template import TemplateError, expand
 from .yamlload import MMap, Pos, load_text
-
-DEVICE_SECTIONS = (("bridges", "bridge"), ("tuntaps", None),
-                   *((k.section, k.name) for k in in_labs() if k.section and k.name != "bridge"))
 
 
 def read(path: str) -> str:
@@ -101,106 +96,17 @@ def _shown(text: str) -> str:
 
 
 def _build(top: dict[str, Any], tree: MMap, ck: Checker, path: str, source: str, env: dict[str, Any]) -> LabSpec:
-    namespaces: list[Namespace] = []
-    ns_at: dict[str, Pos] = {}
-    for item, at in top["namespaces"]:
-        name = item["name"]
-        if name is None or "{" in name:
-            continue
-        at = item.at.get("name", at)
-        if name in ns_at:
-            ck.add(at, f"duplicate namespace {name!r} (first declared at line {ns_at[name][0]})")
-            continue
-        ns_at[name] = at
-        namespaces.append(Namespace(name, ck.loc(at), item["loopback"], tuple(item["sysctls"].items())))
-
-    def known_ns(ns: str | None, at: Pos, what: str) -> None:
-        if ns is not None and ns not in ns_at:
-            near = difflib.get_close_matches(ns, list(ns_at), 1)
-            hint = f" (did you mean {near[0]!r}?)" if near else " (declare it under 'namespaces')"
-            ck.add(at, f"{what} names namespace {ns!r}, which the lab does not declare{hint}")
-
-    devices: list[Device] = []
-    names: dict[tuple[str | None, str], Pos] = {}
-    addrs: dict[str, Pos] = {}
-
-    def claim(ns: str | None, name: str | None, at: Pos) -> None:
-        if name is None or "{" in name:
-            return
-        if name == "lo" and ns is not None:
-            ck.add(at, f"device name 'lo' is the loopback of namespace {ns!r}; use 'loopback: true' there")
-        elif (ns, name) in names:
-            where = f"namespace {ns!r}" if ns else "the host namespace"
-            ck.add(at, f"duplicate device {name!r} in {where} (first declared at line {names[(ns, name)][0]})")
-        else:
-            names[(ns, name)] = at
-
-    def end(item: dict[str, Any], at: Pos, kind: str, section: str) -> Device:
-        at_ = item.at  # type: ignore[attr-defined]
-        known_ns(item["netns"], at_.get("netns", at), f"{section} {item['name']!r}")
-        claim(item["netns"], item["name"], at_.get("name", at))
-        for cidr in item["addresses"] or ():
-            ip = str(ipaddress.ip_interface(cidr).ip)
-            where = at_.get("addresses", at)
-            if ip in addrs:
-                ck.add(where, f"address {ip} of {item['name']!r} conflicts with the same address at line "
-                       f"{addrs[ip][0]}, column {addrs[ip][1]}")
-            else:
-                addrs[ip] = where
-        opts: tuple[tuple[str, Any], ...] = ()
-        declared = declared_kind(kind)
-        if declared is not None and declared.options:
-            values = {o: item[o] for o in declared.names()}
-            opts = declared.step_options(values)
-            for key, message in declared.rule_problems(values):
-                ck.add(at_.get(key, at), f"{section} {item['name']!r}: {message}")
-        return Device(item["name"], kind, ck.loc(at_.get("name", at)), item["netns"], tuple(item["addresses"] or ()), item["up"],
-                      item["mtu"], item["master"], opts, item.get("dev"), item.get("user"), item.get("group"),
-                      bool(item.get("multi_queue")))
-
-    for section, kind in DEVICE_SECTIONS:
-        for item, at in top[section]:
-            if item["name"] is None:
-                continue
-            dev = end(item, at, kind or item["mode"] or "tun", section[:-1])
-            if section == "veths" and item["peer"] and item["peer"]["name"] is not None:
-                peer = end(item["peer"], at, "veth", "peer of")
-                dev = Device(**{**dev.__dict__, "peer": peer})
-            devices.append(dev)
-
-    def ends() -> list[Device]:
-        return [e for d in devices for e in ((d, d.peer) if d.peer else (d,))]
-
-    kinds = {(e.netns, e.name): e.kind for e in ends()}
-    for dev in ends():
-        if "{" in dev.name:
-            continue
-        if dev.master is not None and kinds.get((dev.netns, dev.master)) != "bridge":
-            ck.add(_pos(dev.where), f"master {dev.master!r} of {dev.name!r} is not a bridge the lab declares in "
-                   + (f"namespace {dev.netns!r}" if dev.netns else "the host namespace"))
-        if dev.lower is not None and (dev.netns, dev.lower) not in kinds:
-            ck.add(_pos(dev.where), f"dev {dev.lower!r} of {dev.name!r} is not a device the lab declares in "
-                   + (f"namespace {dev.netns!r}" if dev.netns else "the host namespace"))
-    routes = []
-    for item, at in top["routes"]:
-        known_ns(item["netns"], at, "route")
-        if item["dev"] and (item["netns"], item["dev"]) not in kinds:
-            ck.add(at, f"route dev {item['dev']!r} is not a device the lab declares there")
-        if not item["dev"] and not item["via"] and item["to"]:
-            ck.add(at, f"route to {item['to']} needs 'via' or 'dev'")
-        if item["to"]:
-            routes.append(Route(item["to"], ck.loc(at), item["netns"], item["via"], item["dev"]))
-    processes = _processes(top, ck, known_ns)
-    checks = _checks(top, ck, known_ns, kinds, {p.name for p in processes}, env.get("run"))
+    r = Resolver(ck)
+    namespaces = r.namespaces(top)
+    r.read_devices(top)
+    devices = r.cross_references()
+    routes = r.routes(top)
+    processes = _processes(top, ck, r.known_ns)
+    checks = _checks(top, ck, r.known_ns, r.kinds(), {p.name for p in processes}, env.get("run"))
     return LabSpec(name=top["name"] or "", path=os.path.abspath(path), source=source,
                    params={k: v for k, v in env.items() if k not in ("lab", "run")}, description=top["description"],
                    namespaces=tuple(namespaces), devices=tuple(devices), routes=tuple(routes),
                    sysctls=tuple(top["sysctls"].items()), processes=tuple(processes), checks=tuple(checks))
-
-
-def _pos(where: str) -> Pos:
-    line, col = where.rsplit(":", 2)[1:]
-    return int(line), int(col)
 
 
 def _processes(top: dict[str, Any], ck: Checker, known_ns: Any) -> list[Process]:
