@@ -122,10 +122,11 @@ def test_runtime_dir_substitution_is_per_lab(tmp_path, monkeypatch) -> None:
 def test_every_schema_key_has_a_documented_example() -> None:
     import re
 
-    from vnetctl.lab.schema import CHECKS, SCHEMA
+    from vnetctl.lab.checks import CHECK_FIELDS, CHECKS
+    from vnetctl.lab.schema import SCHEMA
     with open("docs/labs.md") as f:
         doc = f.read()
     blocks = "\n".join(re.findall(r"```yaml\n(.*?)```", doc, re.S))
-    keys = {k for fields in [*SCHEMA.values(), *CHECKS.values()] for k in fields} | {"ready", "device", "port", "file"}
+    keys = {k for fields in [*SCHEMA.values(), CHECK_FIELDS, *CHECKS.values()] for k in fields} | {"ready", "device", "port", "file"}
     missing = sorted(k for k in keys if not re.search(rf"(^|[\s{{,-]){re.escape(k)}:", blocks, re.M))
     assert missing == []

@@ -63,3 +63,34 @@ def test_a_lab_declared_out_of_order_comes_up(tmp_path: Path) -> None:
     assert u2 is not None and u2["master"] == "br0"
     vnetctl("lab", "down", str(f), check=True)
     assert link("br0", "n1") is None
+
+
+def test_a_check_kind_is_one_class() -> None:
+    """A new check kind registered as one class is accepted by the loader, planned and run."""
+    from vnetctl.lab import checks
+    from vnetctl.lab.schema import F
+
+    @checks.register
+    class Always(checks.CheckKind):
+        """A check that passes when told to (for this test)."""
+
+        name = "always"
+        schema = {"netns": F("netns"), "pass": F("bool", True)}
+
+        def run(self, args: dict, spec: object) -> tuple[bool, str]:
+            return args["pass"], "as told"
+
+        def command(self, args: dict) -> str:
+            return "true" if args["pass"] else "false"
+
+    try:
+        spec = load_spec("a.yaml", text="name: a\nnamespaces: [{name: n1}]\nchecks:\n"
+                                        "  - {name: good, always: {netns: n1, pass: true}}\n  - always: {pass: false}\n")
+        assert [checks.command_of(c) for c in spec.checks] == ["true", "false"]
+        assert [(r.name, r.ok) for r in checks.run_checks(spec)] == [("good", True), ("always #2", False)]
+        with pytest.raises(LabError) as e:
+            load_spec("a.yaml", text="name: a\nchecks:\n  - always: {netns: nsX, pass: true}\n")
+        assert e.value.problems == ["a.yaml:3:13: always check names namespace 'nsX', which the lab does not declare "
+                                    "(declare it under 'namespaces')"]
+    finally:
+        checks.CHECK_KINDS.pop("always")

@@ -21,13 +21,14 @@ from hypothesis import strategies as st
 from tests.helpers import snapshot, vnetctl
 from vnetctl.errors import LabError
 from vnetctl.lab import Lab
-from vnetctl.lab.schema import CHECKS, SCHEMA
+from vnetctl.lab.checks import CHECK_FIELDS, CHECKS
+from vnetctl.lab.schema import SCHEMA
 from vnetctl.lab.validate import load_spec
 
 ROOT = Path(__file__).resolve().parent.parent
 LABS = {Path(p).name: Path(p).read_text() for p in sorted(glob.glob(str(ROOT / "labs" / "*.yaml")))}
 PROBLEM = re.compile(r"^fuzz\.yaml:\d+:\d+: \S")
-FIELDS = sorted({k for fields in SCHEMA.values() for k in fields} | {k for f in CHECKS.values() for k in f}
+FIELDS = sorted({k for fields in [*SCHEMA.values(), CHECK_FIELDS] for k in fields} | {k for f in CHECKS.values() for k in f}
                 | {"for", "var", "range", "peer", "ready"})
 FUZZ = settings(max_examples=150, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -9,6 +9,7 @@ them in any section order.
 from __future__ import annotations
 
 import difflib
+import heapq
 import ipaddress
 from typing import Any
 
@@ -128,22 +129,31 @@ class Resolver:
 
     def _ordered(self) -> list[LabDevice]:
         """The devices so each follows those it needs; declaration order otherwise (a stable topological sort)."""
-        owner = {(e.netns, e.name): d for d in self.devices for e in ((d, d.peer) if d.peer else (d,))}
-        needs = {id(d): {id(owner[k]) for k in _references(d) if k in owner and owner[k] is not d} for d in self.devices}
-        done: set[int] = set()
-        out: list[LabDevice] = []
-        pending = list(self.devices)
-        while pending:
-            ready = next((d for d in pending if needs[id(d)] <= done), None)
-            if ready is None:
-                loop = _cycle(pending[0], needs, done, {id(d): d for d in pending})
-                self.ck.add(_pos(loop[0].where), " -> ".join(d.name for d in loop + loop[:1])
-                            + ": these devices need each other (through dev or master); break the cycle")
-                return out + pending
-            pending.remove(ready)
-            done.add(id(ready))
-            out.append(ready)
-        return out
+        devices = self.devices
+        owner = {(e.netns, e.name): i for i, d in enumerate(devices) for e in ((d, d.peer) if d.peer else (d,))}
+        needs = [{owner[k] for k in _references(d) if k in owner and owner[k] != i} for i, d in enumerate(devices)]
+        waiting = [len(n) for n in needs]
+        dependents: list[list[int]] = [[] for _ in devices]
+        for i, n in enumerate(needs):
+            for j in n:
+                dependents[j].append(i)
+        ready = [i for i, w in enumerate(waiting) if w == 0]
+        heapq.heapify(ready)
+        order: list[int] = []
+        while ready:
+            i = heapq.heappop(ready)  # the first ready device in declaration order
+            order.append(i)
+            for j in dependents[i]:
+                waiting[j] -= 1
+                if waiting[j] == 0:
+                    heapq.heappush(ready, j)
+        if len(order) < len(devices):
+            placed = set(order)
+            loop = _cycle(min(set(range(len(devices))) - placed), needs, placed)
+            self.ck.add(_pos(devices[loop[0]].where), " -> ".join(devices[i].name for i in loop + loop[:1])
+                        + ": these devices need each other (through dev or master); break the cycle")
+            order += sorted(set(range(len(devices))) - placed)
+        return [devices[i] for i in order]
 
     # pass 4 -----------------------------------------------------------------------------------------------
     def routes(self, top: dict[str, Any]) -> list[LabRoute]:
@@ -161,13 +171,13 @@ class Resolver:
         return out
 
 
-def _cycle(start: LabDevice, needs: dict[int, set[int]], done: set[int], by_id: dict[int, LabDevice]) -> list[LabDevice]:
-    """A cycle among devices none of which can be placed (each still needs one of the others)."""
-    path = [id(start)]
+def _cycle(start: int, needs: list[set[int]], placed: set[int]) -> list[int]:
+    """A cycle among devices none of which could be placed (each still needs one of the others)."""
+    path = [start]
     while True:
-        nxt = min(i for i in needs[path[-1]] if i not in done)
+        nxt = min(i for i in needs[path[-1]] if i not in placed)
         if nxt in path:
-            return [by_id[i] for i in path[path.index(nxt):]]
+            return path[path.index(nxt):]
         path.append(nxt)
 
 

@@ -67,25 +67,6 @@ SCHEMA: dict[str, dict[str, F]] = {
                 "ready": F("obj", sub={"device": F("ifname"), "port": F("int"), "proto": F("str", default="tcp",
                                        choices=("tcp", "udp")), "file": F("str")}),
                 "timeout": F("num", default=10.0)},
-    "check": {"name": F("str"), "ping": F("obj"), "port": F("obj"), "dhcp": F("obj"), "capture": F("obj"),
-              "peer": F("obj"), "driver": F("obj"), "output": F("obj"), "holders": F("obj")},
-}
-PING = {"from": F("netns"), "to": F("ip", True), "count": F("int", default=1),
-        "expect": F("str", default="success", choices=("success", "failure")), "timeout": F("int", default=2)}
-CHECKS: dict[str, dict[str, F]] = {
-    "ping": PING,
-    "port": {"netns": F("netns"), "port": F("int", True), "proto": F("str", default="tcp", choices=("tcp", "udp")),
-             "host": F("ip", default="127.0.0.1"), "expect": F("str", default="open", choices=("open", "closed"))},
-    "dhcp": {"netns": F("netns"), "dev": F("ifname", True), "server": F("str"), "timeout": F("int", default=20),
-             "expect": F("str", default="success", choices=("success", "failure"))},
-    "capture": {"netns": F("netns"), "dev": F("ifname", True), "trigger": F("obj", True, sub={"ping": F("obj", True, sub=PING)}),
-                "expect": F("strlist", True), "timeout": F("int", default=10)},
-    "peer": {"netns": F("netns"), "dev": F("ifname", True),
-             "expect": F("obj", True, sub={"name": F("ifname", True), "netns": F("netns")})},
-    "driver": {"netns": F("netns"), "dev": F("ifname", True), "driver": F("str"), "bus_info": F("str")},
-    "output": {"process": F("str", True), "match": F("str", True), "count": F("int", default=1),
-               "trigger": F("obj", sub={"ping": F("obj", True, sub=PING)}), "timeout": F("int", default=10)},
-    "holders": {"netns": F("netns"), "dev": F("ifname", True), "process": F("str", True)},
 }
 
 

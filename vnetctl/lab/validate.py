@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 import os
-import re
 from typing import Any
 
 from ..errors import LabError, NotFound
 from . import paths
 from .resolve import Resolver
-from .schema import CHECKS, Checker, unknown_key
+from .schema import Checker, unknown_key
 from .spec import Check, LabSpec, Process
 from .template import TemplateError, expand
 from .yamlload import MMap, Pos, load_text
@@ -146,65 +144,21 @@ def _processes(top: dict[str, Any], ck: Checker, known_ns: Any) -> list[Process]
 
 def _checks(top: dict[str, Any], ck: Checker, known_ns: Any, kinds: dict[tuple[str | None, str], str],
             processes: set[str], run: str | None) -> list[Check]:
-    from .schema import SCHEMA
+    from .checks import CHECK_KINDS, CheckContext, entry_fields
+    ctx = CheckContext(ck, known_ns, kinds, processes, run)
     out: list[Check] = []
     for n, (raw, at) in enumerate(top["checks"]):
-        item = ck.obj(raw, SCHEMA["check"], at, "check")
+        item = ck.obj(raw, entry_fields(), at, "check")
         if item is None:
             continue
-        given = [k for k in CHECKS if item.get(k) is not None]
+        given = [k for k in CHECK_KINDS if item.get(k) is not None]
         if len(given) != 1:
-            ck.add(at, f"a check needs exactly one of {', '.join(CHECKS)}" + (f" (got {', '.join(given)})" if given else ""))
+            ck.add(at, f"a check needs exactly one of {', '.join(CHECK_KINDS)}" + (f" (got {', '.join(given)})" if given else ""))
             continue
-        kind = given[0]
-        body, bat = item[kind]
-        args = ck.obj(body, CHECKS[kind], bat, kind)
-        if args is None:
+        kind = CHECK_KINDS[given[0]]
+        body, bat = item[kind.name]
+        args = ck.obj(body, kind.schema, bat, kind.name)
+        if args is None or not kind.validate(args, ctx, bat):
             continue
-        for key in ("netns", "from"):
-            if key in args:
-                known_ns(args[key], bat, f"{kind} check")
-        if kind in ("capture", "output") and args["trigger"] and args["trigger"]["ping"]:
-            known_ns(args["trigger"]["ping"]["from"], bat, f"{kind} trigger")
-        if args.get("dev") and (args.get("netns"), args["dev"]) not in kinds:
-            ck.add(bat, f"{kind} check: device {args['dev']!r} is not one the lab declares there")
-        elif kind == "holders" and args["dev"] and kinds[(args["netns"], args["dev"])] not in ("tun", "tap"):
-            ck.add(bat, f"holders check: device {args['dev']!r} is not a tun/tap device; only those have holders")
-        if kind in ("output", "holders") and not _program_check(kind, args, ck, bat, processes, run):
-            continue
-        if kind == "peer" and args["expect"]:
-            known_ns(args["expect"]["netns"], bat, "peer check")
-        if kind == "dhcp" and args["server"] and args["server"] not in processes:
-            ck.add(bat, f"dhcp check: server {args['server']!r} is not a process of the lab")
-        label = item["name"] or f"{kind} #{n + 1}"
-        out.append(Check(kind, label, ck.loc(at), args))
+        out.append(Check(kind.name, item["name"] or f"{kind.name} #{n + 1}", ck.loc(at), args))
     return out
-
-
-def _program_check(kind: str, args: dict[str, Any], ck: Checker, bat: Pos, processes: set[str],
-                   run: str | None) -> bool:
-    """An output or holders check names a process of the lab; add where its log and pid files are."""
-    at: dict[str, Pos] = getattr(args, "at", {})
-    name = args["process"]
-    if name is not None and name not in processes:
-        near = difflib.get_close_matches(name, sorted(processes), 1)
-        hint = f" (did you mean {near[0]!r}?)" if near else " (declare it under 'processes')"
-        ck.add(at.get("process", bat), f"{kind} check names process {name!r}, which the lab does not start{hint}")
-        return False
-    if kind == "output":
-        try:
-            re.compile(args["match"] or "")
-        except re.error as e:
-            ck.add(at.get("match", bat), f"output check: 'match' {args['match']!r} is not a regular expression: {e}")
-            return False
-        if args["count"] is not None and args["count"] < 1:
-            ck.add(at.get("count", bat), "output check: 'count' must be at least 1")
-            return False
-    if name is None or run is None:
-        return False
-    # the log and pid files ProcessStart writes for that process
-    if kind == "output":
-        args["log"] = os.path.join(run, f"{name}.log")
-    else:
-        args["pid_file"] = os.path.join(run, f"{name}.pid")
-    return True
