@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import subprocess
+from pathlib import Path
 
 import click
 import pytest
 
-from tests.helpers import link, sh, vnetctl
+from tests.helpers import link, sh, vnetctl, wait_for
 from vnetctl import kinds
 from vnetctl.cli.main import cli
 from vnetctl.errors import LabError
@@ -158,8 +161,8 @@ def test_macvtap_add_and_del_through_the_cli() -> None:
 
 
 @pytest.mark.kernel
-def test_a_macvtaps_section_comes_up_and_down(tmp_path: "object") -> None:
-    f = tmp_path / "mt.yaml"  # type: ignore[operator]
+def test_a_macvtaps_section_comes_up_and_down(tmp_path: Path) -> None:
+    f = tmp_path / "mt.yaml"
     f.write_text(LAB + "macvtaps: [{name: mt0, netns: n1, dev: u1, mode: private, addresses: [10.9.0.1/24]}]\n")
     vnetctl("lab", "up", str(f), check=True)
     d = link("mt0", netns="n1")
@@ -167,3 +170,29 @@ def test_a_macvtaps_section_comes_up_and_down(tmp_path: "object") -> None:
     assert "10.9.0.1" in subprocess.run(["ip", "-n", "n1", "addr", "show", "mt0"], capture_output=True, text=True).stdout
     vnetctl("lab", "down", str(f), check=True)
     assert "n1" not in sh("ip", "netns", "list").stdout
+
+
+@pytest.mark.kernel
+def test_inspect_holders_names_the_process_holding_a_macvtap(tmp_path: Path) -> None:
+    """A macvtap's holder opens /dev/tapN (major of macvtap, minor from sysfs), not /dev/net/tun."""
+    sh("ip", "netns", "add", "vm")
+    sh("ip", "-n", "vm", "link", "add", "u1", "type", "veth", "peer", "name", "u2")
+    vnetctl("macvtap", "add", "mt0", "-n", "vm", "--link", "u1", check=True)
+    d = link("mt0", netns="vm")
+    assert d is not None and d["linkinfo"]["info_kind"] == "macvtap"
+    major, minor = sh("ip", "netns", "exec", "vm", "cat", f"/sys/class/net/mt0/macvtap/tap{d['ifindex']}/dev").stdout.split(":")
+    assert any(line.split() == [major, "macvtap"] for line in Path("/proc/devices").read_text().splitlines())
+    node = tmp_path / f"tap{d['ifindex']}"
+    os.mknod(node, 0o600 | stat.S_IFCHR, os.makedev(int(major), int(minor)))
+    holder = subprocess.Popen(["ip", "netns", "exec", "vm", "sleep", "60"], stdin=open(node, "rb"))
+    try:
+        wait_for(lambda: os.path.exists(f"/proc/{holder.pid}/fd/0") and sh("cat", f"/proc/{holder.pid}/comm").stdout
+                 == "sleep\n", what="the holder to start")
+        assert os.readlink(f"/proc/{holder.pid}/fd/0") == str(node)  # what lsof would show
+        held = json.loads(vnetctl("inspect", "holders", "mt0", "-n", "vm", "--json", check=True).stdout)
+        assert held == [{"pid": holder.pid, "comm": "sleep", "fd": 0}]
+        assert vnetctl("inspect", "holders", "u1", "-n", "vm").returncode == 2  # a veth has no holders
+    finally:
+        holder.kill()
+        holder.wait()
+    assert json.loads(vnetctl("inspect", "holders", "mt0", "-n", "vm", "--json", check=True).stdout) == []

@@ -274,13 +274,22 @@ class Scanner:
                 comms[pid] = procfs.comm(pid)
             owner = self.owners.of_pid(pid) if self.owners else None
             out.setdefault((inode, iff), []).append(Holder(pid, comms[pid], fd, procfs.cmdline(pid), owner))
+        for pid, fd in self.proc.tap_fds:  # a macvtap: no fdinfo iff, no TUNGETDEVNETNS; its namespace by name
+            iff = procfs.tap_iff(pid, fd)
+            inode = self._guess_tun_netns(pid, iff, "macvtap") if iff else None
+            if iff and inode is not None:
+                owner = self.owners.of_pid(pid) if self.owners else None
+                comm = comms.setdefault(pid, procfs.comm(pid))
+                out.setdefault((inode, iff), []).append(Holder(pid, comm, fd, procfs.cmdline(pid), owner))
         return out
 
-    def _guess_tun_netns(self, pid: int, iff: str) -> int | None:
-        # Without TUNGETDEVNETNS (old kernel, no privilege): the namespaces that have a tun
-        # device of that name; the holder's own namespace when several do.
-        cands = [ns for ns in self.spaces.values() if ns.links and any(lk.name == iff and lk.kind == "tun" for lk in ns.links)]
+    def _guess_tun_netns(self, pid: int, iff: str, kind: str = "tun") -> int | None:
+        # Without TUNGETDEVNETNS (old kernel, no privilege; never for macvtap): the namespaces that
+        # have a device of that name and kind; the holder's own namespace when several do.
+        cands = [ns for ns in self.spaces.values() if ns.links and any(lk.name == iff and lk.kind == kind for lk in ns.links)]
         chosen = cands[0] if len(cands) == 1 else next((ns for ns in cands if pid in ns.pids), None)
+        if kind == "macvtap" and len(cands) == 1:
+            return chosen.inode if chosen else None
         self.warnings.append(f"cannot ask the kernel which namespace tun/tap {iff!r} held by pid {pid} is in; "
                              + (f"assuming {chosen.label}" if chosen else "holder left out"))
         return chosen.inode if chosen else None
@@ -425,7 +434,7 @@ def tun_holders(netns: str | None = None, warnings: list[str] | None = None) -> 
         if warnings is not None and sc.proc.hidden_fds:
             warnings.append(f"cannot read the open files of {len(sc.proc.hidden_fds)} process(es) (needs root): "
                             "the HOLDERS column may be incomplete")
-        if not sc.proc.tun_fds:
+        if not sc.proc.tun_fds and not sc.proc.tap_fds:
             return {}
         sc.read(ns)
         return {name: sorted(hs, key=lambda h: (h.pid, h.fd)) for (inode, name), hs in sc.holders().items()
@@ -439,19 +448,19 @@ def device(dev: str, netns: str | None = None) -> Device:
     return lookup(dev, netns)[0]
 
 
-def lookup(dev: str, netns: str | None = None, kind: str | None = None) -> tuple[Device, list[str]]:
-    """device() (of link kind `kind`, when given), with the warnings about what could not be seen."""
+def lookup(dev: str, netns: str | None = None, kind: str | tuple[str, ...] | None = None) -> tuple[Device, list[str]]:
+    """device() (of link kind `kind`, or one of them, when given), with the warnings about what could not be seen."""
     sc = Scanner()
     try:
         ns, link = _find_link(sc, dev, netns, kind)
-        holders = sc.holders() if link.kind == "tun" else {}
+        holders = sc.holders() if link.kind in ("tun", "macvtap") else {}
         found = _device(sc, ns, link, holders, None)
         return found, list(dict.fromkeys(sc.warnings))
     finally:
         sc.close()
 
 
-def _find_link(sc: Scanner, dev: str, netns: str | None, kind: str | None = None) -> tuple[_Ns, Link]:
+def _find_link(sc: Scanner, dev: str, netns: str | None, kind: str | tuple[str, ...] | None = None) -> tuple[_Ns, Link]:
     ns = sc.find(netns)
     sc.read(ns)
     if sc.socket_of(ns) is None:
@@ -459,8 +468,9 @@ def _find_link(sc: Scanner, dev: str, netns: str | None, kind: str | None = None
     link = next((lk for lk in ns.links or () if lk.name == dev or dev in lk.altnames), None)
     if link is None:
         raise NotFound(f"device {dev!r} not found in {ns.label}", "see 'vnetctl inspect" + (f" -n {netns}'" if netns else "'"))
-    if kind is not None and link.kind != kind:
-        what = {"tun": "tun/tap"}.get(kind, kind)
+    wanted = (kind,) if isinstance(kind, str) else kind
+    if wanted is not None and link.kind not in wanted:
+        what = " or ".join({"tun": "tun/tap"}.get(k, k) for k in wanted)
         raise UsageError(f"{dev!r} is a {link.kind or 'physical'} device, not a {what}", f"give the name of a {what} device")
     return ns, link
 
@@ -470,7 +480,7 @@ def who(dev: str, netns: str | None = None) -> tuple[Who, list[str]]:
     sc = Scanner()
     try:
         ns, link = _find_link(sc, dev, netns)
-        found = _device(sc, ns, link, sc.holders() if link.kind == "tun" else {}, None)
+        found = _device(sc, ns, link, sc.holders() if link.kind in ("tun", "macvtap") else {}, None)
         assert sc.owners is not None
         other = sc.spaces.get(found.peer.netns_inode) if found.peer and found.peer.netns_inode else None
         here = () if ns.current else sc.owners.of_pids(ns.pids)
@@ -484,10 +494,10 @@ def tun_anywhere(dev: str) -> tuple[list[tuple[Namespace, Device]], list[str]]:
     """Every tun/tap named `dev` in every namespace, with its holders; NotFound/UsageError when there is none."""
     view = _view(None)
     found = [(ns, d) for ns in view.namespaces for d in ns.devices if d.name == dev or dev in d.altnames]
-    taps = [(ns, d) for ns, d in found if d.kind == "tun"]
+    taps = [(ns, d) for ns, d in found if d.kind in ("tun", "macvtap")]
     if not found:
         raise NotFound(f"device {dev!r} not found in any namespace", "see 'vnetctl inspect'")
     if not taps:
-        raise UsageError(f"{dev!r} is a {found[0][1].kind or 'physical'} device, not a tun/tap",
-                         "give the name of a tun/tap device")
+        raise UsageError(f"{dev!r} is a {found[0][1].kind or 'physical'} device, not a tun/tap or macvtap",
+                         "give the name of a tun/tap or macvtap device")
     return taps, list(view.warnings)

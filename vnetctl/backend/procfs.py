@@ -6,9 +6,11 @@ import ctypes
 import os
 import stat
 from dataclasses import dataclass, field
+from typing import Any
 
 TUN_DEV = "/dev/net/tun"
 TUN_RDEV = os.makedev(10, 200)  # the tun clone device, whatever the path of its node (slirp4netns, a mknod'ed copy)
+TUNGETIFF = 0x800454D2  # _IOR('T', 210, unsigned int): the device's name; /dev/tapN answers it too
 TUNGETDEVNETNS = 0x54E3  # _IO('T', 227): an fd of the namespace the tun device lives in now
 SIOCGSKNS = 0x894C  # an fd of the network namespace a socket belongs to
 SYS_PIDFD_GETFD = 438
@@ -21,6 +23,7 @@ class ProcScan:
 
     netns_pids: dict[int, list[int]] = field(default_factory=dict)
     tun_fds: list[tuple[int, int]] = field(default_factory=list)
+    tap_fds: list[tuple[int, int]] = field(default_factory=list)
     netns_fds: list[tuple[int, int, int]] = field(default_factory=list)
     hidden_ns: list[int] = field(default_factory=list)
     hidden_fds: list[int] = field(default_factory=list)
@@ -42,6 +45,7 @@ def netns_pids() -> dict[int, list[int]]:
 def scan(fds: bool = True) -> ProcScan:
     """Every process's network namespace and (with fds) its /dev/net/tun and nsfs descriptors."""
     out = ProcScan()
+    tap_major = char_major("macvtap") if fds else None
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -63,7 +67,7 @@ def scan(fds: bool = True) -> ProcScan:
             except OSError:
                 pass
         if fds:
-            _scan_fds(pid, out)
+            _scan_fds(pid, out, tap_major)
     return out
 
 
@@ -86,7 +90,7 @@ def _scan_threads(pid: int, ino: int, out: ProcScan) -> None:
             out.thread_ns.append((pid, int(tid), tino))
 
 
-def _scan_fds(pid: int, out: ProcScan) -> None:
+def _scan_fds(pid: int, out: ProcScan, tap_major: int | None = None) -> None:
     base = f"/proc/{pid}/fd"
     try:
         names = os.listdir(base)
@@ -104,17 +108,40 @@ def _scan_fds(pid: int, out: ProcScan) -> None:
             out.socket_fds.append((pid, int(name)))
         elif target.startswith("net:["):
             out.netns_fds.append((pid, int(name), int(target[5:-1])))
-        elif target.startswith("/") and _is_tun(f"{base}/{name}"):
-            out.tun_fds.append((pid, int(name)))
+        elif target.startswith("/"):
+            rdev = _char_rdev(f"{base}/{name}")
+            if rdev == TUN_RDEV:
+                out.tun_fds.append((pid, int(name)))
+            elif rdev is not None and tap_major is not None and os.major(rdev) == tap_major:
+                out.tap_fds.append((pid, int(name)))  # a macvtap's /dev/tapN, wherever its node was made
 
 
-def _is_tun(fd_path: str) -> bool:
-    """True if the fd is open on the tun character device (10:200), by device number, not by path."""
+def _char_rdev(fd_path: str) -> int | None:
+    """The device number of the character device an fd is open on (tun is 10:200), by number, not by path."""
     try:
         st = os.stat(fd_path)
     except OSError:
-        return False
-    return stat.S_ISCHR(st.st_mode) and st.st_rdev == TUN_RDEV
+        return None
+    return st.st_rdev if stat.S_ISCHR(st.st_mode) else None
+
+
+def char_major(driver: str) -> int | None:
+    """The major number of a character-device driver (/proc/devices), None if it is not loaded."""
+    try:
+        with open("/proc/devices") as f:
+            for line in f:
+                words = line.split()
+                if len(words) == 2 and words[1] == driver and words[0].isdigit():
+                    return int(words[0])
+    except OSError:
+        return None
+    return None
+
+
+def tap_iff(pid: int, fd: int) -> str | None:
+    """The macvtap device behind a process's /dev/tapN fd (TUNGETIFF on a borrowed copy), or None."""
+    ifr = _borrow(pid, fd, TUNGETIFF, bytes(40))
+    return ifr[:16].split(b"\0", 1)[0].decode(errors="replace") or None if isinstance(ifr, bytes) else None
 
 
 def tun_iff(pid: int, fd: int) -> str | None:
@@ -145,8 +172,8 @@ def tun_device_netns(pid: int, fd: int) -> int | None:
         os.close(nsfd)
 
 
-def _borrow(pid: int, fd: int, request: int) -> int | None:
-    """An fd the ioctl `request` returns on a copy of another process's fd (pidfd_getfd), or None."""
+def _borrow(pid: int, fd: int, request: int, arg: bytes | None = None) -> Any:
+    """What the ioctl `request` (with arg) returns on a copy of another process's fd (pidfd_getfd), or None."""
     import fcntl
 
     try:
@@ -158,7 +185,7 @@ def _borrow(pid: int, fd: int, request: int) -> int | None:
         if dup < 0:
             return None
         try:
-            return fcntl.ioctl(dup, request)
+            return fcntl.ioctl(dup, request) if arg is None else fcntl.ioctl(dup, request, arg)
         except OSError:
             return None
         finally:

@@ -130,7 +130,7 @@ def driver(dev: str, netns: str | None, as_json: bool) -> None:
 @netns_option
 @json_option
 def holders(dev: str, netns: str | None, as_json: bool) -> None:
-    """Which processes hold tun/tap DEV open (in every namespace unless -n), and who they belong to."""
+    """Which processes hold tun/tap or macvtap DEV open (in every namespace unless -n), and who they belong to."""
     from ..render.output import table
 
     netns, as_json = _inherit(netns, as_json)
@@ -144,7 +144,7 @@ def holders(dev: str, netns: str | None, as_json: bool) -> None:
             table(["NAMESPACE", "PID", "COMMAND", "FD", "OWNER"],
                   [[text.ns_label(ns), h.pid, h.comm, h.fd, text.owners_text((h.owner,) if h.owner else ())] for ns, h in rows])
         return
-    found, warnings = inspector.lookup(dev, netns, kind="tun")
+    found, warnings = inspector.lookup(dev, netns, kind=("tun", "macvtap"))
     _warn(warnings)
     if as_json:
         _json([text.holder_json(h) for h in found.holders])
