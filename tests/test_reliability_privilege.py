@@ -54,6 +54,8 @@ MUTATING: list[list[str]] = [
     ["macvlan", "add", "mv0", "--link", "v0"],
     ["vlan", "add", "v0.5", "--link", "v0", "--id", "5"],
     ["gretap", "add", "gt0", "--remote", "192.0.2.1"],
+    ["macvtap", "add", "mt0", "--link", "v0"],
+    ["macvtap", "del", "mt1"],
     ["netns", "exec", "ns1", "--", "ip", "link", "add", "sneaky", "type", "bridge"],
 ]
 
@@ -61,6 +63,7 @@ READ_ONLY: list[list[str]] = [
     ["link", "show"], ["link", "show", "--json"], ["link", "show", "v0"], ["addr", "show"], ["addr", "show", "--json"],
     ["route", "show"], ["bridge", "show"], ["bridge", "show", "--json"], ["tuntap", "list"], ["netns", "list"],
     ["netns", "list", "--all", "--json"], ["veth", "list"], ["veth", "list", "--all"], ["doctor"],
+    ["vxlan", "show"], ["macvtap", "show", "--json"],
 ]
 
 
@@ -100,7 +103,7 @@ def _files(top: str) -> list[str]:
 
 @pytest.fixture
 def world() -> dict[str, Any]:
-    """A small host to break: ns1, veth v0/v1 across it, br0 with tap1, tap0, vx1, an address and a route."""
+    """A small host to break: ns1, veth v0/v1 across it, br0 with tap1, tap0, vx1, mt1, an address and a route."""
     sh("ip", "netns", "add", "ns1")
     sh("ip", "link", "add", "v0", "type", "veth", "peer", "name", "v1", "netns", "ns1")
     sh("ip", "link", "add", "br0", "type", "bridge")
@@ -108,6 +111,7 @@ def world() -> dict[str, Any]:
     sh("ip", "tuntap", "add", "tap1", "mode", "tap")
     sh("ip", "link", "set", "tap1", "master", "br0")
     sh("ip", "link", "add", "vx1", "type", "vxlan", "id", "7", "remote", "192.0.2.7", "dstport", "4789")
+    sh("ip", "link", "add", "mt1", "link", "v0", "type", "macvtap")
     sh("ip", "addr", "add", "10.7.0.1/24", "dev", "v0")
     sh("ip", "addr", "add", "10.5.0.1/24", "dev", "br0")
     sh("ip", "link", "set", "br0", "up")
