@@ -190,7 +190,7 @@ def test_inspect_holders_names_the_process_holding_a_macvtap(tmp_path: Path) -> 
                  == "sleep\n", what="the holder to start")
         assert os.readlink(f"/proc/{holder.pid}/fd/0") == str(node)  # what lsof would show
         held = json.loads(vnetctl("inspect", "holders", "mt0", "-n", "vm", "--json", check=True).stdout)
-        assert held == [{"pid": holder.pid, "comm": "sleep", "fd": 0}]
+        assert [(h["pid"], h["comm"], h["fd"], h["cmdline"]) for h in held] == [(holder.pid, "sleep", 0, ["sleep", "60"])]
         assert vnetctl("inspect", "holders", "u1", "-n", "vm").returncode == 2  # a veth has no holders
     finally:
         holder.kill()
