@@ -19,6 +19,8 @@ from .schema import Checker
 from .spec import LabDevice, LabNamespace, LabRoute
 from .yamlload import Pos
 
+MAX_BRIDGE_PORTS = 1023  # the kernel's BR_MAX_PORTS is 1024 port numbers, and number 0 is reserved
+
 Key = tuple[str | None, str]
 DEVICE_SECTIONS = (("bridges", "bridge"), ("tuntaps", None),
                    *((k.section, k.name) for k in in_labs() if k.section and k.name != "bridge"))
@@ -125,7 +127,20 @@ class Resolver:
                 self.ck.add(_pos(dev.where), f"master {dev.master!r} of {dev.name!r} is not a bridge the lab declares in {where}")
             if dev.lower is not None and (dev.netns, dev.lower) not in kinds:
                 self.ck.add(_pos(dev.where), f"dev {dev.lower!r} of {dev.name!r} is not a device the lab declares in {where}")
+        self._port_counts()
         return self._ordered()
+
+    def _port_counts(self) -> None:
+        """No bridge gets more ports than the kernel gives one (EXFULL at `up` otherwise)."""
+        ports: dict[Key, int] = {}
+        for dev in self.ends():
+            if dev.master is not None:
+                ports[(dev.netns, dev.master)] = ports.get((dev.netns, dev.master), 0) + 1
+        for dev in self.ends():
+            count = ports.get((dev.netns, dev.name), 0)
+            if dev.kind == "bridge" and count > MAX_BRIDGE_PORTS:
+                self.ck.add(_pos(dev.where), f"bridge {dev.name!r} has {count} ports; the kernel gives a bridge at most "
+                            f"{MAX_BRIDGE_PORTS} (split the ports over several bridges)")
 
     def _ordered(self) -> list[LabDevice]:
         """The devices so each follows those it needs; declaration order otherwise (a stable topological sort)."""
@@ -166,6 +181,11 @@ class Resolver:
                 self.ck.add(at, f"route dev {item['dev']!r} is not a device the lab declares there")
             if not item["dev"] and not item["via"] and item["to"]:
                 self.ck.add(at, f"route to {item['to']} needs 'via' or 'dev'")
+            if item["to"] and item["to"] != "default" and item["via"]:
+                to, via = ipaddress.ip_network(item["to"], strict=False), ipaddress.ip_address(item["via"])
+                if to.version != via.version:
+                    self.ck.add(at, f"route to {item['to']} (IPv{to.version}) via {item['via']} (IPv{via.version}): "
+                                "one address family per route")
             if item["to"]:
                 out.append(LabRoute(item["to"], self.ck.loc(at), item["netns"], item["via"], item["dev"]))
         return out

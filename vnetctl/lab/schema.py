@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 from .. import kinds
 from ..errors import InvalidName
 from ..names import check_ifname, check_netns
+from ..ops.sysctl import KEY_RE as SYSCTL_KEY_RE
 from .yamlload import MList, MMap, Pos
 
 
@@ -31,8 +33,15 @@ class F:
 
 
 ADDRS = F("cidrs", default=())
+# ETH_MIN_MTU for IPv4 (68) to ETH_MAX_MTU (65535): what the kernel's virtual devices accept
+MTU = F("int", range=(68, 65535))
 END = {"name": F("ifname", True), "netns": F("netns"), "addresses": ADDRS, "up": F("bool", default=True),
-       "mtu": F("int"), "master": F("ifname")}
+       "mtu": MTU, "master": F("ifname")}
+# A process name is a file name in the lab's run directory (NAME.pid, NAME.log): never a path.
+PROCESS_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+USER_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$")
+MAX_ID = 4294967294  # uid/gid: (uid_t)-1 means "no change" to the kernel
 
 
 def _kind_fields(kind: kinds.Kind) -> dict[str, F]:
@@ -59,11 +68,11 @@ SCHEMA: dict[str, dict[str, F]] = {
             "checks": F("list:check", default=())},
     "namespace": {"name": F("netnsname", True), "loopback": F("bool", default=False), "sysctls": F("sysctls", default={})},
     **{k.name: _kind_fields(k) for k in kinds.in_labs()},
-    "tuntap": {**END, "mode": F("str", True, choices=("tun", "tap")), "user": F("str"), "group": F("str"),
+    "tuntap": {**END, "mode": F("str", True, choices=("tun", "tap")), "user": F("owner"), "group": F("owner"),
                "multi_queue": F("bool", default=False)},
     "route": {"to": F("dest", True), "via": F("ip"), "dev": F("ifname"), "netns": F("netns")},
-    "process": {"name": F("str", True), "netns": F("netns"), "argv": F("argv"), "vnetctl": F("argv"),
-                "command": F("str"), "shell": F("bool", default=False), "env": F("strmap", default={}),
+    "process": {"name": F("procname", True), "netns": F("netns"), "argv": F("argv"), "vnetctl": F("argv"),
+                "command": F("str"), "shell": F("bool", default=False), "env": F("env", default={}),
                 "ready": F("obj", sub={"device": F("ifname"), "port": F("int"), "proto": F("str", default="tcp",
                                        choices=("tcp", "udp")), "file": F("str")}),
                 "timeout": F("num", default=10.0)},
@@ -156,14 +165,21 @@ class Checker:
             return float(v)
         if kind in ("argv", "strlist"):
             return tuple(str(x) for x in v)
-        if kind in ("sysctls", "strmap", "params"):
+        if kind == "owner":
+            return str(v)
+        if kind in ("sysctls", "strmap", "env", "params"):
             return {str(k): (v[k] if kind == "params" else _sysctl_text(v[k])) for k in v}
         return v
 
     def _scalar_problem(self, v: Any, f: F, what: str) -> str | None:
         kind = f.kind
-        if kind in ("str", "labname", "netnsname", "ifname", "ip", "ipv4", "dest") and not isinstance(v, str):
+        if kind in ("str", "procname", "labname", "netnsname", "ifname", "ip", "ipv4", "dest") and not isinstance(v, str):
             return f"'{what}' must be a string, not {_typename(v)}"
+        if isinstance(v, str) and "\0" in v:
+            return f"'{what}' contains a NUL character"
+        special = _special_problem(v, kind, what)
+        if special:
+            return special
         if kind == "netns" and v is not None and not isinstance(v, str):
             return f"'{what}' must be a namespace name or null (the host), not {_typename(v)}"
         if kind == "int" and type(v) is not int:
@@ -211,13 +227,43 @@ class Checker:
         if kind in ("argv", "strlist"):
             if not isinstance(v, MList) or not v or not all(isinstance(x, (str, int)) for x in v):
                 return f"'{what}' must be a non-empty list of strings"
-        if kind in ("sysctls", "strmap", "params"):
+            if any("\0" in str(x) for x in v):
+                return f"'{what}': an argument contains a NUL character"
+        if kind in ("sysctls", "strmap", "env", "params"):
             if not isinstance(v, MMap):
                 return f"'{what}' must be a mapping"
             for k, x in v.items():
                 if not isinstance(k, str) or isinstance(x, (MMap, MList)) or x is None:
                     return f"'{what}': {k!r} needs a plain value"
         return None
+
+
+def _special_problem(v: Any, kind: str, what: str) -> str | None:
+    """Values checked beyond their type: process names, uid/gid, environment keys, sysctls."""
+    if kind == "procname" and not PROCESS_NAME_RE.match(v):
+        return (f"'{what}': invalid process name {v!r}: 1-64 letters, digits, '_', '.', '-', starting with a letter "
+                "or digit (it names the process's files in the lab's run directory)")
+    if kind == "owner":
+        if type(v) is int or (isinstance(v, str) and v.isdigit()):
+            return None if 0 <= int(v) <= MAX_ID else f"'{what}' must be a user or group name, or an id from 0 to {MAX_ID}"
+        if not isinstance(v, str) or not USER_RE.match(v):
+            return f"'{what}': {v!r} is not a user or group name, or a numeric id"
+    if kind == "env" and isinstance(v, MMap):
+        for k, x in v.items():
+            if not isinstance(k, str) or not ENV_KEY_RE.match(k):
+                return f"'{what}': {k!r} is not an environment variable name (letters, digits, '_'; no '=')"
+            if isinstance(x, str) and "\0" in x:
+                return f"'{what}': the value of {k} contains a NUL character"
+    if kind == "sysctls" and isinstance(v, MMap):
+        for k, x in v.items():
+            if not isinstance(k, str) or not SYSCTL_KEY_RE.match(k):
+                return f"'{what}': invalid sysctl {k!r}: only per-namespace net.* keys, e.g. net.ipv4.ip_forward"
+            if isinstance(x, (str, int, bool)) and not _SYSCTL_VALUE_RE.match(_sysctl_text(x)):
+                return f"'{what}': the value of {k} must be one line of printable text, not {_sysctl_text(x)!r}"
+    return None
+
+
+_SYSCTL_VALUE_RE = re.compile(r"^[\x20-\x7e]{1,256}$")
 
 
 def unknown_key(key: Any, known: list[str], what: str) -> str:

@@ -118,10 +118,13 @@ def _processes(top: dict[str, Any], ck: Checker, known_ns: Any) -> list[Process]
             ck.add(at, f"duplicate process {name!r} (first declared at line {seen[name][0]})")
         seen[name] = at
         known_ns(item["netns"], at, f"process {name!r}")
-        forms = [k for k in ("argv", "vnetctl", "command") if item[k]]
+        given: dict[str, Pos] = getattr(item, "at", {})
+        forms = [k for k in ("argv", "vnetctl", "command") if item[k] or k in given]
         if len(forms) != 1:
             ck.add(at, f"process {name!r} needs exactly one of argv, vnetctl, command")
             continue
+        if not item[forms[0]]:
+            continue  # given, but invalid: already reported
         if item["command"] is not None and not item["shell"]:
             ck.add(at, f"process {name!r}: 'command' is a shell string and needs 'shell: true' (or use argv)")
             continue

@@ -82,6 +82,14 @@ class MarkedLoader(yaml.SafeLoader):
             out.vmarks[key] = pos(vnode.start_mark)
         return out
 
+    def construct_checked_int(self, node: yaml.ScalarNode) -> int | None:
+        """An integer; one too long to convert is a problem (Python refuses > 4300 digits), read as null."""
+        try:
+            return int(self.construct_yaml_int(node))
+        except ValueError:
+            self.problems.append((pos(node.start_mark), f"integer of {len(node.value)} digits: far beyond any value a lab takes"))
+            return None
+
     def construct_marked_seq(self, node: yaml.SequenceNode) -> MList:
         """Build an MList with the mark of each item."""
         out = MList(self.construct_object(child, deep=True) for child in node.value)
@@ -92,6 +100,7 @@ class MarkedLoader(yaml.SafeLoader):
 
 MarkedLoader.add_constructor("tag:yaml.org,2002:map", MarkedLoader.construct_marked_map)
 MarkedLoader.add_constructor("tag:yaml.org,2002:seq", MarkedLoader.construct_marked_seq)
+MarkedLoader.add_constructor("tag:yaml.org,2002:int", MarkedLoader.construct_checked_int)
 
 
 def load_text(text: str) -> tuple[Any, list[tuple[Pos, str]]]:

@@ -100,6 +100,8 @@ def run_checks(spec: LabSpec, on_result: Callable[[CheckResult], None] | None = 
             ok, detail = False, e.line()
         except (OSError, subprocess.SubprocessError) as e:
             ok, detail = False, f"{type(e).__name__}: {e}"
+        except Exception as e:  # a check that cannot run is a failed row; the others still run
+            ok, detail = False, f"could not run: {type(e).__name__}: {e}"
         result = CheckResult(check.name, check.kind, ok, detail, round(time.monotonic() - t0, 3))
         out.append(result)
         if on_result:

@@ -124,6 +124,16 @@ class Capture(CheckKind):
     schema = {"netns": F("netns"), "dev": F("ifname", True), "trigger": F("obj", True, sub={"ping": F("obj", True, sub=PING)}),
               "expect": F("strlist", True), "timeout": F("int", default=10)}
 
+    def validate(self, args: dict[str, Any], ctx: CheckContext, at: Pos) -> bool:
+        """Every expected item is a known packet name or a regular expression."""
+        where: dict[str, Pos] = getattr(args, "at", {})
+        for item in args["expect"] or ():
+            try:
+                re.compile(PATTERNS.get(item.lower(), item))
+            except re.error as e:
+                ctx.ck.add(where.get("expect", at), f"capture check: expected item {item!r} is not a regular expression: {e}")
+        return super().validate(args, ctx, at)
+
     def run(self, a: dict[str, Any], spec: LabSpec) -> tuple[bool, str]:
         trig = a["trigger"]["ping"]
         argv = in_ns(a["netns"], ["tcpdump", "-p", "-n", "-l", "-i", a["dev"]])
