@@ -90,6 +90,12 @@ class Unsupported(VnetError):
     exit_code = 69
 
 
+class Unreachable(VnetError):
+    """A host of a lab across hosts cannot be reached (ssh fails, the connection is lost)."""
+
+    exit_code = 69
+
+
 class Locked(VnetError):
     """Another vnetctl process holds the lab's lock."""
 
@@ -121,7 +127,7 @@ EXIT_CODES: dict[int, str] = {
     4: "not found (device, namespace, lab)",
     5: "conflict: the name exists, the device is busy, the lab is up and differs",
     65: "invalid lab file; every problem reported as file:line:col: message",
-    69: "the kernel lacks what was asked for; nothing touched",
+    69: "the kernel lacks what was asked for, or a lab's host is unreachable; nothing touched",
     75: "another vnetctl holds the lab's lock",
     77: "missing privilege (CAP_NET_ADMIN / CAP_SYS_ADMIN); nothing touched",
 }

@@ -77,6 +77,8 @@ def up(file: str, sets: tuple[str, ...]) -> None:
     else:
         result = the_lab.up()
     # plain echo, not rich: `lab up` in a script should not pay for loading rich
+    for note in the_lab.notes():
+        click.echo(f"note: {note}", err=True)
     if result == "unchanged":
         click.echo(f"lab {the_lab.name} is already up and identical; nothing changed", err=True)
     else:
@@ -119,7 +121,7 @@ def status(file: str | None, sets: tuple[str, ...], as_json: bool) -> None:
         emit_json(found)
         return
     table(["LAB", "STATUS", "FILE CHANGED", "STEPS", "PROCESSES", "DRIFT"],
-          [[s["name"], s["status"], s["file_drift"], s.get("steps"),
+          [[s["name"], s["status"] + "".join(f"; {h} {v}" for h, v in s.get("hosts", {}).items()), s["file_drift"], s.get("steps"),
             ",".join(f"{p['name']}:{p['pid']}{'' if p['running'] else ' (dead)'}" for p in s.get("processes", [])),
             "; ".join(s["drift"]) or "none"] for s in found])
 

@@ -55,6 +55,10 @@ class Lab:
             self._steps = compile_steps(self.spec)
         return self._steps
 
+    def notes(self) -> list[str]:
+        """What the lab does that a reader should know beyond the plan (none for a one-host lab)."""
+        return []
+
     def script(self) -> list[str]:
         """The plan as the equivalent ip/brctl shell script."""
         from .plan import script
@@ -150,7 +154,11 @@ class Lab:
 def load(path: str, params: dict[str, Any] | None = None) -> Lab:
     """Load and validate a lab file (LabError lists every problem); nothing is touched."""
     from .validate import load_spec
-    return Lab(load_spec(path, {k: str(v) for k, v in (params or {}).items()}))
+    spec = load_spec(path, {k: str(v) for k, v in (params or {}).items()})
+    if spec.hosts:
+        from ..remote.controller import MultiLab
+        return MultiLab(spec)
+    return Lab(spec)
 
 
 def name_of(target: str, params: dict[str, Any] | None = None) -> str:
@@ -160,9 +168,17 @@ def name_of(target: str, params: dict[str, Any] | None = None) -> str:
     return target
 
 
-def down(target: str, params: dict[str, Any] | None = None) -> list[str]:
-    """Bring a lab down by name or file, from its journal; a lab that is not up is a no-op."""
+def down(target: str, params: dict[str, Any] | None = None, here: bool = False) -> list[str]:
+    """Bring a lab down by name or file, from its journal; a lab that is not up is a no-op.
+
+    A lab across hosts is brought down on every host it is on, unless `here` (this host's part only).
+    """
     name = name_of(target, params)
+    if not here:
+        from ..remote import record
+        if record.read(name) is not None:
+            from ..remote.controller import down_everywhere
+            return down_everywhere(name)
     require(CAPS, f"lab down {name}")  # before the lock and the state: nothing is touched without them
     with jr.LabLock(name):
         if jr.read_meta(name) is None:
@@ -199,13 +215,15 @@ def labs() -> list[dict[str, Any]]:
 
 def status(target: str | None = None, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """Status and drift of one lab (by file or name) or of every lab with state."""
+    from ..remote import record
+    from ..remote.controller import status_everywhere
     from .status import lab_status
     if target is None:
-        return [lab_status(n, None) for n in jr.names()]
+        return [lab_status(n, None) for n in jr.names()] + [status_everywhere(n) for n in record.names()]
     if os.path.isfile(target):
         lab = load(target, params)
-        return [lab_status(lab.name, lab)]
-    return [lab_status(target, None)]
+        return [status_everywhere(lab.name) if lab.spec.hosts else lab_status(lab.name, lab)]
+    return [status_everywhere(target) if record.read(target) is not None else lab_status(target, None)]
 
 
 def check_errors(results: list[CheckResult]) -> int:

@@ -49,7 +49,7 @@ class Resolver:
                 self.ck.add(at, f"duplicate namespace {name!r} (first declared at line {self.ns_at[name][0]})")
                 continue
             self.ns_at[name] = at
-            out.append(LabNamespace(name, self.ck.loc(at), item["loopback"], tuple(item["sysctls"].items())))
+            out.append(LabNamespace(name, self.ck.loc(at), item["loopback"], tuple(item["sysctls"].items()), item["host"]))
         return out
 
     def known_ns(self, ns: str | None, at: Pos, what: str) -> None:
@@ -87,7 +87,7 @@ class Resolver:
                 self.ck.add(at_.get(key, at), f"{section} {item['name']!r}: {message}")
         return LabDevice(item["name"], kind, self.ck.loc(at_.get("name", at)), item["netns"], tuple(item["addresses"] or ()),
                          item["up"], item["mtu"], item["master"], opts, item.get("dev"), item.get("user"), item.get("group"),
-                         bool(item.get("multi_queue")))
+                         bool(item.get("multi_queue")), host=item["host"])
 
     def _claim(self, ns: str | None, name: str | None, at: Pos) -> None:
         if name is None or "{" in name:
@@ -187,7 +187,7 @@ class Resolver:
                     self.ck.add(at, f"route to {item['to']} (IPv{to.version}) via {item['via']} (IPv{via.version}): "
                                 "one address family per route")
             if item["to"]:
-                out.append(LabRoute(item["to"], self.ck.loc(at), item["netns"], item["via"], item["dev"]))
+                out.append(LabRoute(item["to"], self.ck.loc(at), item["netns"], item["via"], item["dev"], item["host"]))
         return out
 
 

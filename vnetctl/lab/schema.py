@@ -36,7 +36,7 @@ ADDRS = F("cidrs", default=())
 # ETH_MIN_MTU for IPv4 (68) to ETH_MAX_MTU (65535): what the kernel's virtual devices accept
 MTU = F("int", range=(68, 65535))
 END = {"name": F("ifname", True), "netns": F("netns"), "addresses": ADDRS, "up": F("bool", default=True),
-       "mtu": MTU, "master": F("ifname")}
+       "mtu": MTU, "master": F("ifname"), "host": F("str")}
 # A process name is a file name in the lab's run directory (NAME.pid, NAME.log): never a path.
 PROCESS_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -65,17 +65,18 @@ SCHEMA: dict[str, dict[str, F]] = {
             **{section: F(f"list:{kind}", default=()) for section, kind in SECTIONS.items() if kind not in ("bridge", "veth")},
             "routes": F("list:route", default=()),
             "sysctls": F("sysctls", default={}), "processes": F("list:process", default=()),
-            "checks": F("list:check", default=())},
-    "namespace": {"name": F("netnsname", True), "loopback": F("bool", default=False), "sysctls": F("sysctls", default={})},
+            "checks": F("list:check", default=()), "hosts": F("obj", default=None)},
+    "namespace": {"name": F("netnsname", True), "loopback": F("bool", default=False), "sysctls": F("sysctls", default={}),
+                  "host": F("str")},
     **{k.name: _kind_fields(k) for k in kinds.in_labs()},
     "tuntap": {**END, "mode": F("str", True, choices=("tun", "tap")), "user": F("owner"), "group": F("owner"),
                "multi_queue": F("bool", default=False)},
-    "route": {"to": F("dest", True), "via": F("ip"), "dev": F("ifname"), "netns": F("netns")},
+    "route": {"to": F("dest", True), "via": F("ip"), "dev": F("ifname"), "netns": F("netns"), "host": F("str")},
     "process": {"name": F("procname", True), "netns": F("netns"), "argv": F("argv"), "vnetctl": F("argv"),
                 "command": F("str"), "shell": F("bool", default=False), "env": F("env", default={}),
                 "ready": F("obj", sub={"device": F("ifname"), "port": F("int"), "proto": F("str", default="tcp",
                                        choices=("tcp", "udp")), "file": F("str")}),
-                "timeout": F("num", default=10.0)},
+                "timeout": F("num", default=10.0), "host": F("str")},
 }
 
 

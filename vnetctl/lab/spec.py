@@ -26,6 +26,7 @@ class LabDevice:
     group: str | None = None
     multi_queue: bool = False
     peer: LabDevice | None = None
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class LabNamespace:
     where: str
     loopback: bool = False
     sysctls: tuple[tuple[str, str], ...] = ()
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class LabRoute:
     netns: str | None = None
     via: str | None = None
     dev: str | None = None
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Process:
     ready: tuple[tuple[str, Any], ...] = ()
     timeout: float = 10.0
     env: tuple[tuple[str, str], ...] = ()
+    host: str | None = None
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,18 @@ class Check:
     name: str
     where: str
     args: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Host:
+    """A machine of a multi-host lab: how to reach it over SSH and its underlay address."""
+
+    name: str
+    where: str
+    ssh: str
+    underlay: str | None = None
+    python: str = "python3"
+    mtu: int = 1500
 
 
 @dataclass(frozen=True)
@@ -88,6 +104,7 @@ class LabSpec:
     sysctls: tuple[tuple[str, str], ...] = ()
     processes: tuple[Process, ...] = ()
     checks: tuple[Check, ...] = ()
+    hosts: tuple[Host, ...] = ()
 
     def kinds(self) -> list[str]:
         """The kernel device types the lab needs (tun and tap both need the tun driver)."""

@@ -52,6 +52,8 @@ def load_spec(path: str, params: dict[str, str] | None = None, text: str | None 
     top = ck.obj(tree, _top_fields(), tree.mark, "lab")
     assert top is not None
     spec = _build(top, tree, ck, path, source, env)
+    from .hosts import place
+    spec = place(spec, top["hosts"], ck)
     if ck.problems:
         raise LabError(ck.lines())
     return spec
@@ -141,7 +143,7 @@ def _processes(top: dict[str, Any], ck: Checker, known_ns: Any) -> list[Process]
         if ready and dict(ready).keys() <= {"proto"}:
             ck.add(at, f"process {name!r}: 'ready' needs device, port or file")
         out.append(Process(name, tuple(argv), ck.loc(at), item["netns"], item["shell"], ready, item["timeout"],
-                           tuple(item["env"].items())))
+                           tuple(item["env"].items()), item["host"]))
     return out
 
 

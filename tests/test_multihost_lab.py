@@ -1,0 +1,141 @@
+"""Labs across hosts without a kernel: placement, validation (exit 65), the split per host, the plan, the bundle."""
+
+from __future__ import annotations
+
+import io
+import textwrap
+import zipfile
+from pathlib import Path
+
+import pytest
+from helpers import vnetctl
+
+from vnetctl.errors import LabError
+from vnetctl.lab.hosts import parse_ssh, split
+from vnetctl.lab.validate import load_spec
+from vnetctl.ops.link_underlay import LinkAddUnderlay
+from vnetctl.remote import bundle
+from vnetctl.steps import step_class
+
+HOSTS = """\
+name: x
+hosts:
+  h1: {ssh: root@192.0.2.1}
+  h2: {ssh: admin@192.0.2.2:2222, underlay: 198.51.100.2}
+"""
+U = {"h1": "192.0.2.1", "h2": "198.51.100.2"}
+
+
+def lab(tmp_path: Path, body: str, head: str = HOSTS) -> Path:
+    p = tmp_path / "lab.yaml"
+    p.write_text(head + textwrap.dedent(body))
+    return p
+
+
+def problems(tmp_path: Path, body: str, head: str = HOSTS) -> list[str]:
+    with pytest.raises(LabError) as e:
+        load_spec(str(lab(tmp_path, body, head)))
+    return e.value.problems
+
+
+@pytest.mark.parametrize("text,want", [("h", (None, "h", None)), ("root@10.0.0.1", ("root", "10.0.0.1", None)),
+                                       ("u@node-1.example:2222", ("u", "node-1.example", 2222)),
+                                       ("[2001:db8::1]:22", (None, "2001:db8::1", 22))])
+def test_ssh_destinations(text: str, want: tuple) -> None:
+    assert parse_ssh(text) == want
+
+
+@pytest.mark.parametrize("text", ["", "a b", "u@", "h:0", "h:70000", "@h"])
+def test_bad_ssh_destinations(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_ssh(text)
+
+
+def test_namespace_on_an_undeclared_host(tmp_path: Path) -> None:
+    got = problems(tmp_path, "namespaces:\n  - {name: a, host: h3}\n  - {name: b, host: hh1}\n")
+    assert any(":6:12: namespace 'a' is on host 'h3', which the lab does not declare" in p for p in got)
+    assert any("namespace 'b' is on host 'hh1'" in p and "did you mean 'h1'?" in p for p in got)
+
+
+def test_every_problem_at_once_and_cli_exit_65(tmp_path: Path) -> None:
+    p = lab(tmp_path, """\
+        namespaces:
+          - {name: a}
+          - {name: b, host: h2}
+        bridges:
+          - {name: br0, host: h1}
+        veths:
+          - {name: e1, host: h2, master: br0, peer: {name: e2, netns: b, host: h1}}
+        """)
+    out = vnetctl("lab", "plan", str(p))
+    assert out.returncode == 65
+    assert "namespace 'a' needs 'host' (one of h1, h2)" in out.stderr
+    assert "device 'e2' says host 'h1', but its namespace 'b' is on host 'h2'" in out.stderr
+    assert "'e1' on host 'h2' names bridge 'br0', which is on host 'h1'; a bridge and its port live on one host" in out.stderr
+
+
+def test_host_key_without_hosts_section(tmp_path: Path) -> None:
+    got = problems(tmp_path, "namespaces:\n  - {name: a, host: h1}\n", head="name: x\n")
+    assert got == [f"{tmp_path}/lab.yaml:3:12: namespace 'a' names host 'h1', but the lab has no 'hosts' section"]
+
+
+def test_bad_hosts_section(tmp_path: Path) -> None:
+    got = problems(tmp_path, "", head="name: x\nhosts:\n  h1: {ssh: 'a b'}\n  h2: {ssh: h, mtu: 100, sshh: 1}\n")
+    assert any("host h1: ssh 'a b' is not [user@]host[:port]" in p for p in got)
+    assert any("underlay mtu 100 is outside 576-65535" in p for p in got)
+    assert any("unknown key 'sshh' in host h2 (did you mean 'ssh'?)" in p for p in got)
+
+
+def test_a_check_runs_on_one_host(tmp_path: Path) -> None:
+    got = problems(tmp_path, """\
+        namespaces: [{name: a, host: h1}, {name: b, host: h2}]
+        veths: [{name: ea, netns: a, addresses: [10.0.0.1/24], peer: {name: eb, netns: b, addresses: [10.0.0.2/24]}}]
+        checks:
+          - {name: spans, capture: {netns: b, dev: eb, trigger: {ping: {from: a, to: 10.0.0.2}}, expect: [icmp]}}
+          - {name: nowhere, ping: {to: 10.0.0.2}}
+        """)
+    assert any("check 'spans' spans hosts h1, h2; a check runs on one host" in p for p in got)
+    assert any("check 'nowhere' runs in a host's own namespace" in p for p in got)
+
+
+def test_split_cross_and_local_links(tmp_path: Path) -> None:
+    spec = load_spec(str(lab(tmp_path, """\
+        namespaces: [{name: a, host: h1}, {name: b, host: h2}, {name: c, host: h2}]
+        veths:
+          - {name: ea, netns: a, mtu: 1400, peer: {name: eb, netns: b}}
+          - {name: ea2, netns: a, peer: {name: ec, netns: c}}
+          - {name: bc, netns: b, peer: {name: cb, netns: c}}
+        vxlans: [{name: vx, netns: b, vni: 42}]
+        """)))
+    parts = split(spec, U)
+    assert [n.name for n in parts["h1"].spec.namespaces] == ["a"]
+    assert {(d.name, d.kind) for d in parts["h2"].spec.devices} == {("eb", "vxlan"), ("ec", "vxlan"), ("bc", "veth"),
+                                                                    ("vx", "vxlan")}
+    ea = {d.name: d for d in parts["h1"].spec.devices}
+    eb = {d.name: d for d in parts["h2"].spec.devices}
+    opts = dict(ea["ea"].options)
+    assert dict(eb["eb"].options)["vni"] == opts["vni"] != dict(ea["ea2"].options)["vni"]
+    assert (opts["local"], opts["remote"], opts["dstport"]) == ("192.0.2.1", "198.51.100.2", 4789)
+    assert ea["ea"].mtu == eb["eb"].mtu == 1400 and ea["ea2"].mtu == 1450  # the smaller: given, or underlay - 50
+    assert split(spec, U)["h1"].spec.devices == parts["h1"].spec.devices  # stable
+    steps = [s for p in parts.values() for s in __import__("vnetctl.lab.hosts", fromlist=["x"]).compile_part(p)]
+    made = [s for s in steps if isinstance(s, LinkAddUnderlay)]
+    assert sorted(s.name for s in made) == ["ea", "ea2", "eb", "ec"]
+    assert made[0].command().splitlines()[0].startswith("ip link add ea netns a type vxlan id ")
+    assert step_class("LinkAddUnderlay") is LinkAddUnderlay  # known when a journal is read back
+
+
+def test_plan_shows_each_hosts_commands() -> None:
+    out = vnetctl("lab", "plan", "labs/multihost/two-hosts.yaml", check=True).stdout
+    assert "ssh root@192.168.200.1 sh -es <<'EOF'\nip netns add a\n" in out
+    assert "ssh root@192.168.200.2 sh -es <<'EOF'\nip netns add b\n" in out
+    assert "MTU 1450 (underlay 1500 - 50 bytes of VXLAN encapsulation)" in out
+    assert "#   a pings b (on h1): ip netns exec a ping" in out
+
+
+def test_bundle_is_pure_python_and_named_by_its_sources() -> None:
+    names = zipfile.ZipFile(io.BytesIO(bundle.build())).namelist()
+    assert "vnetctl/remote/agent.py" in names and "pyroute2/__init__.py" in names and "yaml/__init__.py" in names
+    assert not [n for n in names if not n.endswith(".py")]
+    assert not [n for n in names if n.startswith(("click/", "rich/"))]
+    assert len(bundle.digest()) == 24 and bundle.build() == bundle.build()
