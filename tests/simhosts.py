@@ -89,7 +89,7 @@ class Host:
         subprocess.run(["ip", "link", "add", self.port, "type", "veth", "peer", "name", "ul0", "netns", str(self.pid)],
                        check=True)
         subprocess.run(["ip", "link", "set", self.port, "master", UNDERLAY, "up"], check=True)
-        _wait(lambda: _listening(self.addr), 10, f"sshd of {name} on {self.addr}")
+        _wait(lambda: _listening(self.addr), 30, f"sshd of {name} on {self.addr}")
 
     def _child(self) -> int | None:
         try:
@@ -115,15 +115,16 @@ class Host:
         return {"links": sorted((lk["ifname"], lk.get("linkinfo", {}).get("info_kind", "")) for lk in links),
                 "netns": sorted(self.run("ip", "netns", "list").stdout.split()), "labs": labs}
 
-    def sshd_pids(self) -> list[int]:
-        """The pids (as this machine sees them) of every sshd of this host: the listener and its sessions."""
+    def pids(self, comm: str, cmdline: str = "") -> list[int]:
+        """The pids (as this machine sees them) of this host's processes whose name starts with comm (and command line has cmdline)."""
         mine = os.readlink(f"/proc/{self.pid}/ns/pid")
         found = []
         for p in os.listdir("/proc"):
             if not p.isdigit():
                 continue
             try:
-                if os.readlink(f"/proc/{p}/ns/pid") == mine and Path(f"/proc/{p}/comm").read_text().strip() == "sshd":
+                if os.readlink(f"/proc/{p}/ns/pid") == mine and Path(f"/proc/{p}/comm").read_text().startswith(comm) \
+                        and cmdline.encode() in Path(f"/proc/{p}/cmdline").read_bytes():
                     found.append(int(p))
             except OSError:
                 continue
@@ -131,14 +132,19 @@ class Host:
 
     def kill_sshd(self) -> None:
         """Kill -9 this host's sshd, listener and sessions: the controller's connection drops."""
-        for pid in self.sshd_pids():
+        for pid in self.pids("sshd"):
+            os.kill(pid, signal.SIGKILL)
+
+    def kill_agents(self) -> None:
+        """Kill -9 vnetctl's agents on this host: their work stops mid-way, with no rollback."""
+        for pid in self.pids("python", "base64"):
             os.kill(pid, signal.SIGKILL)
 
     def start_sshd(self) -> None:
         """Start sshd again (after kill_sshd), inside the host's namespaces."""
         subprocess.run(["nsenter", "-t", str(self.pid), "-n", "-m", "-p", "-u", "--", SSHD, "-f",
                         str(self.dir / "sshd_config")], check=True)  # without -D it forks into the background
-        _wait(lambda: _listening(self.addr), 10, f"sshd of {self.name} on {self.addr}")
+        _wait(lambda: _listening(self.addr), 30, f"sshd of {self.name} on {self.addr}")
 
     def stop(self) -> None:
         """Kill the host: its pid 1, and with it every process and namespace of the host."""

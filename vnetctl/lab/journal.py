@@ -40,11 +40,14 @@ class LabLock:
         self.name = name
         self.fd: int | None = None
 
+    def path(self) -> str:
+        """The lock file (its directory created, private)."""
+        _private_dir(paths.labs_dir())
+        return os.path.join(_private_dir(paths.lab_dir(self.name)), LOCK)
+
     def acquire(self) -> LabLock:
         """Take the lock or raise Locked naming the pid that holds it."""
-        _private_dir(paths.labs_dir())
-        path = os.path.join(_private_dir(paths.lab_dir(self.name)), LOCK)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = os.open(self.path(), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -6,14 +6,13 @@ itself, so a controller that is also one of the lab's hosts keeps both.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import time
 from typing import Any
 
 from .. import state
-from ..errors import Locked
 from ..lab import paths
+from ..lab.journal import LabLock
 
 DIR = "hosts"
 
@@ -52,29 +51,9 @@ def names() -> list[str]:
         return []
 
 
-class Lock:
-    """An exclusive flock on the controller's lock of one lab, recording the holder's pid."""
+class Lock(LabLock):
+    """The controller's lock of one lab across hosts (apart from the lock of this host's own part)."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.fd: int | None = None
-
-    def __enter__(self) -> Lock:
-        fd = os.open(_path(self.name, "lock"), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise Locked(f"lab {self.name!r} is locked by another vnetctl on this controller (pid {holder})",
-                         "wait for it to finish, then retry; nothing was changed") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self.fd = fd
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.fd is not None:
-            os.ftruncate(self.fd, 0)
-            os.close(self.fd)
-            self.fd = None
+    def path(self) -> str:
+        """The lock file, beside the record."""
+        return _path(self.name, "lock")

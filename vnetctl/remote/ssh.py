@@ -26,7 +26,7 @@ from ..lab.hosts import parse_ssh
 from ..lab.spec import Host
 from . import bundle
 
-CONNECT_TIMEOUT = 10  # seconds for TCP and SSH authentication
+CONNECT_TIMEOUT = 20  # seconds for TCP and the SSH banner
 HANDSHAKE_TIMEOUT = 60  # and for sending the bundle the first time
 OPTIONS = ("-T", "-e", "none", "-o", "BatchMode=yes", "-o", f"ConnectTimeout={CONNECT_TIMEOUT}",
            "-o", "ServerAliveInterval=5", "-o", "ServerAliveCountMax=3")
