@@ -110,6 +110,14 @@ def test_three_hosts_ring_up_check_down(hosts3: Hosts) -> None:
     assert check.returncode == 0, check.stdout + check.stderr
     ping = hosts3[1].run("ip", "netns", "exec", "b", "ping", "-c", "1", "-W", "2", "10.1.0.1")
     assert ping.returncode == 0, ping.stdout  # independent of vnetctl's own checks
+    seen = run(hosts3, "inspect", "--lab", "three-hosts", "--json")
+    assert seen.returncode == 0, seen.stderr
+    found = json.loads(seen.stdout)
+    assert {lk["vni"] for lk in found["links"]} == vnis  # the kernels' VXLANs, paired across hosts
+    assert {(lk["a"]["host"], lk["a"]["dev"], lk["b"]["host"], lk["b"]["dev"]) for lk in found["links"]} == {
+        ("h1", "ab", "h2", "ba"), ("h1", "ac", "h3", "ca"), ("h2", "bc", "h3", "cb")}
+    picture = run(hosts3, "inspect", "--hosts", ",".join(h.ssh for h in hosts3.hosts), "--format", "dot")
+    assert picture.stdout.count('label="VXLAN vni') == 3 and picture.stdout.count("subgraph cluster_h") >= 3
     down = run(hosts3, "lab", "down", THREE)
     assert down.returncode == 0, down.stderr
     assert [h.snapshot() for h in hosts3.hosts] == before
@@ -161,6 +169,22 @@ def test_controller_killed_mid_up_then_down_cleans_every_host(hosts2: Hosts) -> 
     assert down.returncode == 0, down.stderr
     for h, snap in zip(hosts2.hosts, before, strict=True):
         wait_for(lambda h=h, snap=snap: h.snapshot() == snap, 20, f"{h.name} back as it was")
+    assert not record_exists("two-hosts")
+
+
+def test_an_agent_killed_mid_up_leaves_a_journal_that_lab_down_follows(hosts2: Hosts) -> None:
+    before = [h.snapshot() for h in hosts2.hosts]
+    proc, _ = _paused_up(hosts2, TWO, 4)
+    hosts2[1].kill_agents()  # h2's part stops half-way, with no rollback: only its journal knows
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 3 and "host h2: connection lost" in err, err
+    wait_for(lambda: hosts2[0].snapshot() == before[0], 20, "h1 rolled back")
+    left = hosts2[1].snapshot()
+    assert left["netns"] == ["b"] and left["labs"]
+    assert hosts2[1].run("ip", "-n", "b", "link", "show", "eb").returncode == 0
+    down = run(hosts2, "lab", "down", "two-hosts")
+    assert down.returncode == 0, down.stderr
+    assert [h.snapshot() for h in hosts2.hosts] == before
     assert not record_exists("two-hosts")
 
 

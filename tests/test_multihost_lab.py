@@ -139,3 +139,45 @@ def test_bundle_is_pure_python_and_named_by_its_sources() -> None:
     assert not [n for n in names if not n.endswith(".py")]
     assert not [n for n in names if n.startswith(("click/", "rich/"))]
     assert len(bundle.digest()) == 24 and bundle.build() == bundle.build()
+
+
+def _inspected() -> dict:
+    def ns(name, inode, devs, current=False):
+        return {"name": name, "inode": inode, "current": current, "devices": devs}
+
+    def dev(name, ifindex, kind, addrs=(), peer=None):
+        return {"name": name, "ifindex": ifindex, "kind": kind, "addresses": list(addrs), "master": None, "peer": peer}
+
+    def vx(netns, devname, vni, local, remote):
+        return {"netns": netns, "dev": devname, "vni": vni, "local": local, "remote": remote, "port": 4789}
+
+    return {"h1": {"ssh": "root@192.0.2.1", "tree": ["(host)  inode 1"], "namespaces": [
+                ns(None, 1, [dev("eth0", 2, None)], True), ns("a", 11, [dev("ea", 2, "vxlan", ["10.0.0.1/24"])])],
+                "vxlans": [vx("a", "ea", 7, "192.0.2.1", "192.0.2.2"), vx("a", "other", 8, "192.0.2.1", "192.0.2.9")]},
+            "h2": {"ssh": "root@192.0.2.2", "tree": ["(host)  inode 1"], "namespaces": [
+                ns("b", 22, [dev("eb", 2, "vxlan")])],
+                "vxlans": [vx("b", "eb", 7, "192.0.2.2", "192.0.2.1"), vx("b", "eb8", 8, "192.0.2.2", "192.0.2.1")]}}
+
+
+def test_cross_host_links_are_vxlans_that_point_at_each_other() -> None:
+    from vnetctl.remote.inspect_hosts import links
+    found = links(_inspected())
+    assert found == [{"vni": 7, "port": 4789, "a": {"host": "h1", "netns": "a", "dev": "ea", "underlay": "192.0.2.1"},
+                      "b": {"host": "h2", "netns": "b", "dev": "eb", "underlay": "192.0.2.2"}}]  # vni 8: remotes differ
+
+
+def test_inspect_across_hosts_renders_hosts_and_links() -> None:
+    from vnetctl.remote.inspect_hosts import links
+    from vnetctl.render import hosts as across
+    hosts = _inspected()
+    hosts["h2"]["namespaces"][0]["devices"].append({"name": "eb8", "ifindex": 3, "kind": "vxlan", "addresses": [],
+                                                    "master": None, "peer": None})
+    data = {"hosts": hosts, "links": links(hosts)}
+    text = across.tree_lines(data)
+    assert text[:2] == ["host h1 (root@192.0.2.1)", "  (host)  inode 1"]
+    assert text[-1] == "  h1:a/ea ⇄ h2:b/eb  VXLAN vni 7  192.0.2.1 ⇄ 192.0.2.2 port 4789"
+    dot = across.dot(data)
+    assert 'label="host h1 (root@192.0.2.1)"' in dot and 'label="(host)"' in dot
+    assert 'dh1_11_2 -- dh2_22_2 [label="VXLAN vni 7", style=bold, color=blue];' in dot
+    assert "dh2_22_2 <==>|VXLAN vni 7|" not in across.mermaid(data) and "dh1_11_2 <==>|VXLAN vni 7| dh2_22_2" in across.mermaid(data)
+    assert "tree" not in across.public(data)["hosts"]["h1"]

@@ -37,11 +37,17 @@ def _warn(warnings: list[str] | tuple[str, ...]) -> None:
               help="tree/table for reading, dot (Graphviz) or mermaid for a picture.")
 @click.option("--watch", is_flag=True, help="Draw the tree again whenever something changes (until Ctrl-C).")
 @click.option("--no-owners", is_flag=True, help="Do not look up which container, pod or VM owns each namespace.")
+@click.option("--lab", metavar="LAB", help="Every host of a lab across hosts (its file or name), over SSH.")
+@click.option("--hosts", metavar="DEST,...", help="These hosts over SSH ([user@]host[:port], comma-separated).")
 @click.pass_context
-def inspect(ctx: click.Context, netns: str | None, as_json: bool, fmt: str, watch: bool, no_owners: bool) -> None:
+def inspect(ctx: click.Context, netns: str | None, as_json: bool, fmt: str, watch: bool, no_owners: bool,
+            lab: str | None, hosts: str | None) -> None:
     """Every namespace (named or not) with its devices, veth peers, drivers, tun/tap holders and owners."""
     if ctx.invoked_subcommand is not None:
         ctx.obj = {"netns": netns, "as_json": as_json}  # `inspect -n NS peer DEV` means the same as `peer DEV -n NS`
+        return
+    if lab or hosts:
+        _across(lab, hosts, as_json, fmt)
         return
     if watch:
         _watch(netns)
@@ -92,6 +98,19 @@ def _watch(netns: str | None) -> None:
         while time.monotonic() < quiet_until and not stop():
             time.sleep(0.05)
     mon.close()
+
+
+def _across(lab: str | None, hosts: str | None, as_json: bool, fmt: str) -> None:
+    """Each host's inspect, gathered over SSH, with the VXLAN links between hosts as edges."""
+    from ..remote.inspect_hosts import hosts_of, inspect_hosts
+    from ..render import hosts as across
+    data = inspect_hosts(hosts_of(lab, hosts))
+    if as_json:
+        _json(across.public(data))
+    elif fmt in ("dot", "mermaid"):
+        sys.stdout.write(across.dot(data) if fmt == "dot" else across.mermaid(data))
+    else:
+        sys.stdout.write("\n".join(across.tree_lines(data)) + "\n")
 
 
 @inspect.command("peer")

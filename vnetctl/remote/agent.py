@@ -132,6 +132,9 @@ class Agent:
             return {"status": lab_status(req["name"], None)}
         if op == "check":
             return {"results": self.check(req)}
+        if op == "inspect":
+            from .inspect_hosts import here
+            return {"inspect": here()}
         raise errors.UsageError(f"unknown request {op!r}", "the controller and this host run different vnetctl versions")
 
     def up(self, req: dict[str, Any]) -> dict[str, Any]:
