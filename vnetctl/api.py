@@ -9,8 +9,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
-from . import inspect as inspector
-from . import kinds
+from . import discovery, kinds
 from .backend import netns as nsb
 from .backend import nsfind
 from .backend import tun as tunb
@@ -172,7 +171,7 @@ def tuntaps(netns: str | None = None, warnings: list[str] | None = None) -> list
                     "multi_queue": bool(link.detail("tun_multi_queue", 0)), "owner": link.detail("tun_owner"),
                     "group": link.detail("tun_group"), "vnet_hdr": bool(link.detail("tun_vnet_hdr", 0))})
     if out:
-        held = inspector.tun_holders(netns, warnings)
+        held = discovery.tun_holders(netns, warnings)
         for entry in out:
             entry["holders"] = [{"pid": h.pid, "comm": h.comm, "fd": h.fd} for h in held.get(str(entry["name"]), [])]
     return out
@@ -181,7 +180,7 @@ def tuntaps(netns: str | None = None, warnings: list[str] | None = None) -> list
 def veths(netns: str | None = None, all_namespaces: bool = False,
           warnings: list[str] | None = None) -> list[dict[str, Any]]:
     """veths in a namespace (or on the whole host) with their peer's name, ifindex and namespace."""
-    return inspector.veths(netns, all_namespaces, warnings)
+    return discovery.veths(netns, all_namespaces, warnings)
 
 
 def link_add(name: str, kind: str, lower: str | None = None, netns: str | None = None, dry_run: bool = False,

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from .. import inspect as inspector
+from .. import discovery
 from ..render import inspect_text as text
 from .common import json_option, netns_option
 
@@ -52,7 +52,7 @@ def inspect(ctx: click.Context, netns: str | None, as_json: bool, fmt: str, watc
     if watch:
         _watch(netns)
         return
-    view = inspector.host(netns, owners=not no_owners)
+    view = discovery.host(netns, owners=not no_owners)
     _warn(view.warnings)
     if as_json:
         _json(text.host_json(view))
@@ -83,7 +83,7 @@ def _watch(netns: str | None) -> None:
     mon = Monitor(netns, owners=False)
     events = mon.events(stop, lambda n: click.echo(f"watching {n} namespace(s) (Ctrl-C to stop)", err=True))
     while not stop():
-        view = inspector.host(netns)
+        view = discovery.host(netns)
         if sys.stdout.isatty():
             from ..render.output import stdout_console
             console = stdout_console()
@@ -120,7 +120,7 @@ def _across(lab: str | None, hosts: str | None, as_json: bool, fmt: str) -> None
 def peer(dev: str, netns: str | None, as_json: bool) -> None:
     """Where the other end of veth DEV is: its name, ifindex and namespace."""
     netns, as_json = _inherit(netns, as_json)
-    found, warnings = inspector.lookup(dev, netns, kind="veth")
+    found, warnings = discovery.lookup(dev, netns, kind="veth")
     _warn(warnings)
     if as_json:
         _json(text.device_json(found))
@@ -135,7 +135,7 @@ def peer(dev: str, netns: str | None, as_json: bool) -> None:
 def driver(dev: str, netns: str | None, as_json: bool) -> None:
     """What `ethtool -i DEV` says: driver, version, bus-info (and the link kind)."""
     netns, as_json = _inherit(netns, as_json)
-    found, warnings = inspector.lookup(dev, netns)
+    found, warnings = discovery.lookup(dev, netns)
     _warn(warnings)
     if as_json:
         _json(text.driver_json(found))
@@ -154,7 +154,7 @@ def holders(dev: str, netns: str | None, as_json: bool) -> None:
 
     netns, as_json = _inherit(netns, as_json)
     if netns is None:
-        taps, warnings = inspector.tun_anywhere(dev)
+        taps, warnings = discovery.tun_anywhere(dev)
         _warn(warnings)
         rows = [(ns, h) for ns, d in taps for h in d.holders]
         if as_json:
@@ -163,7 +163,7 @@ def holders(dev: str, netns: str | None, as_json: bool) -> None:
             table(["NAMESPACE", "PID", "COMMAND", "FD", "OWNER"],
                   [[text.ns_label(ns), h.pid, h.comm, h.fd, text.owners_text((h.owner,) if h.owner else ())] for ns, h in rows])
         return
-    found, warnings = inspector.lookup(dev, netns, kind=("tun", "macvtap"))
+    found, warnings = discovery.lookup(dev, netns, kind=("tun", "macvtap"))
     _warn(warnings)
     if as_json:
         _json([text.holder_json(h) for h in found.holders])
@@ -179,7 +179,7 @@ def holders(dev: str, netns: str | None, as_json: bool) -> None:
 def who(dev: str, netns: str | None, as_json: bool) -> None:
     """Which container, pod, VM or process sits behind DEV: its namespace's owner, its peer's, its holders."""
     netns, as_json = _inherit(netns, as_json)
-    found, warnings = inspector.who(dev, netns)
+    found, warnings = discovery.who(dev, netns)
     _warn(warnings)
     if as_json:
         _json(text.who_json(found))

@@ -90,10 +90,10 @@ def tail(text: str) -> str:
 def inspect_device(dev: str, netns: str | None) -> Any:
     """The device as inspect sees it."""
     try:
-        from ... import inspect
+        from ... import discovery
     except ImportError:
-        raise VnetError("vnetctl.inspect is not available", "this check needs the inspect module") from None
-    return inspect.device(dev, netns)
+        raise VnetError("vnetctl.discovery is not available", "this check needs the discovery module") from None
+    return discovery.device(dev, netns)
 
 
 def read(path: str) -> str:
