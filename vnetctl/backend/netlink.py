@@ -1,11 +1,20 @@
-"""rtnetlink through pyroute2, one handle per namespace, with typed calls and error mapping."""
+"""rtnetlink in one namespace (the Netlink handle), with typed calls and error mapping.
+
+Which path does what:
+- reading (links, one link, addresses, nsids) goes through backend.rtdump, the one link
+  decoder (IFLA_INFO_DATA by backend.ifla's per-kind table), on a raw socket;
+- the hot, simple changes (set/delete a link, altnames, addresses, a plain veth or
+  bridge) go through backend.rtnl on the same socket;
+- pyroute2 earns its place for creating devices with options (vxlan, vlan, macvlan...)
+  and for routes; it is imported only then.
+Dumps, raw or pyroute2's, share one retry policy (rtnl.retried).
+"""
 
 from __future__ import annotations
 
 import errno
 import ipaddress
 import os
-import random
 import socket
 import sys
 import time
@@ -17,11 +26,9 @@ from ..errors import AlreadyExists, BackendError, Busy, NotFound, PermissionDeni
 from ..model import Address, Link, Route
 from . import rtdump, rtnl
 from .netns import NsRef, call_in
+from .rtnl import DUMP_RETRIES, NLM_F_DUMP_INTR
 
-NETLINK_ROUTE = 0
-IFF_UP = 1
-NLM_F_DUMP_INTR = 0x10
-DUMP_RETRIES = 10
+__all__ = ["DUMP_RETRIES", "NLM_F_DUMP_INTR", "Netlink", "dump", "kernel", "kernel_error", "netlink_socket"]
 
 
 def netlink_errors() -> tuple[type[Exception], ...]:
@@ -65,65 +72,49 @@ def kernel(what: str) -> Iterator[None]:
 
 
 def dump(request: Callable[[], Iterable[Any]], what: str) -> list[Any]:
-    """Run a netlink dump; run it again if a concurrent change made it inconsistent.
+    """Run a pyroute2 dump under rtnl.retried; an error becomes the VnetError about `what`.
 
-    The kernel flags such a dump with NLM_F_DUMP_INTR (pyroute2 passes the flag on
-    without acting on it) or fails it with EINTR; either way the answer may skip or
-    repeat entries, so it is never returned.
+    pyroute2 passes NLM_F_DUMP_INTR on without acting on it, or raises
+    NetlinkDumpInterrupted, or the kernel fails the dump with EINTR: all three are retried.
     """
     from pyroute2.netlink.exceptions import NetlinkDumpInterrupted, NetlinkError
 
-    for attempt in range(DUMP_RETRIES):
-        if attempt:
-            time.sleep(random.uniform(0, 0.002 * attempt))  # step out of step with the churn
+    def once() -> list[Any]:
         try:
             msgs = list(request())
         except NetlinkDumpInterrupted:
-            continue
+            raise InterruptedError(errno.EINTR, "dump interrupted") from None
         except NetlinkError as e:
             if e.code == errno.EINTR:
-                continue
+                raise InterruptedError(errno.EINTR, "dump interrupted") from None
             raise kernel_error(e, what) from None
-        if not any(m["header"].get("flags", 0) & NLM_F_DUMP_INTR for m in msgs if "header" in m):
-            return msgs
-    raise BackendError(f"{what}: the dump was interrupted {DUMP_RETRIES} times by concurrent changes",
-                       errno.EINTR, "try again when the churn settles")
+        if any(m["header"].get("flags", 0) & NLM_F_DUMP_INTR for m in msgs if "header" in m):
+            raise InterruptedError(errno.EINTR, "dump interrupted")
+        return msgs
+
+    with dumping(what):
+        return rtnl.retried(once)
+
+
+@contextmanager
+def dumping(what: str) -> Iterator[None]:
+    """Turn a dump's errors inside the block (interrupted every time, or refused) into the VnetError about `what`."""
+    try:
+        yield
+    except InterruptedError:
+        raise BackendError(f"{what}: the dump was interrupted {DUMP_RETRIES} times by concurrent changes",
+                           errno.EINTR, "try again when the churn settles") from None
+    except rtnl.NetlinkError as e:
+        raise kernel_error(e, what) from None
 
 
 def _attr(msg: Any, name: str) -> Any:
     return msg.get_attr(name) if hasattr(msg, "get_attr") else msg.get(name)
 
 
-def link_from_msg(msg: Any) -> Link:
-    """Build a Link from an ifinfmsg."""
-    info = _attr(msg, "IFLA_LINKINFO")
-    kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
-    data = info.get_attr("IFLA_INFO_DATA") if info is not None else None
-    details: tuple[tuple[str, object], ...] = ()
-    if data is not None and not isinstance(data, (str, bytes)) and "attrs" in data:
-        details = tuple((k[5:].lower(), v) for k, v in data["attrs"] if isinstance(v, (int, str)))
-    props = _attr(msg, "IFLA_PROP_LIST")
-    alts = tuple(v for k, v in props["attrs"] if k == "IFLA_ALT_IFNAME") if props is not None else ()
-    return Link(
-        name=_attr(msg, "IFLA_IFNAME"),
-        index=msg["index"],
-        kind=kind,
-        mtu=_attr(msg, "IFLA_MTU") or 0,
-        state=_attr(msg, "IFLA_OPERSTATE") or "UNKNOWN",
-        up=bool(msg["flags"] & IFF_UP),
-        mac=_attr(msg, "IFLA_ADDRESS"),
-        master=_attr(msg, "IFLA_MASTER"),
-        link=_attr(msg, "IFLA_LINK"),
-        link_netnsid=_attr(msg, "IFLA_LINK_NETNSID"),
-        altnames=alts,
-        alias=_attr(msg, "IFLA_IFALIAS"),
-        details=details,
-    )
-
-
 def netlink_socket(ns: NsRef | None) -> socket.socket:
-    """A NETLINK_ROUTE socket bound to namespace ns, opened without creating anything."""
-    return call_in(ns, lambda: socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM, NETLINK_ROUTE))
+    """A NETLINK_ROUTE socket bound to namespace ns, opened without creating anything (rtnl.open_socket)."""
+    return call_in(ns, rtnl.open_socket)
 
 
 class Netlink:
@@ -141,7 +132,7 @@ class Netlink:
         if self._ipr is None:
             from pyroute2 import IPRoute
 
-            self._ipr = IPRoute(use_socket=netlink_socket(self.ns), ext_ack=True) if self.ns else IPRoute(ext_ack=True)
+            self._ipr = IPRoute(use_socket=netlink_socket(self.ns), ext_ack=True)
         return self._ipr
 
     @property
@@ -170,7 +161,8 @@ class Netlink:
     # links -------------------------------------------------------------
     def links(self) -> list[Link]:
         """Every device in this namespace."""
-        return [link_from_msg(m) for m in dump(lambda: self.ipr.link("dump"), "cannot list devices" + self.where)]
+        with dumping("cannot list devices" + self.where):
+            return rtdump.links(self.sock)
 
     def link(self, name: str) -> Link | None:
         """The device called `name` (or with that altname), or None."""
@@ -267,10 +259,9 @@ class Netlink:
     # addresses -----------------------------------------------------------
     def addresses(self, index: int | None = None) -> list[Address]:
         """IP addresses, of one device or all."""
-        kw: dict[str, Any] = {"index": index} if index is not None else {}
-        msgs = dump(lambda: self.ipr.addr("dump", **kw), "cannot list addresses" + self.where)
-        return [Address(m["index"], f"{_attr(m, 'IFA_ADDRESS')}/{m['prefixlen']}", m["family"]) for m in msgs
-                if index is None or m["index"] == index]
+        with dumping("cannot list addresses" + self.where):
+            found = rtdump.addresses(self.sock)
+        return [a for a in found if index is None or a.ifindex == index]
 
     def add_addr(self, index: int, name: str, cidr: str) -> None:
         """Add address cidr to a device (IPv4 with the subnet's broadcast, like `ip addr add ... brd +`)."""

@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 
 from ..model import Link
-from . import nsocket, rtdump
+from . import nsocket, rtdump, rtnl
 
 SOL_NETLINK = 270
 NETLINK_ADD_MEMBERSHIP = 1
@@ -45,13 +45,12 @@ class Change:
 def open_in(paths: list[str]) -> list[tuple[socket.socket, list[Link]] | OSError]:
     """For each namespace path: a subscribed socket and the devices there now (or why it failed)."""
     out: list[tuple[socket.socket, list[Link]] | OSError] = []
-    got = nsocket.sockets_in(paths, socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, 0)
+    got = nsocket.sockets_in(paths, rtnl.open_socket)
     for sock in got:
         if isinstance(sock, OSError):
             out.append(sock)
             continue
         try:
-            sock.bind((0, 0))
             links = rtdump.links(sock)
             for group in GROUPS:
                 sock.setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, group)

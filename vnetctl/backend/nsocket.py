@@ -6,14 +6,15 @@ import ctypes
 import os
 import socket
 import threading
+from collections.abc import Callable
 
 from .netns import CLONE_NEWNET
 
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
-def sockets_in(paths: list[str], family: int, kind: int, proto: int = 0) -> list[socket.socket | OSError]:
-    """One socket opened inside each namespace file in `paths` (or the OSError that prevented it).
+def sockets_in(paths: list[str], opener: Callable[[], socket.socket]) -> list[socket.socket | OSError]:
+    """opener() run inside each namespace file in `paths`: its socket (or the OSError that prevented it).
 
     A single short-lived thread enters each namespace in turn with setns(2); sockets keep
     the namespace they were created in. The thread ends when done, so even a failed
@@ -34,7 +35,7 @@ def sockets_in(paths: list[str], family: int, kind: int, proto: int = 0) -> list
                             raise OSError(err, f"setns {path}: {os.strerror(err)}")
                     finally:
                         os.close(fd)
-                    out.append(socket.socket(family, kind, proto))
+                    out.append(opener())
                 except OSError as e:
                     out.append(e)
         finally:

@@ -1,8 +1,10 @@
-"""A small raw rtnetlink reader: link and address dumps and nsid queries, for inspect at scale.
+"""The raw rtnetlink reader: link and address dumps, one link, nsid queries; the one link decoder.
 
-pyroute2 is the general backend; this module decodes only the few attributes inspect
-needs, straight from a NETLINK_ROUTE socket (already bound to a namespace), because a
-host of a thousand namespaces must be read in well under a second, interpreter included.
+Every Link vnetctl reads comes from parse_link here (inspect, `link show`, api.link/links,
+teardown), with IFLA_INFO_DATA decoded by backend.ifla's per-kind table; pyroute2 is
+kept for what it earns: creating devices with many options, and routes. Straight struct
+decoding on a NETLINK_ROUTE socket bound to a namespace, because a host of a thousand
+namespaces must be read in well under a second, interpreter included.
 """
 
 from __future__ import annotations
@@ -12,6 +14,33 @@ import socket
 import struct
 
 from ..model import Address, Link
+from .ifla import (
+    ARPHRD,
+    IFA_ADDRESS,
+    IFA_LOCAL,
+    IFF_LOWER_UP,
+    IFLA_ADDRESS,
+    IFLA_ALT_IFNAME,
+    IFLA_EXT_MASK,
+    IFLA_IFALIAS,
+    IFLA_IFNAME,
+    IFLA_INFO_DATA,
+    IFLA_INFO_KIND,
+    IFLA_LINK,
+    IFLA_LINK_NETNSID,
+    IFLA_LINKINFO,
+    IFLA_MASTER,
+    IFLA_MTU,
+    IFLA_OPERSTATE,
+    IFLA_PROP_LIST,
+    IFLA_TARGET_NETNSID,
+    NETNSA_FD,
+    NETNSA_NSID,
+    NETNSA_NSID_NOT_ASSIGNED,
+    OPERSTATES,
+    RTEXT_FILTER_SKIP_STATS,
+    info_data,
+)
 from .rtnl import (
     HDR,
     I32,
@@ -32,25 +61,6 @@ from .rtnl import (
     request,
 )
 
-IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
-IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_EXT_MASK = 16, 18, 20, 29
-IFLA_LINK_NETNSID, IFLA_TARGET_NETNSID, IFLA_PROP_LIST, IFLA_ALT_IFNAME = 37, 46, 52, 53
-IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
-IFA_ADDRESS, IFA_LOCAL = 1, 2
-NETNSA_NSID, NETNSA_FD = 1, 3
-NETNSA_NSID_NOT_ASSIGNED = -1
-RTEXT_FILTER_SKIP_STATS = 1 << 3
-IFF_LOWER_UP = 1 << 16
-
-ARPHRD = {1: "ether", 772: "loopback", 776: "sit", 778: "gre", 65534: "none"}
-OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
-# IFLA_INFO_DATA of a tun device: IFLA_TUN_* -> (key, struct format)
-_TUN_DATA = {1: ("tun_owner", "I"), 2: ("tun_group", "I"), 3: ("tun_type", "B"), 4: ("tun_pi", "B"),
-             5: ("tun_vnet_hdr", "B"), 6: ("tun_persist", "B"), 7: ("tun_multi_queue", "B"),
-             8: ("tun_num_queues", "I"), 9: ("tun_num_disabled_queues", "I")}
-# IFLA_INFO_DATA of a vxlan device: IFLA_VXLAN_* -> key (addresses as text, the port in network order)
-_VXLAN_DATA = {1: "vxlan_id", 2: "vxlan_group", 3: "vxlan_link", 4: "vxlan_local", 15: "vxlan_port", 16: "vxlan_group6",
-               17: "vxlan_local6"}
 _LINK_ATTRS = frozenset({IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_OPERSTATE, IFLA_LINKINFO,
                          IFLA_IFALIAS, IFLA_LINK_NETNSID, IFLA_PROP_LIST})
 
@@ -84,21 +94,6 @@ def link_type(msg: bytes, off: int) -> str:
     return ARPHRD.get(typ, str(typ))
 
 
-def _vxlan(attrs: dict[int, memoryview]) -> list[tuple[str, object]]:
-    out: list[tuple[str, object]] = []
-    for t, v in attrs.items():
-        key = _VXLAN_DATA.get(t)
-        if key is None:
-            continue
-        if key in ("vxlan_id", "vxlan_link") and len(v) >= 4:
-            out.append((key, U32.unpack_from(v)[0]))
-        elif key == "vxlan_port" and len(v) >= 2:
-            out.append((key, struct.unpack_from("!H", v)[0]))
-        elif len(v) in (4, 16):
-            out.append((key.removesuffix("6"), socket.inet_ntop(socket.AF_INET if len(v) == 4 else socket.AF_INET6, bytes(v))))
-    return out
-
-
 def parse_link(msg: bytes, off: int) -> Link:
     """Decode one RTM_NEWLINK message into a Link."""
     _, _, index, flags, _ = IFI.unpack_from(msg, off)
@@ -110,16 +105,9 @@ def parse_link(msg: bytes, off: int) -> Link:
         ia = _attrs(info, 0, len(info))
         if IFLA_INFO_KIND in ia:
             kind = _str(ia[IFLA_INFO_KIND])
-        if kind == "tun" and IFLA_INFO_DATA in ia:
+        if IFLA_INFO_DATA in ia:
             data = ia[IFLA_INFO_DATA].tobytes()
-            found = []
-            for t, v in _attrs(data, 0, len(data)).items():
-                if t in _TUN_DATA and len(v) >= struct.calcsize(_TUN_DATA[t][1]):
-                    found.append((_TUN_DATA[t][0], struct.unpack_from("=" + _TUN_DATA[t][1], v)[0]))
-            details = tuple(found)
-        elif kind == "vxlan" and IFLA_INFO_DATA in ia:
-            data = ia[IFLA_INFO_DATA].tobytes()
-            details = tuple(_vxlan(_attrs(data, 0, len(data))))
+            details = info_data(kind, {t: v.tobytes() for t, v in _attrs(data, 0, len(data)).items()})
     alts: tuple[str, ...] = ()
     if IFLA_PROP_LIST in a:
         props = a[IFLA_PROP_LIST].tobytes()

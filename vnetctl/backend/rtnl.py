@@ -13,9 +13,31 @@ from __future__ import annotations
 import errno
 import ipaddress
 import os
+import random
 import socket
 import struct
 import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from typing import TypeVar
+
+from .ifla import (
+    IFA_ADDRESS,
+    IFA_BROADCAST,
+    IFA_LOCAL,
+    IFF_UP,
+    IFLA_ALT_IFNAME,
+    IFLA_IFNAME,
+    IFLA_INFO_DATA,
+    IFLA_INFO_KIND,
+    IFLA_LINKINFO,
+    IFLA_MASTER,
+    IFLA_MTU,
+    IFLA_NET_NS_FD,
+    IFLA_PROP_LIST,
+    VETH_INFO_PEER,
+)
 
 RTM_NEWLINK, RTM_DELLINK, RTM_GETLINK = 16, 17, 18
 RTM_NEWADDR, RTM_DELADDR, RTM_GETADDR = 20, 21, 22
@@ -31,12 +53,6 @@ NETLINK_EXT_ACK = 11
 SOL_NETLINK = 270
 NLMSGERR_ATTR_MSG = 1
 
-IFLA_IFNAME, IFLA_MTU, IFLA_MASTER, IFLA_EXT_MASK, IFLA_NET_NS_FD = 3, 4, 10, 29, 28
-IFLA_PROP_LIST, IFLA_ALT_IFNAME, IFLA_LINKINFO = 52, 53, 18
-IFLA_INFO_KIND, IFLA_INFO_DATA, VETH_INFO_PEER = 1, 2, 1
-IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
-IFF_UP = 1
-RTEXT_FILTER_SKIP_STATS = 1 << 3
 
 HDR = struct.Struct("=IHHII")
 IFI = struct.Struct("=BxHiII")
@@ -44,7 +60,10 @@ IFA = struct.Struct("=BBBBI")
 NLA = struct.Struct("=HH")
 U32 = struct.Struct("=I")
 I32 = struct.Struct("=i")
-DUMP_RETRIES = 5
+DUMP_RETRIES = 10
+# Requests sent, by message type: what tests count to prove a reader linear in the host's size.
+REQUESTS: Counter[int] = Counter()
+T = TypeVar("T")
 # One receive buffer, big enough for any dump chunk the kernel sends, reused under a lock.
 _BUF = bytearray(1 << 18)
 _BUF_LOCK = threading.Lock()
@@ -60,7 +79,11 @@ class NetlinkError(OSError):
 
 
 def open_socket() -> socket.socket:
-    """A NETLINK_ROUTE socket in the calling thread's namespace, with extended acks on."""
+    """A NETLINK_ROUTE socket in the calling thread's namespace, with extended acks on.
+
+    The one way vnetctl opens one (netlink.netlink_socket runs it inside a namespace,
+    nsocket.sockets_in inside many): raw requests here, pyroute2 through use_socket.
+    """
     sock = socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, 0)
     try:
         sock.setsockopt(SOL_NETLINK, NETLINK_EXT_ACK, 1)
@@ -90,6 +113,7 @@ def request(sock: socket.socket, typ: int, flags: int, body: bytes, ack: bool = 
     with _BUF_LOCK:
         _seq = (_seq + 1) & 0xFFFFFFFF
         seq = _seq
+        REQUESTS[typ] += 1
         sock.send(HDR.pack(HDR.size + len(body), typ, NLM_F_REQUEST | (NLM_F_ACK if ack else 0) | flags, seq, 0) + body)
         out: list[tuple[int, bytes]] = []
         interrupted = False
@@ -120,15 +144,28 @@ def request(sock: socket.socket, typ: int, flags: int, body: bytes, ack: bool = 
                     return out
 
 
-def dump(sock: socket.socket, typ: int, body: bytes) -> list[tuple[int, bytes]]:
-    """A dump request, asked again (up to DUMP_RETRIES times) when a concurrent change interrupts it."""
+def retried(run: Callable[[], T]) -> T:
+    """run() (a dump), run again when a concurrent change interrupts it: the one retry policy for dumps.
+
+    The kernel flags such a dump with NLM_F_DUMP_INTR (or fails it with EINTR); its answer
+    may skip or repeat entries, so it is never used. `run` raises InterruptedError for
+    one; after DUMP_RETRIES attempts, each after a short random pause that steps out of
+    step with the churn, the last InterruptedError is raised.
+    """
     for attempt in range(DUMP_RETRIES):
+        if attempt:
+            time.sleep(random.uniform(0, 0.002 * attempt))
         try:
-            return request(sock, typ, NLM_F_DUMP, body, ack=False)
-        except InterruptedError:
-            if attempt == DUMP_RETRIES - 1:
+            return run()
+        except (InterruptedError, NetlinkError) as e:
+            if isinstance(e, NetlinkError) and e.code != errno.EINTR or attempt == DUMP_RETRIES - 1:
                 raise
-    return []
+    raise InterruptedError(errno.EINTR, "dump interrupted by a concurrent change")
+
+
+def dump(sock: socket.socket, typ: int, body: bytes) -> list[tuple[int, bytes]]:
+    """A dump request, retried() when a concurrent change interrupts it."""
+    return retried(lambda: request(sock, typ, NLM_F_DUMP, body, ack=False))
 
 
 def _extack(msg: bytes, flags: int, code: int) -> str:
