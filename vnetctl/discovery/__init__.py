@@ -44,8 +44,17 @@ def _device(sc: Scanner, ns: Ns, link: Link, holders: dict[tuple[int, str], list
         ports=ports, tun_mode=tun_mode, altnames=link.altnames,
         driver_version=info.version if info else None, netns_inode=ns.inode, link_type=ns.types.get(link.index),
         lower=sc.lower(ns, link) if link.kind in LOWER_KINDS else None, admin_up=link.up, carrier=link.carrier,
-        vxlan=tuple((k, v) for k, v in link.details if k.startswith("vxlan_")) if link.kind == "vxlan" else (),
+        vxlan=_vxlan(link) if link.kind == "vxlan" else (),
     )
+
+
+_VXLAN_KEYS = {"vxlan_id": "vxlan_id", "vxlan_group": "vxlan_group", "vxlan_group6": "vxlan_group", "vxlan_link": "vxlan_link",
+               "vxlan_local": "vxlan_local", "vxlan_local6": "vxlan_local", "vxlan_port": "vxlan_port"}
+
+
+def _vxlan(link: Link) -> tuple[tuple[str, object], ...]:
+    """A vxlan's VNI, remote or group, lower device, local address and port (IPv6 ones under the same keys)."""
+    return tuple((_VXLAN_KEYS[k], v) for k, v in link.details if k in _VXLAN_KEYS)
 
 
 def _namespace(sc: Scanner, ns: Ns, devices: tuple[Device, ...]) -> Namespace:
@@ -80,6 +89,7 @@ def _view(specs: list[str | None] | None, owners: bool = True) -> HostView:
                 sc.read(ns)
                 if many and not ns.current:
                     sc.release(ns)  # bounded fds; reopened later only if a peer lookup needs it
+        sc.match(chosen, complete=all(ns.links is not None and not ns.failed for ns in sc.spaces.values()))
         index: dict[tuple[int, int | None], list[tuple[Ns, Link]]] = {}
         for ns in chosen:
             for lk in ns.links or ():

@@ -1,11 +1,12 @@
-"""Discovery: every network namespace on the host, its devices, veth peers, drivers and tun holders.
+"""The Scanner: one reading of the host's namespaces, devices, veth peers, drivers and tun holders.
 
 Namespaces come from five places (the current one, named ones, /proc/PID/ns/net, nsfs
 bind mounts in mountinfo, and nsfs fds processes hold), deduplicated by inode. Each is
 read through one NETLINK_ROUTE socket opened inside it (no process-wide setns): one link
-dump, one address dump, and ethtool ioctls on the same socket. A veth's peer namespace is
-the one whose fd the reporting namespace maps to the veth's IFLA_LINK_NETNSID
-(RTM_GETNSID asked from a socket in the reporting namespace): never index arithmetic.
+dump, one address dump, and ethtool ioctls on the same socket. A veth whose peer is
+elsewhere is asked about once per pair, from inside the reporting namespace (RTM_GETLINK
+with IFLA_TARGET_NETNSID): the answer's MAC and ifindex single out the peer among the ends
+read (match()); only a MAC seen twice costs RTM_GETNSID per candidate. Never index arithmetic.
 """
 
 from __future__ import annotations
@@ -15,13 +16,12 @@ import os
 import socket
 from dataclasses import dataclass, field
 
-from ..backend import ethtool, nsfind, nsocket, procfs, rtdump
+from ..backend import ethtool, nsfind, nsocket, procfs, rtdump, rtnl
 from ..backend import netns as nsb
 from ..errors import PermissionDenied, VnetError
 from ..model import Holder, Link, Peer
 from ..owners import Resolver
 
-NETLINK_ROUTE = 0
 LOWER_KINDS = ("macvlan", "macvtap", "vlan", "ipvlan", "ipvtap", "vxlan")  # devices stacked on a lower device
 
 
@@ -42,6 +42,7 @@ class Ns:
     drv: dict[int, ethtool.DrvInfo | None] = field(default_factory=dict)
     peer_stat: dict[int, int | None] = field(default_factory=dict)
     nsids: dict[int, int | None] = field(default_factory=dict)
+    asked: dict[int, Link] = field(default_factory=dict)
     failed: bool = False
     held: str | None = None
 
@@ -77,6 +78,8 @@ class Scanner:
         self.warnings.extend(self.found.warnings)
         self.peer_reader = ethtool.PeerIndexReader()
         self.peers: dict[tuple[int, int], tuple[str | None, Peer]] = {}
+        # (peer's MAC, peer's ifindex, asker's ifindex) -> the veth ends that asked about that peer
+        self.answers: dict[tuple[str | None, int, int], list[tuple[Ns, Link]]] = {}
 
     # discovery -----------------------------------------------------------------
     def _add(self, inode: int, path: str, name: str | None = None, current: bool = False) -> Ns:
@@ -113,7 +116,7 @@ class Scanner:
         for path in ns.paths:
             try:
                 ref = None if ns.current else nsb.NsRef(ns.name, path, ns.inode)
-                ns.sock = nsb.call_in(ref, _netlink_socket)
+                ns.sock = nsb.call_in(ref, rtnl.open_socket)
                 return ns.sock
             except (OSError, VnetError) as e:
                 errors.append(_why(e))
@@ -127,8 +130,7 @@ class Scanner:
         todo = [ns for ns in spaces if ns.sock is None and not ns.failed and not ns.current and ns.paths]
         if len(todo) < 2:
             return
-        got = nsocket.sockets_in([ns.paths[0] for ns in todo], socket.AF_NETLINK,
-                                 socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+        got = nsocket.sockets_in([ns.paths[0] for ns in todo], rtnl.open_socket)
         for ns, sock in zip(todo, got, strict=True):
             if isinstance(sock, socket.socket):
                 ns.sock = sock
@@ -155,13 +157,57 @@ class Scanner:
         for link in ns.links:
             try:
                 info = ns.drv[link.index] = ethtool.drvinfo(fd, link.name)
-                if link.kind == "veth" and info is not None:
+                if link.kind == "veth" and info is not None and not link.link:
+                    # ethtool's peer_ifindex, only where the kernel gives no IFLA_LINK (ioctls cost at scale)
                     ns.peer_stat[link.index] = self.peer_reader.read(fd, link.name, info)
             except OSError as e:
                 if e.errno != errno.ENODEV:  # ENODEV: it vanished since the dump
                     self.warnings.append(f"ethtool on {link.name} in {ns.label}: {_why(e)}")
+        self._ask_peers(ns, sock)
 
     # veth peers ---------------------------------------------------------------------
+    def _ask_peers(self, ns: Ns, sock: socket.socket) -> None:
+        """Ask ns about the far end of each veth whose peer lives elsewhere (one RTM_GETLINK with
+        IFLA_TARGET_NETNSID each), unless that end already asked about this one."""
+        for link in ns.links or ():
+            if link.kind != "veth" or not link.link or link.link_netnsid is None or link.link_netnsid < 0:
+                continue
+            if (link.mac, link.index, link.link) in self.answers:
+                continue  # a pair is symmetric: the other end's question answered this one too
+            try:
+                other = rtdump.link_by_index(sock, link.link, target_nsid=link.link_netnsid)
+            except OSError:
+                continue
+            if other is not None:
+                ns.asked[link.index] = other
+                self.answers.setdefault((other.mac, other.index, link.index), []).append((ns, link))
+
+    def match(self, spaces: list[Ns], complete: bool) -> None:
+        """Pair the veth ends of `spaces` by what the asking end learnt: its peer's MAC and ifindex.
+
+        A MAC and ifindex seen twice (set by hand) are told apart by the asker's nsid for each
+        candidate; with `complete` (every namespace of the host read), an end whose peer is in
+        none of them is in a namespace nobody can see.
+        """
+        ends: dict[tuple[str | None, int, int | None], list[tuple[Ns, Link]]] = {}
+        for ns in spaces:
+            for lk in ns.links or ():
+                if lk.kind == "veth":
+                    ends.setdefault((lk.mac, lk.index, lk.link), []).append((ns, lk))
+        for key, askers in self.answers.items():
+            for ns, link in askers:
+                cands = [(x, p) for x, p in ends.get(key, ()) if x is not ns]
+                if len(cands) > 1:
+                    cands = [(x, p) for x, p in cands if self.nsid(ns, x) == link.link_netnsid]
+                if len(cands) == 1:
+                    x, p = cands[0]
+                    self.peers[(ns.inode, link.index)] = (link.name, _peer(p.name, p.index, x))
+                    self.peers[(x.inode, p.index)] = (p.name, _peer(link.name, link.index, ns))
+                elif not cands and complete:
+                    other = ns.asked[link.index]
+                    self.peers[(ns.inode, link.index)] = (link.name, Peer(other.name, other.index, None, None))
+                    self.warnings.append(_unseen(link, ns))
+
     def nsid(self, reporter: Ns, other: Ns) -> int | None:
         """The nsid `reporter` gives to `other` (RTM_GETNSID with other's fd, asked inside reporter)."""
         if other.inode in reporter.nsids:
@@ -187,6 +233,10 @@ class Scanner:
     def peer(self, ns: Ns, link: Link, index: dict[tuple[int, int | None], list[tuple[Ns, Link]]] | None = None
              ) -> Peer | None:
         """The other end of veth `link` in ns: its name, ifindex and namespace."""
+        stat = ns.peer_stat.get(link.index)
+        if stat is not None and link.link and stat != link.link:
+            self.warnings.append(f"{link.name} in {ns.label}: ethtool peer_ifindex {stat} disagrees with "
+                                 f"IFLA_LINK {link.link}; using IFLA_LINK")
         known = self.peers.get((ns.inode, link.index))
         if known is not None and known[0] == link.name:
             return known[1]
@@ -201,9 +251,6 @@ class Scanner:
         peer_index = link.link or stat
         if not peer_index:
             return None
-        if stat is not None and link.link and stat != link.link:
-            self.warnings.append(f"{link.name} in {ns.label}: ethtool peer_ifindex {stat} disagrees with "
-                                 f"IFLA_LINK {link.link}; using IFLA_LINK")
         if link.link_netnsid is None or link.link_netnsid < 0:
             return _peer(ns.names.get(peer_index), peer_index, ns)
         nsid = link.link_netnsid
@@ -228,8 +275,7 @@ class Scanner:
                 other = rtdump.link_by_index(sock, peer_index, target_nsid=nsid)
             except OSError:
                 other = None
-        self.warnings.append(f"the peer of {link.name} in {ns.label} is in a namespace not found on this host "
-                             f"(nsid {nsid}; held by a process or mount we cannot see)")
+        self.warnings.append(_unseen(link, ns))
         return Peer(other.name if other else None, peer_index, None, None)
 
     def lower(self, ns: Ns, link: Link) -> Peer | None:
@@ -306,12 +352,13 @@ class Scanner:
                 ns.sock = None
 
 
-def _netlink_socket() -> socket.socket:
-    return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
-
-
 def _peer(name: str | None, index: int, ns: Ns) -> Peer:
     return Peer(name, index, ns.inode, ns.name, ns.ref, ns.current)
+
+
+def _unseen(link: Link, ns: Ns) -> str:
+    return (f"the peer of {link.name} in {ns.label} is in a namespace not found on this host "
+            f"(nsid {link.link_netnsid}; held by a process or mount we cannot see)")
 
 
 def _why(e: BaseException) -> str:
