@@ -1,14 +1,20 @@
-"""Benchmark `vnetctl inspect --json` against the articles' way on hosts of 100 and 1000 namespaces.
+"""Benchmark `vnetctl inspect --json` on hosts of many namespaces in several topologies, against `ip -all`.
 
-Run inside the sandbox (it builds namespaces):
-    tests/sandbox.sh .venv/bin/python bench/bench_inspect.py [--sizes 100,1000] [--repeat 5]
+Run inside the sandbox (it builds the hosts with one `ip -batch` each, tests/topologies.py):
+    tests/sandbox.sh .venv/bin/python bench/bench_inspect.py [--sizes 1000] [--long] [--kinds star,ring]
+        [--repeat 3] [--articles]
 
-Each namespace gets a veth whose other end is a port of bridge br0 in the current
-namespace. Timed, as whole processes with interpreter start-up:
-  - vnetctl inspect --json (every namespace, drivers, peers, holders);
-  - the articles' way: a shell loop of `ip netns exec NS ethtool -S eth0` (peer_ifindex)
-    plus the `ip a | grep '^IDX:'` lookup of the peer's name (and the loop without the lookup);
-  - `ip -all netns exec ip -j -d link show`.
+Topologies: star (every peer on bridge br0 here), ring (nsI <-> nsI+1), mesh (full meshes of
+30), tree (fan-out 4), router (one namespace with 200 ports, the other hosts hanging off
+those). In each, 2% of the namespaces are unnamed: half held only by a sleeping process,
+half only by a bind mount. Timed, as whole processes with interpreter start-up:
+  - vnetctl inspect --json (every namespace, drivers, peers, holders), median of --repeat;
+  - `ip -all netns exec ip -j -d link show` (named namespaces only, once);
+  - with --baseline DIR, the vnetctl of another checkout (PYTHONPATH=DIR), once;
+  - with --articles, for the star: the articles' shell loop of `ip netns exec NS ethtool -S eth0`
+    plus the `ip a | grep '^IDX:'` lookup of the peer's name.
+--long (or BENCH_LONG=1 in the environment: `make bench BENCH_ARGS=inspect BENCH_LONG=1`) adds 3000
+namespaces to the sizes.
 """
 
 from __future__ import annotations
@@ -20,15 +26,13 @@ import resource
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests import topologies  # noqa: E402
 
 VNETCTL = [sys.executable, "-m", "vnetctl"]
-ETHTOOL_ONLY_LOOP = r"""
-for ns in $(ip netns list | cut -d' ' -f1); do
-    ip netns exec "$ns" ethtool -S eth0 | awk '/peer_ifindex/ {print $2}' >/dev/null
-done
-"""
 ARTICLES_LOOP = r"""
 for ns in $(ip netns list | cut -d' ' -f1); do
     idx=$(ip netns exec "$ns" ethtool -S eth0 | awk '/peer_ifindex/ {print $2}')
@@ -37,106 +41,96 @@ done
 """
 
 
-def sh(cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
-    """Run a command, failing loudly."""
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)  # type: ignore[call-overload]
-
-
-def reset() -> None:
-    """Delete every namespace and device the previous size made."""
-    subprocess.run(["ip", "-all", "netns", "delete"], capture_output=True)
-    subprocess.run(["ip", "link", "del", "br0"], capture_output=True)
-    deadline = time.monotonic() + 60
-    # veth ends here go away asynchronously after their namespaces are deleted
-    while len(sh(["ip", "-o", "link", "show"]).stdout.splitlines()) > 1:
-        if time.monotonic() > deadline:
-            sys.exit("devices of the previous size did not go away")
-        time.sleep(0.1)
-
-
-def build(n: int) -> None:
-    """n namespaces ns0..ns(n-1), each with eth0 whose peer vhN is a port of br0 here."""
-    lines = ["link add br0 type bridge", "link set br0 up"]
-    for i in range(n):
-        lines += [f"netns add ns{i}",
-                  f"link add vh{i} type veth peer name eth0 netns ns{i}",
-                  f"link set vh{i} master br0 up"]
-    with tempfile.NamedTemporaryFile("w", suffix=".ip", delete=False) as f:
-        f.write("\n".join(lines) + "\n")
-    try:
-        sh(["ip", "-batch", f.name])
-    finally:
-        os.unlink(f.name)
-    for i in range(n):  # a batch file cannot switch namespace: one `ip -n` per namespace
-        sh(["ip", "-n", f"ns{i}", "-batch", "-"],
-           input=f"link set eth0 up\naddr add 10.{i // 250}.{i % 250}.2/24 dev eth0\n")
-
-
-CPU: dict[str, float] = {}
-
-
-def timed(cmd: list[str], repeat: int) -> tuple[float, str]:
-    """Median wall time of cmd over `repeat` runs, and its last stdout (median CPU time kept in CPU)."""
+def timed(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    """Median wall time and CPU time (user+sys) of cmd over `repeat` runs, and its last stdout."""
     times, cpus, out = [], [], ""
     for _ in range(repeat):
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        out = sh(cmd).stdout
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
         times.append(time.perf_counter() - t0)
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
-    CPU[" ".join(cmd)] = statistics.median(cpus)
-    return statistics.median(times), out
+    return statistics.median(times), statistics.median(cpus), out
 
 
-def check(out: str, n: int) -> None:
-    """The answer must be complete: every namespace, every peer resolved to its namespace."""
+def check(out: str, pairs: list[topologies.Pair], inode: dict[str | None, int]) -> None:
+    """The answer must be complete: every veth end built, its peer the one built, in the right namespace."""
     data = json.loads(out)
-    spaces = data["namespaces"]
-    names = {ns["name"] for ns in spaces}
-    assert all(f"ns{i}" in names for i in range(n)), "namespaces missing"
-    by_inode = {ns["inode"]: ns for ns in spaces}
-    peers = 0
-    for ns in spaces:
-        for d in ns["devices"]:
-            if d["kind"] == "veth":
-                p = d["peer"]
-                assert p and p["netns_inode"] in by_inode, f"unresolved peer of {d['name']} in {ns['name']}"
-                other = next(x for x in by_inode[p["netns_inode"]]["devices"] if x["ifindex"] == p["ifindex"])
-                assert other["name"] == p["name"] and other["driver"] == "veth"
-                peers += 1
-    assert peers == 2 * n, f"{peers} veth ends resolved, expected {2 * n}"
+    devices = {(ns["inode"], d["name"]): d for ns in data["namespaces"] for d in ns["devices"]}
+    for a, b in pairs:
+        for (ns1, dev1), (ns2, dev2) in ((a, b), (b, a)):
+            peer = devices[(inode[ns1], dev1)]["peer"]
+            assert peer and (peer["netns_inode"], peer["name"]) == (inode[ns2], dev2), f"{dev1} in {ns1}: {peer}"
+
+
+def setup(kind: str, n: int) -> tuple[list[topologies.Pair], dict[str | None, int], list[subprocess.Popen[bytes]]]:
+    """Build `kind` with n namespaces, 2% of them made unnamed; its pairs, inodes and holder processes."""
+    lines, pairs = topologies.KINDS[kind](n)
+    t0 = time.monotonic()
+    topologies.build(lines)
+    named = sorted({ns for pair in pairs for ns, _ in pair if ns})
+    inode: dict[str | None, int] = {name: os.stat(f"/run/netns/{name}").st_ino for name in named}
+    inode[None] = os.stat("/proc/self/ns/net").st_ino
+    k = max(1, n // 100)
+    procs = topologies.unname(named[1:1 + k], "process")
+    topologies.unname(named[1 + k:1 + 2 * k], "mount")
+    print(f"  built {kind} of {n} ({len(pairs)} veth pairs, {k} held by a process, {k} bind-mounted) "
+          f"in {time.monotonic() - t0:.1f} s", flush=True)
+    return pairs, inode, procs
+
+
+def measure(kind: str, n: int, pairs: list[topologies.Pair], inode: dict[str | None, int], args: argparse.Namespace) -> str:
+    """Time vnetctl (checking its answer) and ip -all (and the baseline, the articles' loop) on the built host; a table row."""
+    ours, cpu, out = timed(VNETCTL + ["inspect", "--json"], args.repeat)
+    check(out, pairs, inode)
+    all_ip, ip_cpu, _ = timed(["ip", "-all", "netns", "exec", "ip", "-j", "-d", "link", "show"], 1)
+    row = (f"| {kind} | {n} | {len(pairs)} | {ours * 1000:.0f} ms | {cpu * 1000:.0f} ms | "
+           f"{all_ip * 1000:.0f} ms | {ip_cpu * 1000:.0f} ms | **{all_ip / ours:.1f}x** |")
+    if args.baseline:
+        if n <= 1000:  # the quadratic baseline takes minutes at 3000
+            base, base_cpu, out = timed(VNETCTL + ["inspect", "--json"], 1, dict(os.environ, PYTHONPATH=args.baseline))
+            check(out, pairs, inode)
+            row += f" {base * 1000:.0f} ms, CPU {base_cpu * 1000:.0f} ms ({base / ours:.1f}x) |"
+        else:
+            row += " |"
+    if args.articles and kind == "star":
+        loop, _, _ = timed(["sh", "-c", ARTICLES_LOOP], 1)
+        row += f" articles' loop {loop * 1000:.0f} ms ({loop / ours:.0f}x) |"
+    return row + f" {os.getloadavg()[0]:.1f} |"
 
 
 def main() -> None:
-    """Build each size, time the three ways, print figures and ratios."""
+    """Build each topology at each size, time both ways, print a table row each."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", default="100,1000")
-    ap.add_argument("--repeat", type=int, default=5)
-    ap.add_argument("--skip-articles", action="store_true", help="skip the slow shell loop")
+    ap.add_argument("--sizes", default="1000")
+    ap.add_argument("--long", action="store_true", default=os.environ.get("BENCH_LONG") == "1",
+                    help="add 3000 namespaces (also BENCH_LONG=1, as in `make bench BENCH_ARGS=inspect BENCH_LONG=1`)")
+    ap.add_argument("--kinds", default="ring,star,tree,router,mesh")
+    ap.add_argument("--long-kinds", default="ring,star", help="the topologies built at 3000 (--long)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--baseline", metavar="DIR", help="also time the vnetctl of another checkout (e.g. before a change)")
+    ap.add_argument("--articles", action="store_true", help="also time the articles' shell loop (star only, slow)")
     args = ap.parse_args()
     if os.environ.get("VNETCTL_SANDBOX") != "1":
         sys.exit("run me inside tests/sandbox.sh: I create namespaces")
-    print(f"kernel {os.uname().release}, python {sys.version.split()[0]}, {os.cpu_count()} cpus")
-    startup, _ = timed([sys.executable, "-c", "pass"], args.repeat)
-    print(f"python start-up alone: {startup * 1000:.0f} ms; load average {os.getloadavg()[0]:.2f}")
-    for n in (int(s) for s in args.sizes.split(",")):
-        reset()
-        build(n)
-        ours, out = timed(VNETCTL + ["inspect", "--json"], args.repeat)
-        check(out, n)
-        all_ip, _ = timed(["ip", "-all", "netns", "exec", "ip", "-j", "-d", "link", "show"], 1 if n > 100 else 3)
-        print(f"\n{n} namespaces (+ bridge br0 with {n} ports here); load average {os.getloadavg()[0]:.2f}")
-        cpu = CPU[" ".join(VNETCTL + ["inspect", "--json"])]
-        print(f"  vnetctl inspect --json              {ours * 1000:8.0f} ms  (median of {args.repeat}; "
-              f"CPU user+sys {cpu * 1000:.0f} ms)")
-        print(f"  ip -all netns exec ip -j -d link    {all_ip * 1000:8.0f} ms  -> vnetctl is {all_ip / ours:5.1f}x faster")
-        if not args.skip_articles:
-            loop, _ = timed(["sh", "-c", ARTICLES_LOOP], 1)
-            print(f"  shell loop: ethtool -S + ip a grep  {loop * 1000:8.0f} ms  -> vnetctl is {loop / ours:5.1f}x faster")
-            bare, _ = timed(["sh", "-c", ETHTOOL_ONLY_LOOP], 1)
-            print(f"  shell loop: ethtool -S alone        {bare * 1000:8.0f} ms  -> vnetctl is {bare / ours:5.1f}x faster")
-    reset()
+    plan = [(n, kind) for n in (int(s) for s in args.sizes.split(",")) for kind in args.kinds.split(",")]
+    plan += [(3000, kind) for kind in args.long_kinds.split(",")] if args.long else []
+    print(f"kernel {os.uname().release}, python {sys.version.split()[0]}, {os.cpu_count()} cpus; "
+          f"load average {os.getloadavg()[0]:.2f}")
+    rows = []
+    for n, kind in plan:
+        topologies.reset()
+        pairs, inode, procs = setup(kind, n)
+        try:
+            rows.append(measure(kind, n, pairs, inode, args))
+            print(rows[-1], flush=True)
+        finally:
+            topologies.reset(procs)
+    print("\n| topology | namespaces | veth pairs | `vnetctl inspect --json` | CPU | `ip -all netns exec ip -j -d link show` "
+          "| CPU | ip -all / vnetctl |" + (" baseline (--baseline) |" if args.baseline else "") + " load |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |" + (" ---: |" if args.baseline else "") + " ---: |")
+    print("\n".join(rows))
 
 
 if __name__ == "__main__":
