@@ -103,3 +103,19 @@ def test_link_details_are_the_listings(made: list[tuple[str, str]], kind: str, n
     assert compared or kind == "veth", f"no detail of {name} compared with ip -d ({sorted(details)}; ip: {info})"
     if kind != "veth":
         assert details, f"{name}: no details decoded"
+
+
+def test_registry_attributes_are_decoded() -> None:
+    """Every netlink attribute the device-kind registry declares for an option or lower device is decoded under that name."""
+    from vnetctl import kinds
+    from vnetctl.backend.ifla import INFO_DATA
+
+    checked = 0
+    for kind in kinds.all_kinds():
+        names = {name for name, _ in INFO_DATA.get(kind.name, {}).values()}
+        attrs = [a for opt in kind.options for a in (opt.attr, opt.attr6) if a]
+        attrs += [kind.lower_attr] if kind.lower_attr and kind.lower_attr != "link" else []  # link: IFLA_LINK itself
+        for attr in attrs:
+            assert attr in names, f"{kind.name}: {attr} is not decoded (backend/ifla.py INFO_DATA)"
+            checked += 1
+    assert checked
