@@ -20,8 +20,8 @@ from .ssh import Connection
 
 def here() -> dict[str, Any]:
     """This host's inspect (the documented JSON), its tree lines, and its VXLAN devices' tunnel ends."""
+    from ..discovery import host
     from ..errors import VnetError
-    from ..inspect import host
     from ..render.inspect_text import host_json, tree_lines
     from ..steps import Session
     view = host(None)
