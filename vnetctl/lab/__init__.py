@@ -213,17 +213,24 @@ def labs() -> list[dict[str, Any]]:
     return out
 
 
-def status(target: str | None = None, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Status and drift of one lab (by file or name) or of every lab with state."""
+def status(target: str | None = None, params: dict[str, Any] | None = None,
+           progress: Callable[[str, int, int], None] | None = None) -> list[dict[str, Any]]:
+    """Status and drift of one lab (by file or name) or of every lab with state.
+
+    progress(lab, done, total) is called as each local lab's namespaces are read.
+    """
     from ..remote import record
     from ..remote.controller import status_everywhere
     from .status import lab_status
+
+    def one(name: str, lab: Lab | None) -> dict[str, Any]:
+        return lab_status(name, lab, (lambda done, total: progress(name, done, total)) if progress else None)
     if target is None:
-        return [lab_status(n, None) for n in jr.names()] + [status_everywhere(n) for n in record.names()]
+        return [one(n, None) for n in jr.names()] + [status_everywhere(n) for n in record.names()]
     if os.path.isfile(target):
         lab = load(target, params)
-        return [status_everywhere(lab.name) if lab.spec.hosts else lab_status(lab.name, lab)]
-    return [status_everywhere(target) if record.read(target) is not None else lab_status(target, None)]
+        return [status_everywhere(lab.name) if lab.spec.hosts else one(lab.name, lab)]
+    return [status_everywhere(target) if record.read(target) is not None else one(target, None)]
 
 
 def check_errors(results: list[CheckResult]) -> int:
