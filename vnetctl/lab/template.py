@@ -11,6 +11,7 @@ the mapping as the template. Nothing else is evaluated.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Callable
 from typing import Any
@@ -36,11 +37,16 @@ class TemplateError(Exception):
         self.message = message
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse(expr: str) -> ast.expr:
+    # a `for:` body repeats the same few expressions thousands of times: parse each once
+    return ast.parse(expr.strip(), mode="eval").body
+
+
 def evaluate(expr: str, env: dict[str, Any], where: Pos) -> Any:
     """The value of one `{expr}`: a name, an integer or integer arithmetic."""
     try:
-        tree = ast.parse(expr.strip(), mode="eval")
-        return _eval(tree.body, env, expr, where)
+        return _eval(_parse(expr), env, expr, where)
     except (SyntaxError, ValueError):
         raise TemplateError(where, f"invalid expression {{{expr}}}: write a name or integer arithmetic") from None
     except (RecursionError, MemoryError):
