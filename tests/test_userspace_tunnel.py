@@ -75,7 +75,7 @@ def _transfer(tmp_path, size: int, src_ns: str, dst_ns: str, dst_ip: str) -> tup
     return tx.stdout.strip(), received
 
 
-@pytest.mark.parametrize("offload", ["--offload", "--no-offload", "--udp-gso"])
+@pytest.mark.parametrize("offload", ["--offload", "--no-offload", "--udp-gso", "--no-udp-gso"])
 def test_tunnel_carries_ping_and_a_tcp_transfer_intact(tmp_path, offload: str) -> None:
     _two_nodes()
     a = _tunnel("n1", "tun1", "192.168.0.1:8285", "--remote", "192.168.0.2:8285", offload)
@@ -95,6 +95,8 @@ def test_tunnel_carries_ping_and_a_tcp_transfer_intact(tmp_path, offload: str) -
         code, _, err = stop(proc)
         assert code == 0, err
         assert "tun->udp" in err and "udp->tun" in err
+        assert "pieces" not in err, err  # a veth keeps UDP GSO packets whole: no fallback
+        assert ("udp gso 1472" in err) == (offload in ("--offload", "--udp-gso")), err
 
 
 def test_routes_pick_the_remote_by_destination_subnet() -> None:
@@ -179,3 +181,23 @@ def test_tunnel_bad_input() -> None:
     assert gso.returncode == 2 and "--udp-gso needs --offload" in gso.stderr
     tap = vnetctl("tuntap", "tunnel", "tap1", "-n", "n1", "--local", "192.168.0.1:8285", "--remote", "192.168.0.2:1")
     assert tap.returncode == 2 and "'tap1' is a tap device, not tun" in tap.stderr
+
+
+def test_udp_gso_is_the_default_and_falls_back_when_the_underlay_delivers_pieces(tmp_path) -> None:
+    """With UDP segmentation off on the underlay the kernel cuts each packet in software and the
+    datagrams arrive one by one: the receiver asks the sender for IP fragments, both say so, and
+    the transfer still arrives intact."""
+    _two_nodes()
+    sh("ethtool", "-K", "u-n1", "tx-udp-segmentation", "off", netns="n1")
+    feats = sh("ethtool", "-k", "u-n1", netns="n1").stdout
+    assert "tx-udp-segmentation: off" in feats, feats
+    a = _tunnel("n1", "tun1", "192.168.0.1:8285", "--remote", "192.168.0.2:8285")
+    b = _tunnel("n2", "tun2", "192.168.0.2:8285", "--remote", "192.168.0.1:8285")
+    assert wait_for(lambda: ping("10.99.0.2", netns="n1"), what="ping across the tunnel")
+    sent, received = _transfer(tmp_path, 8 * 1024 * 1024, "n1", "n2", "10.99.0.2")
+    assert sent == received and sent.startswith(str(8 * 1024 * 1024) + " ")
+    (code_a, _, err_a), (code_b, _, err_b) = stop(a), stop(b)
+    assert code_a == 0 and code_b == 0
+    assert "udp gso 1472" in err_a and "udp gso 1472" in err_b  # the default, on both ends
+    assert "UDP GSO packets from 192.168.0.1:8285 arrive in pieces" in err_b, err_b
+    assert "peer 192.168.0.2:8285 receives UDP GSO packets in pieces: sending IP fragments instead" in err_a, err_a

@@ -81,17 +81,17 @@ def guest(dev: str, cidr: str | None, mac: str | None, netns: str | None, use_dh
               help="tun queues (IFF_MULTI_QUEUE), each with its own worker threads.")
 @click.option("--offload/--no-offload", default=True, show_default=True,
               help="vnet_hdr + TSO: move 64 KB GSO packets per datagram (both ends must agree).")
-@click.option("--udp-gso", is_flag=True,
-              help="Send each 64 KB packet with UDP_SEGMENT and receive it whole with UDP_GRO instead of as IP "
-                   "fragments (both ends; for underlays that keep it whole, such as a veth).")
+@click.option("--udp-gso/--no-udp-gso", default=None,
+              help="Send each 64 KB packet with UDP_SEGMENT instead of as one datagram the underlay fragments "
+                   "[default: on with --offload where the kernel has it; off by itself where the peer gets it in pieces].")
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N packets each way.")
 @json_option
 def tunnel(dev: str, local: str, remote: str | None, netns: str | None, routes: tuple[str, ...], queues: int,
-           offload: bool, udp_gso: bool, count: int | None, as_json: bool) -> None:
+           offload: bool, udp_gso: bool | None, count: int | None, as_json: bool) -> None:
     """Carry IP packets between tun DEV and UDP peers (the OpenVPN / flannel-UDP data path)."""
     set_name("vnetctl-tunnel")
     stats = tunnel_prog.serve(dev, local, remote, list(routes), netns, queues, offload, udp_gso, count,
-                              on_ready=lambda t: _err(t.describe() + "; Ctrl-C to stop"))
+                              on_ready=lambda t: _err(t.describe() + "; Ctrl-C to stop"), on_note=_err)
     if as_json:
         _out(json.dumps(stats.as_dict()))
     _err(stats.line())
