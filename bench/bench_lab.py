@@ -1,8 +1,12 @@
-"""Benchmark: `vnetctl lab up` + `lab down` of the star lab against the shell ways of doing it.
+"""Benchmark: `vnetctl lab up` + `lab down` of the star or ring lab against the shell ways of doing it.
 
 Run inside the sandbox (it creates and removes N namespaces itself):
 
-    tests/sandbox.sh .venv/bin/python bench/bench_lab.py [--sizes 100,1000] [--repeat 3]
+    tests/sandbox.sh .venv/bin/python bench/bench_lab.py [--lab star|ring] [--sizes 100,1000] [--repeat 3]
+
+The star (labs/star.yaml) puts every veth's peer in the current namespace, on a bridge; the
+ring (labs/ring.yaml) joins namespace i to namespace i+1, so both ends of every veth sit in
+lab namespaces and each namespace holds two of them.
 
 Variants, all in one run and interleaved, each timed as whole processes (interpreter
 start-up included) until the lab is usable (up) or completely gone (down):
@@ -11,8 +15,9 @@ start-up included) until the lab is usable (up) or completely gone (down):
       (ip link add ... peer, ip link set PEER netns NS, brctl addif, ip netns exec NS ip ...);
   (b) the fastest hand-written form: one root `ip -batch` file, then one
       `ip -n NS -batch` per namespace for what happens inside it;
-  lab: `vnetctl lab up labs/star.yaml --set hosts=N` and `vnetctl lab down star`
+  lab: `vnetctl lab up labs/LAB.yaml --set hosts=N` and `vnetctl lab down LAB`
        (journaled, ownership-marked, transactional).
+(a) is run for the star only (--articles to add it to the ring).
 
 Each `up` is checked (N namespaces, first host pings the last) before its `down`; each
 `down` waits until no device of the lab is left. Peak RSS of `lab up` is reported too.
@@ -37,6 +42,11 @@ BRIDGE = "br-star"
 def addr(i: int) -> str:
     """The address of host i (as labs/star.yaml computes it)."""
     return f"10.10.{i // 250}.{i % 250 + 1}"
+
+
+def ring_addr(k: int) -> str:
+    """Address k of the ring: link i has 2i (e1 in r{i}) and 2i+1 (e0 in r{i+1}), as labs/ring.yaml computes it."""
+    return f"10.100.{k // 256}.{k % 256}"
 
 
 def script_a(n: int) -> tuple[str, str]:
@@ -66,6 +76,32 @@ def batch_b(n: int, d: str) -> tuple[list[list[str]], list[list[str]]]:
     return up, [["ip", "-batch", f"{d}/down"]]
 
 
+def ring_a(n: int) -> tuple[str, str]:
+    """The articles' per-command scripts for the ring (up, down)."""
+    up = ["set -e"] + [f"ip netns add r{i}" for i in range(n)]
+    for i in range(n):
+        j = (i + 1) % n
+        up += [f"ip link add e1 netns r{i} type veth peer name e0 netns r{j}",
+               f"ip netns exec r{i} ip addr add {ring_addr(2 * i)}/31 dev e1", f"ip netns exec r{i} ip link set e1 up",
+               f"ip netns exec r{j} ip addr add {ring_addr(2 * i + 1)}/31 dev e0", f"ip netns exec r{j} ip link set e0 up"]
+    return "\n".join(up) + "\n", "".join(f"ip netns del r{i}\n" for i in range(n))
+
+
+def ring_b(n: int, d: str) -> tuple[list[list[str]], list[list[str]]]:
+    """The ring by hand: one root batch (namespaces, then each veth with both ends placed), one batch per namespace."""
+    root = [f"netns add r{i}" for i in range(n)]
+    root += [f"link add e1 netns r{i} type veth peer name e0 netns r{(i + 1) % n}" for i in range(n)]
+    Path(d, "root").write_text("\n".join(root) + "\n")
+    up = [["ip", "-batch", f"{d}/root"]]
+    for i in range(n):
+        prev = (i - 1) % n
+        Path(d, f"ns{i}").write_text(f"addr add {ring_addr(2 * i)}/31 dev e1\naddr add {ring_addr(2 * prev + 1)}/31 dev e0\n"
+                                     "link set e1 up\nlink set e0 up\n")
+        up.append(["ip", "-n", f"r{i}", "-batch", f"{d}/ns{i}"])
+    Path(d, "down").write_text("".join(f"netns del r{i}\n" for i in range(n)))
+    return up, [["ip", "-batch", f"{d}/down"]]
+
+
 def run(cmds: list[list[str]]) -> tuple[float, int]:
     """Run commands one after the other; (seconds, peak RSS in KiB of the largest)."""
     t0 = time.monotonic()
@@ -92,30 +128,32 @@ def wait_clean(timeout: float = 120) -> float:
     raise SystemExit("the sandbox did not come clean")
 
 
-def verify(n: int) -> None:
-    """The star is usable: N namespaces, and the first host reaches the last."""
+def verify(lab: str, n: int) -> None:
+    """The lab is usable: N namespaces, and the first host reaches the last (the ring: its next and its last)."""
     got = len(os.listdir("/run/netns"))
     if got != n:
         raise SystemExit(f"expected {n} namespaces, found {got}")
-    ping = subprocess.run(["ip", "netns", "exec", "h0", "ping", "-c", "1", "-W", "5", addr(n - 1)], capture_output=True)
-    if ping.returncode != 0:
-        raise SystemExit("h0 cannot ping the last host")
+    pings = [("h0", addr(n - 1))] if lab == "star" else [("r0", ring_addr(1)), ("r0", ring_addr(2 * n - 2))]
+    for ns, to in pings:
+        ping = subprocess.run(["ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "5", to], capture_output=True)
+        if ping.returncode != 0:
+            raise SystemExit(f"{ns} cannot ping {to}")
 
 
-def variant(name: str, n: int, d: str) -> dict[str, float]:
+def variant(lab: str, name: str, n: int, d: str) -> dict[str, float]:
     """One up + down of one variant."""
     if name == "a":
-        up_sh, down_sh = script_a(n)
+        up_sh, down_sh = script_a(n) if lab == "star" else ring_a(n)
         Path(d, "a-up.sh").write_text(up_sh)
         Path(d, "a-down.sh").write_text(down_sh)
         up_cmds, down_cmds = [["sh", f"{d}/a-up.sh"]], [["sh", f"{d}/a-down.sh"]]
     elif name == "b":
-        up_cmds, down_cmds = batch_b(n, d)
+        up_cmds, down_cmds = batch_b(n, d) if lab == "star" else ring_b(n, d)
     else:
-        up_cmds = [VNETCTL + ["lab", "up", "labs/star.yaml", "--set", f"hosts={n}"]]
-        down_cmds = [VNETCTL + ["lab", "down", "star"]]
+        up_cmds = [VNETCTL + ["lab", "up", f"labs/{lab}.yaml", "--set", f"hosts={n}"]]
+        down_cmds = [VNETCTL + ["lab", "down", lab]]
     up_s, rss = run(up_cmds)
-    verify(n)
+    verify(lab, n)
     down_s, _ = run(down_cmds)
     down_s += wait_clean()
     return {"up": up_s, "down": down_s, "total": up_s + down_s, "rss": rss}
@@ -124,6 +162,8 @@ def variant(name: str, n: int, d: str) -> dict[str, float]:
 def main() -> int:
     """Run every variant at every size and print the figures and ratios."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--lab", choices=("star", "ring"), default="star")
+    ap.add_argument("--articles", action="store_true", help="run (a) for the ring too (slow: ~45 s per 1000)")
     ap.add_argument("--sizes", default="100,1000")
     ap.add_argument("--repeat", type=int, default=3, help="runs per variant at sizes up to 100 (1 above)")
     args = ap.parse_args()
@@ -134,30 +174,36 @@ def main() -> int:
     rows = []
     for n in (int(x) for x in args.sizes.split(",")):
         reps = args.repeat if n <= 100 else 1
-        got: dict[str, list[dict[str, float]]] = {"a": [], "b": [], "lab": []}
+        names = ("lab", "b", "a") if args.lab == "star" or args.articles else ("lab", "b")
+        got: dict[str, list[dict[str, float]]] = {k: [] for k in names}
         load = [os.getloadavg()[0]]
         with tempfile.TemporaryDirectory() as d:
             for _ in range(reps):
-                for name in ("lab", "b", "a"):
-                    got[name].append(variant(name, n, d))
+                for name in names:
+                    got[name].append(variant(args.lab, name, n, d))
                     load.append(os.getloadavg()[0])
         med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in got.items()}
         rows.append((n, med, min(load), max(load), reps))
-        lab, a, b = med["lab"], med["a"], med["b"]
+        lab, b = med["lab"], med["b"]
         print(f"N={n} (median of {reps}, load average {min(load):.1f}-{max(load):.1f})")
-        for k in ("lab", "b", "a"):
+        for k in names:
             m = med[k]
             print(f"  {k:>3}: up {m['up']:7.2f} s  down {m['down']:6.2f} s  up+down {m['total']:7.2f} s"
                   + (f"  peak RSS {m['rss'] / 1024:.0f} MiB" if k == "lab" else ""))
-        print(f"  (a)/lab up+down {a['total'] / lab['total']:.1f}x (up {a['up'] / lab['up']:.1f}x);"
-              f" lab/(b) up+down {lab['total'] / b['total']:.2f} (up {lab['up'] / b['up']:.2f})", flush=True)
-    print("\n| N | lab up | lab down | lab up+down | (b) ip -batch up+down | (a) per-command up+down | (a)/lab | lab/(b) | lab peak RSS |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for n, med, lo, hi, reps in rows:
-        lab, a, b = med["lab"], med["a"], med["b"]
+        if "a" in med:
+            a = med["a"]
+            print(f"  (a)/lab up+down {a['total'] / lab['total']:.1f}x (up {a['up'] / lab['up']:.1f}x)")
+        print(f"  lab/(b) up+down {lab['total'] / b['total']:.2f} (up {lab['up'] / b['up']:.2f})", flush=True)
+    print(f"\n{args.lab}: | N | lab up | lab down | lab up+down | (b) ip -batch up+down | lab/(b) up | lab/(b) up+down "
+          "| (a) per-command up+down | (a)/lab | lab peak RSS | load |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for n, med, lo, hi, _ in rows:
+        lab, b = med["lab"], med["b"]
+        a = med.get("a")
+        arts = f"{a['total']:.2f} s (up {a['up']:.2f}) | {a['total'] / lab['total']:.1f}x" if a else "— | —"
         print(f"| {n} | {lab['up']:.2f} s | {lab['down']:.2f} s | {lab['total']:.2f} s | {b['total']:.2f} s "
-              f"(up {b['up']:.2f}) | {a['total']:.2f} s (up {a['up']:.2f}) | {a['total'] / lab['total']:.1f}x | "
-              f"{lab['total'] / b['total']:.2f} | {lab['rss'] / 1024:.0f} MiB |")
+              f"(up {b['up']:.2f}) | **{lab['up'] / b['up']:.2f}** | {lab['total'] / b['total']:.2f} | {arts} | "
+              f"{lab['rss'] / 1024:.0f} MiB | {lo:.1f}–{hi:.1f} |")
     return 0
 
 
