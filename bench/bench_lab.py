@@ -2,7 +2,8 @@
 
 Run inside the sandbox (it creates and removes N namespaces itself):
 
-    tests/sandbox.sh .venv/bin/python bench/bench_lab.py [--lab star|ring] [--sizes 100,1000] [--repeat 3]
+    tests/sandbox.sh .venv/bin/python bench/bench_lab.py [--lab star,ring] [--sizes 100,1000] [--repeat 3]
+    make bench BENCH_ARGS="lab --long"     # sizes 1000,3000
 
 The star (labs/star.yaml) puts every veth's peer in the current namespace, on a bridge; the
 ring (labs/ring.yaml) joins namespace i to namespace i+1, so both ends of every veth sit in
@@ -17,7 +18,7 @@ start-up included) until the lab is usable (up) or completely gone (down):
       `ip -n NS -batch` per namespace for what happens inside it;
   lab: `vnetctl lab up labs/LAB.yaml --set hosts=N` and `vnetctl lab down LAB`
        (journaled, ownership-marked, transactional).
-(a) is run for the star only (--articles to add it to the ring).
+(a) is run for the star up to 1000 namespaces only (--articles for the rest).
 
 Each `up` is checked (N namespaces, first host pings the last) before its `down`; each
 `down` waits until no device of the lab is left. Peak RSS of `lab up` is reported too.
@@ -159,12 +160,37 @@ def variant(lab: str, name: str, n: int, d: str) -> dict[str, float]:
     return {"up": up_s, "down": down_s, "total": up_s + down_s, "rss": rss}
 
 
+def one_size(lab_name: str, n: int, args: argparse.Namespace) -> tuple[dict[str, dict[str, float]], float, float]:
+    """Every variant at one size, interleaved; (medians, load low, load high)."""
+    reps = args.repeat if n <= 100 else 1
+    names = ("lab", "b", "a") if (lab_name == "star" and n <= 1000) or args.articles else ("lab", "b")
+    got: dict[str, list[dict[str, float]]] = {k: [] for k in names}
+    load = [os.getloadavg()[0]]
+    with tempfile.TemporaryDirectory() as d:
+        for _ in range(reps):
+            for name in names:
+                got[name].append(variant(lab_name, name, n, d))
+                load.append(os.getloadavg()[0])
+    med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in got.items()}
+    lab, b = med["lab"], med["b"]
+    print(f"{lab_name} N={n} (median of {reps}, load average {min(load):.1f}-{max(load):.1f})")
+    for k in names:
+        m = med[k]
+        print(f"  {k:>3}: up {m['up']:7.2f} s  down {m['down']:6.2f} s  up+down {m['total']:7.2f} s"
+              + (f"  peak RSS {m['rss'] / 1024:.0f} MiB" if k == "lab" else ""))
+    if "a" in med:
+        a = med["a"]
+        print(f"  (a)/lab up+down {a['total'] / lab['total']:.1f}x (up {a['up'] / lab['up']:.1f}x)")
+    print(f"  lab/(b) up+down {lab['total'] / b['total']:.2f} (up {lab['up'] / b['up']:.2f})", flush=True)
+    return med, min(load), max(load)
+
+
 def main() -> int:
     """Run every variant at every size and print the figures and ratios."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--lab", choices=("star", "ring"), default="star")
-    ap.add_argument("--articles", action="store_true", help="run (a) for the ring too (slow: ~45 s per 1000)")
-    ap.add_argument("--sizes", default="100,1000")
+    ap.add_argument("--lab", default="star,ring", help="star, ring or both (comma-separated)")
+    ap.add_argument("--articles", action="store_true", help="run (a) for the ring and above 1000 too (~45 s per 1000)")
+    ap.add_argument("--sizes", default="1000,3000" if os.environ.get("VNETCTL_BENCH_LONG") == "1" else "100,1000")
     ap.add_argument("--repeat", type=int, default=3, help="runs per variant at sizes up to 100 (1 above)")
     args = ap.parse_args()
     if os.environ.get("VNETCTL_SANDBOX") != "1":
@@ -172,36 +198,17 @@ def main() -> int:
         return 2
     wait_clean()
     rows = []
-    for n in (int(x) for x in args.sizes.split(",")):
-        reps = args.repeat if n <= 100 else 1
-        names = ("lab", "b", "a") if args.lab == "star" or args.articles else ("lab", "b")
-        got: dict[str, list[dict[str, float]]] = {k: [] for k in names}
-        load = [os.getloadavg()[0]]
-        with tempfile.TemporaryDirectory() as d:
-            for _ in range(reps):
-                for name in names:
-                    got[name].append(variant(args.lab, name, n, d))
-                    load.append(os.getloadavg()[0])
-        med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in got.items()}
-        rows.append((n, med, min(load), max(load), reps))
-        lab, b = med["lab"], med["b"]
-        print(f"N={n} (median of {reps}, load average {min(load):.1f}-{max(load):.1f})")
-        for k in names:
-            m = med[k]
-            print(f"  {k:>3}: up {m['up']:7.2f} s  down {m['down']:6.2f} s  up+down {m['total']:7.2f} s"
-                  + (f"  peak RSS {m['rss'] / 1024:.0f} MiB" if k == "lab" else ""))
-        if "a" in med:
-            a = med["a"]
-            print(f"  (a)/lab up+down {a['total'] / lab['total']:.1f}x (up {a['up'] / lab['up']:.1f}x)")
-        print(f"  lab/(b) up+down {lab['total'] / b['total']:.2f} (up {lab['up'] / b['up']:.2f})", flush=True)
-    print(f"\n{args.lab}: | N | lab up | lab down | lab up+down | (b) ip -batch up+down | lab/(b) up | lab/(b) up+down "
+    for lab_name in args.lab.split(","):
+        for n in (int(x) for x in args.sizes.split(",")):
+            rows.append((lab_name, n, *one_size(lab_name, n, args)))
+    print("\n| lab | N | lab up | lab down | lab up+down | (b) ip -batch up+down | lab/(b) up | lab/(b) up+down "
           "| (a) per-command up+down | (a)/lab | lab peak RSS | load |")
-    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
-    for n, med, lo, hi, _ in rows:
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for lab_name, n, med, lo, hi in rows:
         lab, b = med["lab"], med["b"]
         a = med.get("a")
         arts = f"{a['total']:.2f} s (up {a['up']:.2f}) | {a['total'] / lab['total']:.1f}x" if a else "— | —"
-        print(f"| {n} | {lab['up']:.2f} s | {lab['down']:.2f} s | {lab['total']:.2f} s | {b['total']:.2f} s "
+        print(f"| {lab_name} | {n} | {lab['up']:.2f} s | {lab['down']:.2f} s | {lab['total']:.2f} s | {b['total']:.2f} s "
               f"(up {b['up']:.2f}) | **{lab['up'] / b['up']:.2f}** | {lab['total'] / b['total']:.2f} | {arts} | "
               f"{lab['rss'] / 1024:.0f} MiB | {lo:.1f}–{hi:.1f} |")
     return 0

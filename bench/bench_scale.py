@@ -1,0 +1,132 @@
+"""Benchmark: every lab command on labs of thousands of namespaces (ring and tree), time and peak RSS.
+
+Run inside the sandbox (it brings the labs up and down itself):
+
+    tests/sandbox.sh .venv/bin/python bench/bench_scale.py [--labs ring,tree] [--sizes 1000,3000] [--nofile 1024]
+    make bench BENCH_ARGS="scale --long"        # sizes 3000,10000
+
+For each lab and size, in one run: `lab up FILE --set hosts=N`, `inspect --json`,
+`lab status NAME`, `lab status FILE`, `lab check FILE` and `lab down NAME`, each a whole
+process (interpreter start-up included) under `ulimit -n NOFILE` (1024, the usual default:
+no limit is raised). Checked, not assumed: inspect sees every namespace and no warning,
+status reports no drift, every check passes, and afterwards `ip netns list` is empty and
+`ip -j link` shows only lo. The growth column divides the time at the largest size by the
+time at the one before it (linear: the ratio of the sizes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VNETCTL = [sys.executable, "-m", "vnetctl"]
+COMMANDS = ("up", "inspect", "status NAME", "status FILE", "check", "down")
+
+
+def timed(argv: list[str], nofile: int) -> tuple[float, int, str]:
+    """Run one command under `ulimit -n nofile`: (seconds, its peak RSS in KiB, stdout); exit on failure."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(["sh", "-c", f'ulimit -n {nofile} && exec "$@"', "sh", *argv], cwd=ROOT,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out = proc.stdout.read() if proc.stdout else b""
+    err = proc.stderr.read() if proc.stderr else b""
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    seconds = time.monotonic() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(argv[2:7])}: {err.decode()[-800:]}")
+    return seconds, usage.ru_maxrss, out.decode()
+
+
+def clean() -> None:
+    """Fail unless the sandbox holds no namespace and no device but lo (waiting for asynchronous removals)."""
+    deadline = time.monotonic() + 120
+    while True:
+        names = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
+        links = json.loads(subprocess.run(["ip", "-j", "link"], capture_output=True, text=True).stdout)
+        if not names and [lk["ifname"] for lk in links] == ["lo"]:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"left behind: {len(names)} namespaces, {len(links)} devices")
+        time.sleep(0.1)
+
+
+def slab_kib() -> int:
+    """Kernel memory in slabs and per-cpu areas (what namespaces cost the kernel)."""
+    with open("/proc/meminfo") as f:
+        info = {ln.split(":")[0]: int(ln.split()[1]) for ln in f}
+    return info.get("Slab", 0) + info.get("Percpu", 0)
+
+
+def one(lab: str, n: int, nofile: int) -> dict[str, tuple[float, int]]:
+    """Every command once on lab of n namespaces; verified; the sandbox is clean afterwards."""
+    f, sets = f"labs/{lab}.yaml", ["--set", f"hosts={n}"]
+    got: dict[str, tuple[float, int]] = {}
+    kernel0 = slab_kib()
+    s, rss, _ = timed(VNETCTL + ["lab", "up", f, *sets], nofile)
+    got["up"] = (s, rss)
+    kernel_kib = slab_kib() - kernel0
+    s, rss, out = timed(VNETCTL + ["inspect", "--json"], nofile)
+    view = json.loads(out)
+    seen = sum(1 for ns in view["namespaces"] if ns.get("name"))
+    if seen != n or view["warnings"]:
+        raise SystemExit(f"inspect saw {seen} of {n} namespaces; warnings {view['warnings'][:3]}")
+    got["inspect"] = (s, rss)
+    for key, target in (("status NAME", [lab]), ("status FILE", [f, *sets])):
+        s, rss, out = timed(VNETCTL + ["lab", "status", *target, "--json"], nofile)
+        st = json.loads(out)[0]
+        if st["status"] != "up" or st["drift"] or st["file_drift"]:
+            raise SystemExit(f"status: {st['status']}, drift {st['drift'][:3]}, file drift {st['file_drift']}")
+        got[key] = (s, rss)
+    got["check"] = timed(VNETCTL + ["lab", "check", f, *sets], nofile)[:2]
+    got["down"] = timed(VNETCTL + ["lab", "down", lab], nofile)[:2]
+    clean()
+    got["kernel"] = (kernel_kib, 0)
+    return got
+
+
+def main() -> int:
+    """Bring each lab up at each size, run every command, print the table."""
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--labs", default="ring,tree")
+    ap.add_argument("--sizes", default=None, help="default 1000,3000; with --long 3000,10000")
+    ap.add_argument("--long", action="store_true", default=os.environ.get("VNETCTL_BENCH_LONG") == "1",
+                    help="the long sizes: 3000,10000 (also VNETCTL_BENCH_LONG=1, set by make bench BENCH_ARGS=--long)")
+    ap.add_argument("--nofile", type=int, default=1024, help="ulimit -n of every command")
+    args = ap.parse_args()
+    if os.environ.get("VNETCTL_SANDBOX") != "1":
+        print("run inside the sandbox: tests/sandbox.sh .venv/bin/python bench/bench_scale.py", file=sys.stderr)
+        return 2
+    sizes = [int(x) for x in (args.sizes or ("3000,10000" if args.long else "1000,3000")).split(",")]
+    clean()
+    rows = []
+    for lab in args.labs.split(","):
+        prev: dict[str, tuple[float, int]] | None = None
+        for n in sizes:
+            load0 = os.getloadavg()[0]
+            got = one(lab, n, args.nofile)
+            load = (load0, os.getloadavg()[0])
+            print(f"{lab} N={n} (load {load[0]:.1f}-{load[1]:.1f}, kernel slab+percpu +{got['kernel'][0] // 1024} MiB): "
+                  + ", ".join(f"{k} {got[k][0]:.2f} s {got[k][1] // 1024} MiB" for k in COMMANDS), flush=True)
+            rows.append((lab, n, got, load, prev))
+            prev = got
+    print(f"\n| lab | N | {' | '.join(COMMANDS)} | growth (time vs previous N) | kernel memory | load |")
+    print("| --- | ---: |" + " ---: |" * len(COMMANDS) + " --- | ---: | --- |")
+    for lab, n, got, load, prev in rows:
+        cells = " | ".join(f"{got[k][0]:.2f} s ({got[k][1] // 1024} MiB)" for k in COMMANDS)
+        growth = "—"
+        if prev is not None:
+            growth = ", ".join(f"{k.split()[0] if k != 'status FILE' else 'status F'} {got[k][0] / prev[k][0]:.1f}x"
+                               for k in COMMANDS)
+        print(f"| {lab} | {n} | {cells} | {growth} | +{got['kernel'][0] // 1024} MiB | {load[0]:.1f}–{load[1]:.1f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
