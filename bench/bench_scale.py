@@ -57,21 +57,12 @@ def clean() -> None:
         time.sleep(0.1)
 
 
-def slab_kib() -> int:
-    """Kernel memory in slabs and per-cpu areas (what namespaces cost the kernel)."""
-    with open("/proc/meminfo") as f:
-        info = {ln.split(":")[0]: int(ln.split()[1]) for ln in f}
-    return info.get("Slab", 0) + info.get("Percpu", 0)
-
-
 def one(lab: str, n: int, nofile: int) -> dict[str, tuple[float, int]]:
     """Every command once on lab of n namespaces; verified; the sandbox is clean afterwards."""
     f, sets = f"labs/{lab}.yaml", ["--set", f"hosts={n}"]
     got: dict[str, tuple[float, int]] = {}
-    kernel0 = slab_kib()
     s, rss, _ = timed(VNETCTL + ["lab", "up", f, *sets], nofile)
     got["up"] = (s, rss)
-    kernel_kib = slab_kib() - kernel0
     s, rss, out = timed(VNETCTL + ["inspect", "--json"], nofile)
     view = json.loads(out)
     seen = sum(1 for ns in view["namespaces"] if ns.get("name"))
@@ -87,7 +78,6 @@ def one(lab: str, n: int, nofile: int) -> dict[str, tuple[float, int]]:
     got["check"] = timed(VNETCTL + ["lab", "check", f, *sets], nofile)[:2]
     got["down"] = timed(VNETCTL + ["lab", "down", lab], nofile)[:2]
     clean()
-    got["kernel"] = (kernel_kib, 0)
     return got
 
 
@@ -112,19 +102,19 @@ def main() -> int:
             load0 = os.getloadavg()[0]
             got = one(lab, n, args.nofile)
             load = (load0, os.getloadavg()[0])
-            print(f"{lab} N={n} (load {load[0]:.1f}-{load[1]:.1f}, kernel slab+percpu +{got['kernel'][0] // 1024} MiB): "
+            print(f"{lab} N={n} (load {load[0]:.1f}-{load[1]:.1f}): "
                   + ", ".join(f"{k} {got[k][0]:.2f} s {got[k][1] // 1024} MiB" for k in COMMANDS), flush=True)
             rows.append((lab, n, got, load, prev))
             prev = got
-    print(f"\n| lab | N | {' | '.join(COMMANDS)} | growth (time vs previous N) | kernel memory | load |")
-    print("| --- | ---: |" + " ---: |" * len(COMMANDS) + " --- | ---: | --- |")
+    print(f"\n| lab | N | {' | '.join(COMMANDS)} | growth (time vs previous N) | load |")
+    print("| --- | ---: |" + " ---: |" * len(COMMANDS) + " --- | --- |")
     for lab, n, got, load, prev in rows:
         cells = " | ".join(f"{got[k][0]:.2f} s ({got[k][1] // 1024} MiB)" for k in COMMANDS)
         growth = "—"
         if prev is not None:
             growth = ", ".join(f"{k.split()[0] if k != 'status FILE' else 'status F'} {got[k][0] / prev[k][0]:.1f}x"
                                for k in COMMANDS)
-        print(f"| {lab} | {n} | {cells} | {growth} | +{got['kernel'][0] // 1024} MiB | {load[0]:.1f}–{load[1]:.1f} |")
+        print(f"| {lab} | {n} | {cells} | {growth} | {load[0]:.1f}–{load[1]:.1f} |")
     return 0
 
 

@@ -49,6 +49,8 @@ class _View:
             todo.append(name)
             paths.append(ref.path if ref else "/proc/self/ns/net")
         chunk = max(4, min(512, fd_budget() * FDS_PER_HANDLE // 2))
+        if progress:
+            progress(0, len(todo))
         for i, got in enumerate(nsread.links_and_addresses(paths, chunk), 1):
             if not isinstance(got, OSError):  # else read again through the Session, which says what is wrong
                 addrs: dict[int, set[str]] = {}
