@@ -206,12 +206,19 @@ def call_in(ns: NsRef | None, fn: Callable[[], T]) -> T:
                                "needs CAP_SYS_ADMIN (run as root)") from None
 
 
+_shared_dirs: set[str] = set()
+
+
 def _ensure_run_dir() -> None:
-    """Create the run directory as a shared mount point, as `ip netns add` does."""
+    """Create the run directory as a shared mount point, as `ip netns add` does (once per process)."""
     d = run_dir()
+    # MS_REC walks every namespace already mounted there: once per process, not once per namespace
+    if d in _shared_dirs and os.path.isdir(d):
+        return
     os.makedirs(d, mode=0o755, exist_ok=True)
     bd = d.encode()
     if _libc.mount(b"", bd, None, MS_SHARED | MS_REC, None) == 0:
+        _shared_dirs.add(d)
         return
     if ctypes.get_errno() != errno.EINVAL:
         raise _oserror(f"make {d} shared")
@@ -219,6 +226,7 @@ def _ensure_run_dir() -> None:
         raise _oserror(f"bind {d}")
     if _libc.mount(b"", bd, None, MS_SHARED | MS_REC, None) != 0:
         raise _oserror(f"make {d} shared")
+    _shared_dirs.add(d)
 
 
 def _map_oserror(e: OSError, what: str) -> Exception:
