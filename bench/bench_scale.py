@@ -57,18 +57,19 @@ def clean() -> None:
         time.sleep(0.1)
 
 
-def one(lab: str, n: int, nofile: int) -> dict[str, tuple[float, int]]:
+def one(lab: str, n: int, nofile: int, skip: set[str]) -> dict[str, tuple[float, int]]:
     """Every command once on lab of n namespaces; verified; the sandbox is clean afterwards."""
     f, sets = f"labs/{lab}.yaml", ["--set", f"hosts={n}"]
     got: dict[str, tuple[float, int]] = {}
     s, rss, _ = timed(VNETCTL + ["lab", "up", f, *sets], nofile)
     got["up"] = (s, rss)
-    s, rss, out = timed(VNETCTL + ["inspect", "--json"], nofile)
-    view = json.loads(out)
-    seen = sum(1 for ns in view["namespaces"] if ns.get("name"))
-    if seen != n or view["warnings"]:
-        raise SystemExit(f"inspect saw {seen} of {n} namespaces; warnings {view['warnings'][:3]}")
-    got["inspect"] = (s, rss)
+    if "inspect" not in skip:
+        s, rss, out = timed(VNETCTL + ["inspect", "--json"], nofile)
+        view = json.loads(out)
+        seen = sum(1 for ns in view["namespaces"] if ns.get("name"))
+        if seen != n or view["warnings"]:
+            raise SystemExit(f"inspect saw {seen} of {n} namespaces; warnings {view['warnings'][:3]}")
+        got["inspect"] = (s, rss)
     for key, target in (("status NAME", [lab]), ("status FILE", [f, *sets])):
         s, rss, out = timed(VNETCTL + ["lab", "status", *target, "--json"], nofile)
         st = json.loads(out)[0]
@@ -89,6 +90,7 @@ def main() -> int:
     ap.add_argument("--long", action="store_true", default=os.environ.get("VNETCTL_BENCH_LONG") == "1",
                     help="the long sizes: 3000,10000 (also VNETCTL_BENCH_LONG=1, set by make bench BENCH_ARGS=--long)")
     ap.add_argument("--nofile", type=int, default=1024, help="ulimit -n of every command")
+    ap.add_argument("--skip", default="", help="commands to leave out, e.g. inspect")
     args = ap.parse_args()
     if os.environ.get("VNETCTL_SANDBOX") != "1":
         print("run inside the sandbox: tests/sandbox.sh .venv/bin/python bench/bench_scale.py", file=sys.stderr)
@@ -100,20 +102,20 @@ def main() -> int:
         prev: dict[str, tuple[float, int]] | None = None
         for n in sizes:
             load0 = os.getloadavg()[0]
-            got = one(lab, n, args.nofile)
+            got = one(lab, n, args.nofile, set(args.skip.split(",")))
             load = (load0, os.getloadavg()[0])
             print(f"{lab} N={n} (load {load[0]:.1f}-{load[1]:.1f}): "
-                  + ", ".join(f"{k} {got[k][0]:.2f} s {got[k][1] // 1024} MiB" for k in COMMANDS), flush=True)
+                  + ", ".join(f"{k} {got[k][0]:.2f} s {got[k][1] // 1024} MiB" for k in COMMANDS if k in got), flush=True)
             rows.append((lab, n, got, load, prev))
             prev = got
     print(f"\n| lab | N | {' | '.join(COMMANDS)} | growth (time vs previous N) | load |")
     print("| --- | ---: |" + " ---: |" * len(COMMANDS) + " --- | --- |")
     for lab, n, got, load, prev in rows:
-        cells = " | ".join(f"{got[k][0]:.2f} s ({got[k][1] // 1024} MiB)" for k in COMMANDS)
+        cells = " | ".join(f"{got[k][0]:.2f} s ({got[k][1] // 1024} MiB)" if k in got else "—" for k in COMMANDS)
         growth = "—"
         if prev is not None:
             growth = ", ".join(f"{k.split()[0] if k != 'status FILE' else 'status F'} {got[k][0] / prev[k][0]:.1f}x"
-                               for k in COMMANDS)
+                               for k in COMMANDS if k in got and k in prev)
         print(f"| {lab} | {n} | {cells} | {growth} | {load[0]:.1f}–{load[1]:.1f} |")
     return 0
 
