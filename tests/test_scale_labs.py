@@ -54,11 +54,12 @@ def test_ring_of_two_thousand_namespaces() -> None:
 
 
 def test_tree_of_bridges_over_two_thousand_namespaces() -> None:
-    """Four leaf bridges of 500 ports under one root bridge: the first host reaches the last across the root."""
+    """Four leaf bridges of 500 ports, each in its own namespace, under one root bridge: the first host
+    reaches the last across the root."""
     _up_status_down("tree", ["--set", f"hosts={HOSTS}", "--set", "ports=500"])
-    assert netns_names() == {f"t{i}" for i in range(HOSTS)}
+    assert netns_names() == {f"t{i}" for i in range(HOSTS)} | {f"tl{b}" for b in range(4)}
     assert {d["ifname"] for d in ip_json("link", "show", "master", "tbr")} == {f"td{b}" for b in range(4)}
     for b in range(4):
-        ports = {d["ifname"] for d in ip_json("link", "show", "master", f"tb{b}")}
+        ports = {d["ifname"] for d in ip_json("link", "show", "master", f"tb{b}", netns=f"tl{b}")}
         assert ports == {f"tu{b}"} | {f"tv{i}" for i in range(500 * b, 500 * (b + 1))}
     _down("tree")
