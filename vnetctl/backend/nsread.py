@@ -11,6 +11,10 @@ from . import nsocket, rtdump
 NETLINK_ROUTE = 0
 
 
+def _route_socket() -> socket.socket:
+    return socket.socket(socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+
+
 def links_and_addresses(paths: list[str], chunk: int) -> Iterator[tuple[list[Link], list[Address]] | OSError]:
     """For each namespace file in `paths`, in order: its devices and addresses, or the OSError that stopped it.
 
@@ -19,7 +23,7 @@ def links_and_addresses(paths: list[str], chunk: int) -> Iterator[tuple[list[Lin
     """
     for start in range(0, len(paths), max(1, chunk)):
         part = paths[start:start + max(1, chunk)]
-        opened = nsocket.sockets_in(part, socket.AF_NETLINK, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC, NETLINK_ROUTE)
+        opened = nsocket.sockets_in(part, _route_socket)
         try:
             for sock in opened:
                 if isinstance(sock, OSError):
