@@ -139,12 +139,12 @@ def test_veths_between_named_namespaces_same_names_and_indexes() -> None:
         oracle = link(f"v-{ns}")
         assert oracle is not None and nsids[oracle["link_netnsid"]] == ns
         assert host_end["peer"] == {**host_end["peer"], "name": "eth0", "ifindex": 2,
-                                    "netns_inode": inode(f"/run/netns/{ns}"), "netns_name": ns}
+                                    "netns_inode": inode(f"/run/netns/{ns}"), "netns": ns}
         assert dev(theirs, "eth0")["peer"]["netns_inode"] == here["inode"]
         assert dev(theirs, "eth0")["peer"]["name"] == f"v-{ns}"
     assert_matches_oracle(here, nsfile_of(None))
     red, green = spaces[inode("/run/netns/red")], spaces[inode("/run/netns/green")]
-    assert dev(red, "a0")["peer"]["netns_name"] == "green" and dev(green, "a0")["peer"]["netns_name"] == "red"
+    assert dev(red, "a0")["peer"]["netns"] == "green" and dev(green, "a0")["peer"]["netns"] == "red"
     assert dev(red, "a0")["peer"]["ifindex"] == peer_ifindex("/run/netns/red", "a0")
 
 
@@ -210,7 +210,7 @@ def test_openstack_dhcp_layout() -> None:
     here = by_inode(inspect_json())[inode("/proc/self/ns/net")]
     ports = {p["ifname"] for p in json.loads(sh("bridge", "-j", "link", "show").stdout) if p.get("master") == brq}
     assert set(dev(here, brq)["ports"]) == ports == {tap, vmtap}
-    assert dev(here, tap)["master"] == brq and dev(here, tap)["peer"]["netns_name"] == ns
+    assert dev(here, tap)["master"] == brq and dev(here, tap)["peer"]["netns"] == ns
     assert dev(here, vmtap)["kind"] == "tun" and dev(here, vmtap)["bus_info"] == ethtool_info(vmtap)["bus-info"] == "tap"
     tree = vnetctl("inspect", check=True).stdout
     assert f"{tap} #{link(tap)['ifindex']}  veth" in tree and f"⊂ {brq}" in tree and f"⇄ {nsdev} #" in tree
@@ -305,9 +305,9 @@ def test_identical_pairs_are_told_apart_by_nsid_only() -> None:
             nsids = {e["nsid"]: e["name"] for e in ip_json("netns", "list-id", netns=me)}
             assert nsids[oracle["link_netnsid"]] == other
             peer = dev(spaces[inode(f"/run/netns/{me}")], "eth0")["peer"]
-            assert (peer["netns_name"], peer["netns_inode"], peer["ifindex"]) == (other, inode(f"/run/netns/{other}"), 2)
+            assert (peer["netns"], peer["netns_inode"], peer["ifindex"]) == (other, inode(f"/run/netns/{other}"), 2)
             single = inspect_json("peer", "eth0", "-n", me)["peer"]
-            assert single["netns_name"] == other
+            assert single["netns"] == other
 
 
 def test_namespace_held_only_by_an_open_fd(procs: list[subprocess.Popen[str]]) -> None:

@@ -29,7 +29,9 @@ def _echo(dst_mac: str, dst_ip: str, seq: int = 1, corrupt: bool = False) -> byt
 def test_guest_answers_arp_for_its_address_only() -> None:
     g, st = G.Guest(MAC, "10.0.0.5/24"), G.GuestStats()
     reply, event = g.answer(_arp_request("10.0.0.5"), st)
-    assert reply is not None and event == f"ARP who-has 10.0.0.5 tell 10.0.0.1: is-at {MAC}"
+    assert reply is not None and event is not None and str(event) == f"ARP who-has 10.0.0.5 tell 10.0.0.1: is-at {MAC}"
+    assert event.to_json() == {"time": event.to_json()["time"], "event": "arp", "who_has": "10.0.0.5", "tell": "10.0.0.1",
+                               "mac": PEER, "text": str(event)}
     dst, src, et, payload = P.parse_eth(reply)
     assert (dst, src, et) == (PEER, MAC, P.ETH_P_ARP)
     assert P.parse_arp(payload) == P.Arp(P.ARP_REPLY, MAC, "10.0.0.5", PEER, "10.0.0.1")
@@ -40,7 +42,8 @@ def test_guest_answers_arp_for_its_address_only() -> None:
 def test_guest_echo_reply_mirrors_the_request() -> None:
     g, st = G.Guest(MAC, "10.0.0.5/24"), G.GuestStats()
     reply, event = g.answer(_echo(MAC, "10.0.0.5", seq=9), st)
-    assert reply is not None and event == "ICMP echo request from 10.0.0.1 seq 9: replied"
+    assert reply is not None and event is not None and str(event) == "ICMP echo request from 10.0.0.1 seq 9: replied"
+    assert (event.event, dict(event.data)) == ("echo", {"src": "10.0.0.1", "seq": 9})
     dst, src, _, payload = P.parse_eth(reply)
     ip = P.parse_ipv4(payload)
     assert (dst, src, ip.src, ip.dst, ip.checksum_ok) == (PEER, MAC, "10.0.0.5", "10.0.0.1", True)

@@ -309,7 +309,7 @@ def _check_view(view: dict[str, Any]) -> None:
             known_ns = peer["netns_inode"] is not None
             if dev["name"].startswith("vs") and ns["current"]:
                 assert peer["name"] == "eth0", (dev["name"], peer)
-                assert not known_ns or peer["netns_name"] == "h" + dev["name"][2:], (dev["name"], peer)
+                assert not known_ns or peer["netns"] == "h" + dev["name"][2:], (dev["name"], peer)
             elif dev["name"] == "eth0" and (ns["name"] or "").startswith("h"):
                 assert peer["name"] == "vs" + ns["name"][1:], (ns["name"], peer)
                 assert not known_ns or peer["netns_current"], (ns["name"], peer)

@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from .. import api
-from ..render.output import emit_json, table
+from ..render.output import Col, emit_json, table
 from .common import dry_run_option, json_option, netns_option, show_plan
 
 
@@ -48,7 +48,7 @@ def show(dev: str | None, netns: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table(["IFINDEX", "NAME", "STATE", "ADDRESSES"],
+    table([Col("IFINDEX", drop=1), "NAME", Col("STATE", drop=2), "ADDRESSES"],
           [[r["ifindex"], r["name"], r["state"], " ".join(r["addresses"]) or "-"] for r in rows])
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import api
-from ..render.output import emit_json, table
+from ..render.output import Col, emit_json, table
 from .common import dry_run_option, json_option, netns_option, show_plan
 from .kinds import kind_options
 
@@ -65,7 +65,7 @@ def show(name: str | None, netns: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(found)
         return
-    table(["BRIDGE", "IFINDEX", "STATE", "STP", "PORTS"],
+    table(["BRIDGE", Col("IFINDEX", drop=1), "STATE", Col("STP", drop=2), "PORTS"],
           [[b["name"], b["ifindex"], b["state"], b["stp"], " ".join(b["ports"]) or "-"] for b in found])
 
 

@@ -16,9 +16,9 @@ def cleanup(dry_run: bool, as_json: bool) -> None:
     """Remove everything vnetctl owns (by ownership marker and recorded state), nothing else."""
     done = run_cleanup(dry_run=dry_run)
     if as_json:
-        emit_json({"dry_run": dry_run, "actions": done})
+        emit_json({"dry_run": dry_run, "actions": [a.to_json() for a in done]})
     elif dry_run or done:
-        script(done)
+        script(a.line() for a in done)
     if not done and not as_json:
         stderr_console().print("nothing of vnetctl's found")
 

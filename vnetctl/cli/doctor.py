@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import doctor as doctor_api
-from ..render.output import emit_json, table
+from ..render.output import Col, emit_json, table
 from .common import json_option
 
 
@@ -17,7 +17,7 @@ def doctor(as_json: bool) -> None:
     if as_json:
         emit_json(checks)
         return
-    table(["CHECK", "STATUS", "DETAIL"], [[c["check"], "ok" if c["ok"] else "missing", c["detail"]] for c in checks])
+    table(["CHECK", "STATUS", Col("DETAIL", cut=True)], [[c["check"], "ok" if c["ok"] else "missing", c["detail"]] for c in checks])
 
 
 COMMANDS = [doctor]

@@ -2,32 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any
 
 import click
 
 from .. import discovery
 from ..render import inspect_text as text
-from .common import json_option, netns_option
+from ..render.output import emit_json
+from .common import json_option, netns_option, warn
 
 FORMATS = ["tree", "table", "dot", "mermaid"]
-
-
-def _json(data: Any) -> None:
-    # Indented on a terminal; compact (like `ip -j`, and several times faster to encode) when piped.
-    sys.stdout.write(json.dumps(data, indent=2 if sys.stdout.isatty() else None) + "\n")
 
 
 def _inherit(netns: str | None, as_json: bool) -> tuple[str | None, bool]:
     parent = click.get_current_context().obj or {}
     return netns or parent.get("netns"), as_json or bool(parent.get("as_json"))
-
-
-def _warn(warnings: list[str] | tuple[str, ...]) -> None:
-    for w in warnings:
-        click.echo(f"warning: {w}", err=True)
 
 
 @click.group(invoke_without_command=True)
@@ -53,9 +42,9 @@ def inspect(ctx: click.Context, netns: str | None, as_json: bool, fmt: str, watc
         _watch(netns)
         return
     view = discovery.host(netns, owners=not no_owners)
-    _warn(view.warnings)
+    warn(view.warnings)
     if as_json:
-        _json(text.host_json(view))
+        emit_json(text.host_json(view))
     elif fmt == "dot":
         from ..render.graph import dot
         sys.stdout.write(dot(view))
@@ -106,7 +95,7 @@ def _across(lab: str | None, hosts: str | None, as_json: bool, fmt: str) -> None
     from ..render import hosts as across
     data = inspect_hosts(hosts_of(lab, hosts))
     if as_json:
-        _json(across.public(data))
+        emit_json(across.public(data))
     elif fmt in ("dot", "mermaid"):
         sys.stdout.write(across.dot(data) if fmt == "dot" else across.mermaid(data))
     else:
@@ -121,9 +110,9 @@ def peer(dev: str, netns: str | None, as_json: bool) -> None:
     """Where the other end of veth DEV is: its name, ifindex and namespace."""
     netns, as_json = _inherit(netns, as_json)
     found, warnings = discovery.lookup(dev, netns, kind="veth")
-    _warn(warnings)
+    warn(warnings)
     if as_json:
-        _json(text.device_json(found))
+        emit_json(text.device_json(found))
     else:
         sys.stdout.write("\n".join(text.device_text(found)) + "\n")
 
@@ -136,9 +125,9 @@ def driver(dev: str, netns: str | None, as_json: bool) -> None:
     """What `ethtool -i DEV` says: driver, version, bus-info (and the link kind)."""
     netns, as_json = _inherit(netns, as_json)
     found, warnings = discovery.lookup(dev, netns)
-    _warn(warnings)
+    warn(warnings)
     if as_json:
-        _json(text.driver_json(found))
+        emit_json(text.driver_json(found))
     else:
         info = text.driver_json(found)
         sys.stdout.write("".join(f"{k.replace('_', '-')}: {v if v is not None else '-'}\n" for k, v in info.items()))
@@ -155,18 +144,18 @@ def holders(dev: str, netns: str | None, as_json: bool) -> None:
     netns, as_json = _inherit(netns, as_json)
     if netns is None:
         taps, warnings = discovery.tun_anywhere(dev)
-        _warn(warnings)
+        warn(warnings)
         rows = [(ns, h) for ns, d in taps for h in d.holders]
         if as_json:
-            _json([{**text.holder_json(h), "netns": ns.ref, "netns_inode": ns.inode} for ns, h in rows])
+            emit_json([{**text.holder_json(h), "netns": ns.ref, "netns_inode": ns.inode} for ns, h in rows])
         else:
             table(["NAMESPACE", "PID", "COMMAND", "FD", "OWNER"],
                   [[text.ns_label(ns), h.pid, h.comm, h.fd, text.owners_text((h.owner,) if h.owner else ())] for ns, h in rows])
         return
     found, warnings = discovery.lookup(dev, netns, kind=("tun", "macvtap"))
-    _warn(warnings)
+    warn(warnings)
     if as_json:
-        _json([text.holder_json(h) for h in found.holders])
+        emit_json([text.holder_json(h) for h in found.holders])
         return
     table(["PID", "COMMAND", "FD", "OWNER"],
           [[h.pid, h.comm, h.fd, text.owners_text((h.owner,) if h.owner else ())] for h in found.holders])
@@ -180,9 +169,9 @@ def who(dev: str, netns: str | None, as_json: bool) -> None:
     """Which container, pod, VM or process sits behind DEV: its namespace's owner, its peer's, its holders."""
     netns, as_json = _inherit(netns, as_json)
     found, warnings = discovery.who(dev, netns)
-    _warn(warnings)
+    warn(warnings)
     if as_json:
-        _json(text.who_json(found))
+        emit_json(text.who_json(found))
     else:
         sys.stdout.write(text.who_line(found) + "\n")
 

@@ -63,16 +63,24 @@ def lab() -> None:
 @lab.command("plan")
 @click.argument("file", type=click.Path(dir_okay=False))
 @set_option
-def plan(file: str, sets: tuple[str, ...]) -> None:
-    """Print the lab as the equivalent ip/brctl shell script; nothing changes."""
+@json_option
+def plan(file: str, sets: tuple[str, ...], as_json: bool) -> None:
+    """Print the lab as the equivalent ip/brctl shell script (--json: its Steps); nothing changes."""
+    the_lab = _load(file, sets)
+    if as_json:
+        from ..render.output import emit_json
+        from ..render.shapes import plan_json
+        emit_json(plan_json(the_lab))
+        return
     from ..render.output import script
-    script(_load(file, sets).script())
+    script(the_lab.script())
 
 
 @lab.command("up")
 @click.argument("file", type=click.Path(dir_okay=False))
 @set_option
-def up(file: str, sets: tuple[str, ...]) -> None:
+@json_option
+def up(file: str, sets: tuple[str, ...], as_json: bool) -> None:
     """Bring a lab up, journaled and transactional (undone on failure, Ctrl-C, SIGTERM)."""
     the_lab = _load(file, sets)
     if sys.stderr.isatty():
@@ -84,6 +92,10 @@ def up(file: str, sets: tuple[str, ...]) -> None:
     # plain echo, not rich: `lab up` in a script should not pay for loading rich
     for note in the_lab.notes():
         click.echo(f"note: {note}", err=True)
+    if as_json:
+        from ..render.output import emit_json
+        from ..render.shapes import up_json
+        emit_json(up_json(the_lab, result))
     if result == "unchanged":
         click.echo(f"lab {the_lab.name} is already up and identical; nothing changed", err=True)
     else:
@@ -96,12 +108,12 @@ def up(file: str, sets: tuple[str, ...]) -> None:
 @json_option
 def check(file: str, sets: tuple[str, ...], as_json: bool) -> int:
     """Run the lab's checks; exit 0 only if all pass."""
-    from ..render.output import emit_json, table
+    from ..render.output import Col, emit_json, table
     results = _load(file, sets).check()
     if as_json:
         emit_json(results)
     else:
-        table(["CHECK", "KIND", "RESULT", "SECONDS", "DETAIL"],
+        table([Col("CHECK", cut=True), "KIND", "RESULT", Col("SECONDS", drop=1), Col("DETAIL", cut=True)],
               [[r.name, r.kind, "pass" if r.ok else "FAIL", f"{r.seconds:.2f}", r.detail] for r in results])
     failed = labs.check_errors(results)
     if failed:
@@ -132,11 +144,11 @@ def status(file: str | None, sets: tuple[str, ...], as_json: bool) -> None:
     except LabError as e:
         _problems(e)
         raise
-    from ..render.output import emit_json, table
+    from ..render.output import Col, emit_json, table
     if as_json:
         emit_json(found)
         return
-    table(["LAB", "STATUS", "FILE CHANGED", "STEPS", "PROCESSES", "DRIFT"],
+    table(["LAB", "STATUS", Col("FILE CHANGED", drop=1), "STEPS", Col("PROCESSES", cut=True), Col("DRIFT", cut=True)],
           [[s["name"], s["status"] + "".join(f"; {h} {v}" for h, v in s.get("hosts", {}).items()), s["file_drift"], s.get("steps"),
             ",".join(f"{p['name']}:{p['pid']}{'' if p['running'] else ' (dead)'}" for p in s.get("processes", [])),
             "; ".join(s["drift"]) or "none"] for s in found])
@@ -145,7 +157,8 @@ def status(file: str | None, sets: tuple[str, ...], as_json: bool) -> None:
 @lab.command("down")
 @click.argument("target", metavar="FILE|NAME")
 @set_option
-def down(target: str, sets: tuple[str, ...]) -> None:
+@json_option
+def down(target: str, sets: tuple[str, ...], as_json: bool) -> None:
     """Remove exactly what the lab made, from its journal; idempotent, works after a crash."""
     try:
         name = labs.name_of(target, params(sets))
@@ -153,6 +166,10 @@ def down(target: str, sets: tuple[str, ...]) -> None:
         _problems(e)
         raise
     undone = labs.down(name)
+    if as_json:
+        from ..render.output import emit_json
+        from ..render.shapes import down_json
+        emit_json(down_json(name, undone))
     click.echo(f"lab {name}: " + (f"down ({len(undone)} steps undone)" if undone else "not up; nothing to do"), err=True)
 
 
@@ -160,12 +177,12 @@ def down(target: str, sets: tuple[str, ...]) -> None:
 @json_option
 def list_(as_json: bool) -> None:
     """Labs that are up (or partly up) on this host."""
-    from ..render.output import emit_json, table
+    from ..render.output import Col, emit_json, table
     found = labs.labs()
     if as_json:
         emit_json(found)
         return
-    table(["LAB", "STATUS", "STEPS", "PROCESSES", "FILE"],
+    table(["LAB", "STATUS", "STEPS", Col("PROCESSES", cut=True), Col("FILE", drop=1)],
           [[x["name"], x["status"], x["steps"], ",".join(f"{p['name']}:{p['pid']}" for p in x["processes"]), x["file"]]
            for x in found])
 

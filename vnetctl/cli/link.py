@@ -5,9 +5,8 @@ from __future__ import annotations
 import click
 
 from .. import api
-from ..model import Link
-from ..ownership import owner_of
-from ..render.output import emit_json, table
+from ..render.output import Col, emit_json, table
+from ..render.shapes import link_json
 from .common import dry_run_option, json_option, netns_option, show_plan
 
 
@@ -34,13 +33,6 @@ def set_(dev: str, netns: str | None, up: bool | None, mtu: int | None, master: 
                            new_name=new_name, dry_run=dry_run), dry_run)
 
 
-def link_json(lk: Link, masters: dict[int, str]) -> dict[str, object]:
-    """The documented JSON shape of one device in `link show`."""
-    return {"ifindex": lk.index, "name": lk.name, "kind": lk.kind, "state": lk.state, "up": lk.up, "mtu": lk.mtu,
-            "mac": lk.mac, "master": masters.get(lk.master) if lk.master else None, "altnames": list(lk.altnames),
-            "owner": owner_of(lk.altnames)}
-
-
 @link.command("show")
 @click.argument("dev", required=False)
 @netns_option
@@ -54,7 +46,7 @@ def show(dev: str | None, netns: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
-    table(["IFINDEX", "NAME", "KIND", "STATE", "MTU", "MAC", "MASTER", "OWNER"],
+    table(["IFINDEX", "NAME", "KIND", "STATE", Col("MTU", drop=2), Col("MAC", drop=3), Col("MASTER", drop=1), Col("OWNER", drop=4)],
           [[r["ifindex"], r["name"], r["kind"], r["state"], r["mtu"], r["mac"], r["master"], r["owner"]] for r in rows])
 
 

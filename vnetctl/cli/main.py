@@ -11,6 +11,8 @@ import traceback
 import click
 
 from ..errors import EXIT_CODES, VnetError
+from ..render.output import set_pretty
+from .common import refuse_unused_globals
 
 NOUNS = ["netns", "veth", "bridge", "tuntap", "link", "addr", "route", "kinds", "doctor", "inspect", "monitor", "lab", "cleanup"]
 
@@ -26,6 +28,7 @@ class NounGroup(click.Group):
         if noun not in self._loaded:
             self._loaded.add(noun)
             for cmd in importlib.import_module(f"vnetctl.cli.{noun}").COMMANDS:
+                refuse_unused_globals(cmd, cmd.name or noun)
                 self.add_command(cmd)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
@@ -42,8 +45,21 @@ class NounGroup(click.Group):
         return sorted(self.commands)
 
 
+def _remember(ctx: click.Context, param: click.Parameter, value: object) -> None:
+    if value:
+        ctx.meta[f"vnetctl.{param.name}"] = value
+        if param.name == "pretty":
+            ctx.meta["vnetctl.json"] = True
+            set_pretty(True)
+
+
 @click.group(cls=NounGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog=EPILOG)
+@click.option("-n", "--netns", metavar="NS", expose_value=False, callback=_remember,
+              help="Run the command inside namespace NS (like ip -n); the same as the command's own -n.")
+@click.option("-j", "--json", is_flag=True, expose_value=False, callback=_remember,
+              help="JSON output (like ip -j); the same as the command's own --json.")
+@click.option("--pretty", is_flag=True, expose_value=False, callback=_remember, help="Indented JSON (implies -j).")
 @click.version_option(package_name="vnetctl")
 def cli() -> None:
     """Operate, set up and inspect Linux virtual network devices.

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 from collections.abc import Callable
@@ -12,7 +11,8 @@ import click
 
 from ..monitor import Monitor
 from ..owners import describe
-from .common import json_option, netns_option
+from ..render.output import json_text
+from .common import json_option, netns_option, warn
 
 
 def event_line(e: dict[str, Any]) -> str:
@@ -43,10 +43,9 @@ def monitor(netns: str | None, as_json: bool) -> None:
         click.echo(f"watching {n} namespace(s) and any new one (Ctrl-C to stop)", err=True)
 
     for event in mon.events(stop_on_signals(), ready):
-        for w in mon.warnings:
-            click.echo(f"warning: {w}", err=True)
+        warn(mon.warnings)
         mon.warnings.clear()
-        sys.stdout.write((json.dumps(event) if as_json else event_line(event)) + "\n")
+        sys.stdout.write((json_text(event, pretty=False) if as_json else event_line(event)) + "\n")
         sys.stdout.flush()
 
 

@@ -6,8 +6,9 @@ import click
 
 from .. import api
 from ..backend import exec as nsexec
-from ..render.output import emit_json, table
-from .common import dry_run_option, json_option, show_plan
+from ..render.inspect_text import netns_label
+from ..render.output import Col, emit_json, table
+from .common import dry_run_option, json_option, show_plan, warn
 
 
 @click.group()
@@ -39,13 +40,12 @@ def list_(all_: bool, as_json: bool) -> None:
     """List namespaces with their nsfs inode and the processes inside."""
     warnings: list[str] = []
     entries = api.netns_list(all_, warnings)
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+    warn(warnings)
     if as_json:
         emit_json([{k: e[k] for k in ("name", "inode", "pids", "commands", "current", "held")} for e in entries])
         return
-    table(["NAME", "INODE", "PIDS", "COMMANDS"],
-          [[(e["name"] or "(unnamed)") + (" *" if e["current"] else ""), e["inode"],
+    table(["NAME", Col("INODE", drop=1), Col("PIDS", drop=2), Col("COMMANDS", cut=True)],
+          [[netns_label(e["name"], e["current"], f"pid:{e['pids'][0]}" if e["pids"] else None, e["inode"]), e["inode"],
             _short(e["pids"]), ",".join(e["commands"][:4]) or (f"(held by {e['held']})" if e["held"] else "")]
            for e in entries])
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import api
-from ..render.output import emit_json, table
+from ..render.output import Col, emit_json, table
 from .common import dry_run_option, json_option, netns_option, show_plan
 
 
@@ -43,7 +43,7 @@ def show(netns: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(found)
         return
-    table(["DESTINATION", "GATEWAY", "DEV", "PROTO", "SCOPE"],
+    table(["DESTINATION", "GATEWAY", "DEV", Col("PROTO", drop=2), Col("SCOPE", drop=1)],
           [[r.dst, r.gateway, r.dev, r.protocol, r.scope] for r in found])
 
 

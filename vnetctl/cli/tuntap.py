@@ -5,8 +5,8 @@ from __future__ import annotations
 import click
 
 from .. import api
-from ..render.output import emit_json, table
-from .common import dry_run_option, json_option, netns_option, show_plan
+from ..render.output import Col, emit_json, table
+from .common import dry_run_option, json_option, netns_option, show_plan, warn
 
 
 @click.group()
@@ -44,12 +44,12 @@ def list_(netns: str | None, as_json: bool) -> None:
     """List tun/tap devices with mode, flags, owner and the processes holding them."""
     warnings: list[str] = []
     found = api.tuntaps(netns, warnings)
-    for warning in warnings:
-        click.echo(f"warning: {warning}", err=True)
+    warn(warnings)
     if as_json:
         emit_json(found)
         return
-    table(["NAME", "MODE", "STATE", "PERSIST", "MULTI_QUEUE", "OWNER", "GROUP", "HOLDERS"],
+    table(["NAME", "MODE", "STATE", Col("PERSIST", drop=2), Col("MULTI_QUEUE", drop=3), Col("OWNER", drop=4),
+           Col("GROUP", drop=5), Col("HOLDERS", cut=True)],
           [[t["name"], t["mode"], t["state"], t["persist"], t["multi_queue"], t["owner"], t["group"],
             " ".join(f"{h['comm']}[{h['pid']}]:fd{h['fd']}" for h in t.get("holders", [])) or "-"] for t in found])
 

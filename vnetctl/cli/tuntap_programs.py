@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import sys
+import time
 
 import click
 
 from ..backend.process import set_name
+from ..render.output import json_text
 from ..userspace import guest as guest_prog
 from ..userspace import reader
 from ..userspace import tunnel as tunnel_prog
@@ -40,12 +41,12 @@ def read(dev: str, mode: str, netns: str | None, count: int | None, as_json: boo
     """Attach to (or create) tun/tap DEV and print one line per packet read from it.
 
     Each line gives the bytes read and a decoded summary (IPv4/IPv6, ARP, ICMP type,
-    UDP/TCP ports); --json prints JSON Lines. On exit (Ctrl-C, SIGTERM or --count) a
+    UDP/TCP ports); --json prints JSON Lines (with a timestamp). On exit (Ctrl-C, SIGTERM or --count) a
     summary of packets, bytes and rate goes to stderr.
     """
     def show(s: Summary) -> None:
         if as_json:
-            _out(json.dumps(s.as_dict()))
+            _out(json_text({"time": round(time.time(), 6), **s.as_dict()}, pretty=False))
         else:
             _out(f"Read {s.len} bytes from tun/tap device: {s.line()}")
 
@@ -59,14 +60,26 @@ def read(dev: str, mode: str, netns: str | None, count: int | None, as_json: boo
 @click.command("guest")
 @click.argument("dev")
 @click.option("--ip", "cidr", metavar="CIDR", default=None, help="The guest's static address, e.g. 10.0.0.5/24.")
-@click.option("--mac", default=None, help="The guest's MAC (default: a random locally administered one).")
+@click.option("--mac", metavar="MAC", default=None, help="The guest's MAC (default: a random locally administered one).")
 @netns_option
 @click.option("--dhcp", "use_dhcp", is_flag=True, help="Obtain the address from a DHCP server on the segment.")
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after answering N requests.")
-def guest(dev: str, cidr: str | None, mac: str | None, netns: str | None, use_dhcp: bool, count: int | None) -> None:
-    """Play a VM on tap DEV: own a MAC, answer ARP and ping for its address (static or by DHCP)."""
+@json_option
+def guest(dev: str, cidr: str | None, mac: str | None, netns: str | None, use_dhcp: bool, count: int | None,
+          as_json: bool) -> None:
+    """Play a VM on tap DEV: own a MAC, answer ARP and ping for its address (static or by DHCP).
+
+    One line per event (ready, ARP and ping answered, DHCP); --json prints JSON Lines, the
+    last one the summary. On exit a summary goes to stderr.
+    """
     set_name("vnetctl-guest")
-    stats = guest_prog.run(dev, cidr, mac, netns, use_dhcp, on_event=_out, count=count)
+
+    def show(e: guest_prog.Event) -> None:
+        _out(json_text(e, pretty=False) if as_json else str(e))
+
+    stats = guest_prog.run(dev, cidr, mac, netns, use_dhcp, on_event=show, count=count)
+    if as_json:
+        _out(json_text(stats, pretty=False))
     _err(stats.line())
 
 
@@ -93,7 +106,7 @@ def tunnel(dev: str, local: str, remote: str | None, netns: str | None, routes: 
     stats = tunnel_prog.serve(dev, local, remote, list(routes), netns, queues, offload, udp_gso, count,
                               on_ready=lambda t: _err(t.describe() + "; Ctrl-C to stop"), on_note=_err)
     if as_json:
-        _out(json.dumps(stats.as_dict()))
+        _out(json_text(stats.as_dict(), pretty=False))
     _err(stats.line())
 
 PROGRAMS = [read, guest, tunnel]

@@ -29,11 +29,26 @@ from .process import ProcessStart
 
 @dataclass(frozen=True)
 class Action:
-    """One thing cleanup does (or, with dry_run, would do)."""
+    """One thing cleanup does (or, with dry_run, would do): `verb` a `target` named `name`."""
 
     what: str
     command: str
     run: Callable[[], None]
+    verb: str = "delete"  # stop | delete | forget | remove
+    target: str = "device"  # process | netns | netns-record | device | lab-state
+    name: str = ""
+    netns: str | None = None
+    owner: str | None = None
+    pid: int | None = None
+
+    def line(self) -> str:
+        """The action as a shell line with its description as a comment."""
+        return f"{self.command}  # {self.what}"
+
+    def to_json(self) -> dict[str, object]:
+        """The documented JSON shape (docs/json.md)."""
+        return {"action": self.verb, "object": self.target, "name": self.name, "netns": self.netns, "owner": self.owner,
+                "pid": self.pid, "command": self.command, "description": self.what}
 
 
 def _lab_dirs() -> list[str]:
@@ -63,7 +78,7 @@ def _process_actions() -> list[Action]:
                 continue
             seen.add(pid)
             out.append(Action(f"stop process {e.step.name} of lab {name} (pid {pid})", f"kill {pid}",
-                              partial(_stop, pid, start)))
+                              partial(_stop, pid, start), "stop", "process", e.step.name, owner=name, pid=pid))
     return out
 
 
@@ -82,11 +97,12 @@ def _netns_actions() -> list[Action]:
             ref = None
         if ref is None or ref.inode != rec.get("inode"):
             out.append(Action(f"forget namespace record {name} (namespace gone or replaced)", f"# forget {name}",
-                              partial(_forget, name)))
+                              partial(_forget, name), "forget", "netns-record", name, owner=rec.get("owner")))
             continue
         busy = f", pids {', '.join(map(str, pids[ref.inode][:5]))} inside" if pids.get(ref.inode) else ""
         out.append(Action(f"delete namespace {name} (owner {rec.get('owner')}{busy})",
-                          shlex.join(["ip", "netns", "del", name]), partial(_del_netns, name, ref.inode)))
+                          shlex.join(["ip", "netns", "del", name]), partial(_del_netns, name, ref.inode),
+                          "delete", "netns", name, owner=rec.get("owner")))
     return out
 
 
@@ -126,7 +142,8 @@ def _device_actions(s: Session, skip_ns: set[str]) -> list[Action]:
                 continue
             where = f" in namespace {spec}" if spec else ""
             out.append(Action(f"delete device {link.name}{where} (owner {owner})", ip(spec, "link", "del", link.name),
-                              partial(_del_link, s, spec, link.index, link.name)))
+                              partial(_del_link, s, spec, link.index, link.name), "delete", "device", link.name, spec,
+                              owner))
     return out
 
 
@@ -141,16 +158,16 @@ def _del_link(s: Session, spec: str | None, index: int, name: str) -> None:
         pass
 
 
-def cleanup(dry_run: bool = False) -> list[str]:
+def cleanup(dry_run: bool = False) -> list[Action]:
     """Remove (or with dry_run list) everything vnetctl owns; returns what was (or would be) done."""
     if not dry_run:
         require(frozenset({"CAP_NET_ADMIN", "CAP_SYS_ADMIN"}), "cleanup")
-    done: list[str] = []
+    done: list[Action] = []
     left: list[str] = []
 
     def run(actions: list[Action]) -> None:
         for a in actions:
-            done.append(a.command + f"  # {a.what}")
+            done.append(a)
             if dry_run:
                 continue
             try:
@@ -171,7 +188,8 @@ def cleanup(dry_run: bool = False) -> list[str]:
             run(_device_actions(s, doomed))
         labs = [n for n in _lab_dirs() if set(os.listdir(paths.lab_dir(n))) - {jr.LOCK}]
         for name in labs:
-            done.append(f"rm -r {shlex.quote(paths.lab_dir(name))}  # state of lab {name}")
+            done.append(Action(f"state of lab {name}", f"rm -r {shlex.quote(paths.lab_dir(name))}", lambda: None, "remove",
+                               "lab-state", name, owner=name))
             if not dry_run:
                 jr.forget(name, keep_lock=True)
     finally:

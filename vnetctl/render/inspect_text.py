@@ -7,18 +7,35 @@ from typing import Any
 
 from ..model import Device, Holder, HostView, Namespace, Owner, Peer, Who
 from ..owners import describe
+from .output import Col
 
-TABLE_COLUMNS = ["NAMESPACE", "IFINDEX", "NAME", "KIND", "DRIVER", "BUS-INFO", "STATE", "MTU", "MASTER", "PEER",
-                 "ADDRESSES", "HOLDERS", "OWNER"]
+TABLE_COLUMNS = [Col("NAMESPACE"), Col("IFINDEX"), Col("NAME"), Col("KIND"), Col("DRIVER", drop=5), Col("BUS-INFO", drop=6),
+                 Col("STATE"), Col("MTU", drop=4), Col("MASTER", drop=2), Col("PEER"), Col("ADDRESSES", drop=1),
+                 Col("HOLDERS", drop=3, cut=True), Col("OWNER", drop=7, cut=True)]
+
+
+CURRENT = "(host)"  # the current namespace, when it has no name, in every table and tree
+
+
+def netns_label(name: str | None, current: bool, ref: str | None = None, inode: int | None = None) -> str:
+    """How a namespace is named in text: its name, (host) for the current one, else its -n reference."""
+    if name:
+        return name
+    if current:
+        return CURRENT
+    return f"({ref})" if ref else f"(inode {inode})"
+
+
+def ref_label(ref: str | None) -> str:
+    """A namespace known only by what -n accepts (None: the current one), labelled as netns_label does."""
+    if ref is None:
+        return CURRENT
+    return f"({ref})" if ref.startswith("pid:") or "/" in ref else ref
 
 
 def ns_label(ns: Namespace) -> str:
-    """How a namespace is named in text: its name, (host) for the current one, or its -n reference."""
-    if ns.name:
-        return ns.name
-    if ns.current:
-        return "(host)"
-    return f"({ns.ref})" if ns.ref else f"(inode {ns.inode})"
+    """A Namespace's label (see netns_label)."""
+    return netns_label(ns.name, ns.current, ns.ref, ns.inode)
 
 
 def labels(view: HostView) -> dict[int, str]:
@@ -32,11 +49,7 @@ def peer_ns_label(peer: Peer, known: dict[int, str]) -> str:
         return "an unknown namespace"
     if peer.netns_inode in known:
         return known[peer.netns_inode]
-    if peer.netns_name:
-        return peer.netns_name
-    if peer.netns_current:
-        return "(host)"
-    return f"({peer.netns_ref})" if peer.netns_ref else f"(inode {peer.netns_inode})"
+    return netns_label(peer.netns_name, peer.netns_current, peer.netns_ref, peer.netns_inode)
 
 
 def owner_json(o: Owner | None) -> dict[str, Any] | None:
@@ -61,8 +74,8 @@ def peer_json(peer: Peer | None) -> dict[str, Any] | None:
     """A veth peer as JSON."""
     if peer is None:
         return None
-    return {"name": peer.name, "ifindex": peer.ifindex, "netns_inode": peer.netns_inode, "netns_name": peer.netns_name,
-            "netns_ref": peer.netns_ref, "netns_current": peer.netns_current}
+    return {"name": peer.name, "ifindex": peer.ifindex, "netns": peer.netns_ref, "netns_inode": peer.netns_inode,
+            "netns_current": peer.netns_current}
 
 
 def device_json(d: Device) -> dict[str, Any]:
@@ -233,7 +246,7 @@ def who_json(w: Who) -> dict[str, Any]:
 
 
 def _where(ref: str | None, owners: tuple[Owner, ...], current: bool = False) -> str:
-    place = "(host)" if current or ref is None else (ref if ":" not in ref and "/" not in ref else f"({ref})")
+    place = CURRENT if current or ref is None else (ref if ":" not in ref and "/" not in ref else f"({ref})")
     said = ", ".join(describe(o) for o in owners)
     return f"{place} of {said}" if said else place
 

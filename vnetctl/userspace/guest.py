@@ -8,6 +8,7 @@ import select
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..errors import Failed, UsageError
 from . import dhcp
@@ -53,6 +54,23 @@ def check_mac(mac: str) -> str:
     return ":".join(f"{x:02x}" for x in b)
 
 
+@dataclass(frozen=True)
+class Event:
+    """One thing the guest did: a line for people, `to_json()` for scripts (docs/json.md)."""
+
+    event: str  # ready | arp | echo | dhcp | error
+    text: str
+    data: tuple[tuple[str, Any], ...] = ()
+    time: float = field(default_factory=time.time)
+
+    def __str__(self) -> str:
+        return self.text
+
+    def to_json(self) -> dict[str, Any]:
+        """The event as one JSON object."""
+        return {"time": round(self.time, 6), "event": self.event, **dict(self.data), "text": self.text}
+
+
 @dataclass
 class GuestStats:
     """What the guest answered."""
@@ -63,6 +81,11 @@ class GuestStats:
     address: str | None = None
     seconds: float = 0.0
     events: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The summary as the last JSON line of `tuntap guest --json`."""
+        return {"time": round(time.time(), 6), "event": "summary", "frames": self.frames, "arp_replies": self.arp_replies,
+                "echo_replies": self.echo_replies, "address": self.address, "seconds": round(self.seconds, 3)}
 
     def line(self) -> str:
         """The summary printed on stderr at exit."""
@@ -95,8 +118,8 @@ class Guest:
         return build_eth(BROADCAST_MAC, self.mac, ETH_P_ARP, build_arp(ARP_REPLY, self.mac, self.ip, BROADCAST_MAC,
                                                                        self.ip))
 
-    def answer(self, frame: bytes, stats: GuestStats) -> tuple[bytes | None, str | None]:
-        """The reply to one frame (or None) and an event line describing it."""
+    def answer(self, frame: bytes, stats: GuestStats) -> tuple[bytes | None, Event | None]:
+        """The reply to one frame (or None) and the event describing it."""
         try:
             dst, src, et, payload = parse_eth(frame)
             if dst not in (self.mac, BROADCAST_MAC) or self.ip is None:
@@ -106,7 +129,9 @@ class Guest:
                 if a.op == ARP_REQUEST and a.tpa == self.ip:
                     stats.arp_replies += 1
                     reply = build_arp(ARP_REPLY, self.mac, self.ip, a.sha, a.spa)
-                    return build_eth(a.sha, self.mac, ETH_P_ARP, reply), f"ARP who-has {a.tpa} tell {a.spa}: is-at {self.mac}"
+                    return build_eth(a.sha, self.mac, ETH_P_ARP, reply), Event(
+                        "arp", f"ARP who-has {a.tpa} tell {a.spa}: is-at {self.mac}",
+                        (("who_has", a.tpa), ("tell", a.spa), ("mac", a.sha)))
                 return None, None
             if et == ETH_P_IP and dst == self.mac:
                 ip = parse_ipv4(payload)
@@ -118,7 +143,8 @@ class Guest:
                 stats.echo_replies += 1
                 icmp = build_icmp(ICMP_ECHO_REPLY, 0, m.ident, m.seq, m.data)
                 pkt = build_ipv4(self.ip, ip.src, PROTO_ICMP, icmp, dont_fragment=False)
-                return build_eth(src, self.mac, ETH_P_IP, pkt), f"ICMP echo request from {ip.src} seq {m.seq}: replied"
+                return build_eth(src, self.mac, ETH_P_IP, pkt), Event(
+                    "echo", f"ICMP echo request from {ip.src} seq {m.seq}: replied", (("src", ip.src), ("seq", m.seq)))
         except PacketError:
             return None, None
         return None, None
@@ -138,12 +164,12 @@ def _read_ready(fd: int, timeout: float | None) -> bool:
     return bool(r)
 
 
-def obtain_lease(fd: int, guest: Guest, stats: GuestStats, on_event: Callable[[str], None],
+def obtain_lease(fd: int, guest: Guest, stats: GuestStats, on_event: Callable[[Event], None],
                  hostname: str | None = None) -> dhcp.Lease:
     """Run DISCOVER/OFFER/REQUEST/ACK on the tap; Failed if no server answers."""
     client = dhcp.Client(guest.mac, hostname)
     _send(fd, client.start())
-    on_event(f"DHCP DISCOVER xid 0x{client.xid:08x}")
+    on_event(Event("dhcp", f"DHCP DISCOVER xid 0x{client.xid:08x}", (("message", "DISCOVER"), ("xid", client.xid))))
     for timeout in DHCP_TIMEOUTS:
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
@@ -154,27 +180,31 @@ def obtain_lease(fd: int, guest: Guest, stats: GuestStats, on_event: Callable[[s
             before = client.state
             out = client.handle(frame)
             if client.state == "REQUESTING" and before == "SELECTING" and client.offer:
-                on_event(f"DHCP OFFER {client.offer.yiaddr} from {client.offer.addr_option(dhcp.OPT_SERVER_ID)}; REQUEST")
+                offer, server = client.offer.yiaddr, client.offer.addr_option(dhcp.OPT_SERVER_ID)
+                on_event(Event("dhcp", f"DHCP OFFER {offer} from {server}; REQUEST",
+                               (("message", "OFFER"), ("address", offer), ("server", server))))
             if out is not None:
                 _send(fd, out)
             if client.lease is not None:
                 lease = client.lease
-                on_event(f"DHCP ACK {lease.cidr} from {lease.server} lease {lease.lease_time}s")
+                on_event(Event("dhcp", f"DHCP ACK {lease.cidr} from {lease.server} lease {lease.lease_time}s",
+                               (("message", "ACK"), ("address", lease.cidr), ("server", lease.server),
+                                ("lease", lease.lease_time))))
                 return lease
         _send(fd, client.retransmit())
-        on_event(f"DHCP retransmit ({client.state})")
+        on_event(Event("dhcp", f"DHCP retransmit ({client.state})", (("message", "retransmit"), ("state", client.state))))
     raise Failed(f"no DHCP server answered on the tap after {sum(DHCP_TIMEOUTS):.0f} s",
                  "check that a DHCP server (dnsmasq) listens on the same bridge and the tap is up and enslaved")
 
 
 def run(dev: str, cidr: str | None, mac: str | None = None, netns: str | None = None, use_dhcp: bool = False,
-        on_event: Callable[[str], None] | None = None, count: int | None = None,
+        on_event: Callable[[Event], None] | None = None, count: int | None = None,
         on_ready: Callable[[Guest], None] | None = None) -> GuestStats:
     """Play the guest on tap dev until SIGINT/SIGTERM (or count replies)."""
     if use_dhcp == (cidr is not None):
         raise UsageError("give exactly one of --ip CIDR and --dhcp", "the guest needs a static address or a DHCP lease")
     guest = Guest(mac or random_mac(), cidr)
-    emit = on_event or (lambda _line: None)
+    emit = on_event or (lambda _event: None)
     fd = open_device(dev, "tap", netns)
     stats = GuestStats()
     start = time.monotonic()
@@ -186,7 +216,8 @@ def run(dev: str, cidr: str | None, mac: str | None = None, netns: str | None = 
                     guest.iface = ipaddress.IPv4Interface(lease.cidr)
                 stats.address = str(guest.iface)
                 _send(fd, guest.announce())
-                emit(f"guest {guest.mac} at {guest.iface} on {dev}")
+                emit(Event("ready", f"guest {guest.mac} at {guest.iface} on {dev}",
+                           (("mac", guest.mac), ("address", str(guest.iface)), ("dev", dev))))
                 if on_ready:
                     on_ready(guest)
                 while count is None or stats.arp_replies + stats.echo_replies < count:
@@ -194,7 +225,7 @@ def run(dev: str, cidr: str | None, mac: str | None = None, netns: str | None = 
                     stats.frames += 1
                     reply, event = guest.answer(frame, stats)
                     if reply is not None and (err := _send(fd, reply)) is not None:
-                        emit(f"cannot send reply: {err}")
+                        emit(Event("error", f"cannot send reply: {err}", (("error", err),)))
                         continue
                     if event:
                         emit(event)
