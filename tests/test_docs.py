@@ -47,3 +47,42 @@ def test_every_command_is_in_the_readme(path: str) -> None:
 def test_readme_exit_code_table_matches_the_library() -> None:
     table = dict(re.findall(r"^\| (\d+) \| (.+) \|$", README, re.M))
     assert set(EXIT_CODES) <= {int(c) for c in table}
+
+
+SYNOPSIS = README.split("## Commands\n\n```\n", 1)[1].split("```", 1)[0]
+LEAVES = [(p, c) for p, c in COMMANDS if not isinstance(c, click.Group) or c.invoke_without_command]
+
+
+def _synopsis_line(path: str) -> str:
+    lines, current = [], None
+    for ln in SYNOPSIS.splitlines():
+        if ln.startswith("vnetctl "):
+            current = ln
+            lines.append(current)
+        elif ln.startswith(" ") and current is not None:
+            lines[-1] += " " + ln.strip()
+    found = [ln for ln in lines if re.match(rf"vnetctl {re.escape(path)}( |$)", ln)
+             and not any(re.match(rf"vnetctl {re.escape(path)} {re.escape(other.split()[-1])}( |$)", ln)
+                         for other, _ in LEAVES if other.startswith(path + " "))]
+    assert len(found) == 1, f"the README's synopsis has {len(found)} lines for 'vnetctl {path}'"
+    return found[0]
+
+
+@pytest.mark.parametrize("path,cmd", LEAVES, ids=[p for p, _ in LEAVES])
+def test_readme_synopsis_matches_help(path: str, cmd: click.Command) -> None:
+    documented = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", _synopsis_line(path)))
+    options = set()
+    for p in cmd.params:
+        if not isinstance(p, click.Option) or "--help" in p.opts or "--pretty" in p.opts:
+            continue
+        names = set(p.opts + p.secondary_opts)
+        shown = names & documented
+        assert shown, f"'vnetctl {path}' has {'/'.join(sorted(names))}, the README's synopsis does not"
+        options |= names
+    assert documented - options == set(), f"the README's synopsis of 'vnetctl {path}' names options it lacks"
+
+
+def test_help_summaries_are_whole_sentences() -> None:
+    for path, cmd in COMMANDS:
+        first = (cmd.help or "").strip().splitlines()[0]
+        assert cmd.get_short_help_str(limit=80).rstrip(".") == first.rstrip("."), f"'vnetctl {path}' summary is cut: {first!r}"

@@ -176,6 +176,8 @@ def test_lab_commands_unprivileged(world: dict[str, Any], drop: str) -> None:
         assert proc.returncode == 77, f"{' '.join(args)}: {proc.returncode} {proc.stderr}"
         assert len(proc.stderr.splitlines()) == 1 and "Traceback" not in proc.stderr
         assert world_state() == up, f"{' '.join(args)} changed something without privilege"
+        if args[:2] == ["lab", "up"]:
+            assert proc.stderr.startswith("Error: bringing lab veth-netns up needs CAP_"), proc.stderr
     for args in (["lab", "list"], ["lab", "status"], ["cleanup", "--dry-run"]):
         proc = _run(DROPS[drop], args)
         assert proc.returncode in (0, 77), f"{' '.join(args)}: {proc.stderr}"

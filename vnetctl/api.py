@@ -7,6 +7,8 @@ read functions return plain data from vnetctl.model.
 from __future__ import annotations
 
 import inspect
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from . import discovery, kinds
@@ -14,7 +16,7 @@ from .backend import netns as nsb
 from .backend import nsfind
 from .backend import tun as tunb
 from .backend.procfs import comm
-from .errors import NotFound, UsageError
+from .errors import NotFound, UsageError, VnetError
 from .model import Address, Link, Route
 from .names import check_ifname, check_netns
 from .ops.addr import AddrAdd, AddrDel
@@ -105,7 +107,23 @@ def veth_add(name: str, peer: str, netns: str | None = None, peer_netns: str | N
 def link_del(name: str, netns: str | None = None, kinds: tuple[str, ...] = (), dry_run: bool = False) -> list[Step]:
     """Delete a device (only of `kinds`, when given)."""
     check_ifname(name)
-    return run([LinkDel(name, netns, kinds=kinds)], dry_run)
+    with located(name, netns):
+        return run([LinkDel(name, netns, kinds=kinds)], dry_run)
+
+
+@contextmanager
+def located(dev: str, netns: str | None) -> Iterator[None]:
+    """A device that is not found here but exists in another namespace: say where, and the -n that reaches it."""
+    try:
+        yield
+    except NotFound as e:
+        if f"{dev!r}" not in e.message:
+            raise
+        where = _namespaces_with(dev, netns)
+        if where:
+            e.hint = "it is in " + " and ".join(f"namespace {w}: add -n {w}" if w else "this namespace: leave out -n"
+                                              for w in where[:3])
+        raise
 
 
 def bridge_add(name: str, netns: str | None = None, stp: bool = False, up: bool = True,
@@ -273,8 +291,10 @@ def link_set(name: str, netns: str | None = None, up: bool | None = None, mtu: i
     if up is not None:
         steps.append(LinkSet(current, "up", up, where))
     if not steps:
-        raise UsageError(f"nothing to change on {name!r}", "give --up, --down, --mtu, --master, --nomaster, --netns or --name")
-    return run(steps, dry_run)
+        raise UsageError(f"nothing to change on {name!r}",
+                         "give --up, --down, --mtu, --master, --nomaster, --to-netns or --name")
+    with located(name, netns):
+        return run(steps, dry_run)
 
 
 def links(netns: str | None = None) -> list[Link]:
@@ -285,19 +305,21 @@ def links(netns: str | None = None) -> list[Link]:
 
 def link(name: str, netns: str | None = None) -> Link:
     """One device, or NotFound."""
-    with Session() as s:
+    with located(name, netns), Session() as s:
         return s.nl(netns).require(check_ifname(name))
 
 
 # addresses and routes --------------------------------------------------------------
 def addr_add(cidr: str, dev: str, netns: str | None = None, dry_run: bool = False) -> list[Step]:
     """Add an address to a device."""
-    return run([AddrAdd(cidr, check_ifname(dev), netns)], dry_run)
+    with located(dev, netns):
+        return run([AddrAdd(cidr, check_ifname(dev), netns)], dry_run)
 
 
 def addr_del(cidr: str, dev: str, netns: str | None = None, dry_run: bool = False) -> list[Step]:
     """Remove an address from a device."""
-    return run([AddrDel(cidr, check_ifname(dev), netns)], dry_run)
+    with located(dev, netns):
+        return run([AddrDel(cidr, check_ifname(dev), netns)], dry_run)
 
 
 def addresses(dev: str | None = None, netns: str | None = None) -> list[tuple[Link, list[Address]]]:
@@ -327,6 +349,21 @@ def routes(netns: str | None = None) -> list[Route]:
 
 
 # helpers -------------------------------------------------------------------------
+def _namespaces_with(dev: str, besides: str | None) -> list[str | None]:
+    """The named namespaces (and the current one, None) that have a device called dev, other than `besides`."""
+    found: list[str | None] = []
+    with Session() as s:
+        for spec in [None] + [r.name for r in nsb.list_named()]:
+            if spec == besides:
+                continue
+            try:
+                if s.nl(spec).link(dev) is not None:
+                    found.append(spec)
+            except VnetError:
+                continue
+    return found
+
+
 def _require_kind(name: str, netns: str | None, kind: str) -> Link:
     found = link(name, netns)
     if found.kind != kind:

@@ -130,4 +130,5 @@ EXIT_CODES: dict[int, str] = {
     69: "the kernel lacks what was asked for, or a lab's host is unreachable; nothing touched",
     75: "another vnetctl holds the lab's lock",
     77: "missing privilege (CAP_NET_ADMIN / CAP_SYS_ADMIN); nothing touched",
+    130: "interrupted (Ctrl-C) outside any change",
 }

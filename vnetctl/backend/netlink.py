@@ -50,7 +50,7 @@ def kernel_error(e: Any, what: str) -> VnetError:
     name = errno.errorcode.get(code, str(code))
     detail = f"{what}: {name}" + (f" ({text})" if text and text != os.strerror(code) else "")
     if code == errno.EEXIST:
-        return AlreadyExists(detail, "pick another name, or delete the existing one first")
+        return AlreadyExists(detail, "it is already there; see 'vnetctl link show'")
     if code in (errno.ENODEV, errno.ENOENT, errno.ESRCH):
         return NotFound(detail, "check the name with 'vnetctl link show'")
     if code in (errno.EPERM, errno.EACCES):

@@ -22,7 +22,7 @@ def addr() -> None:
 @netns_option
 @dry_run_option
 def add(cidr: str, dev: str, netns: str | None, dry_run: bool) -> None:
-    """Add address CIDR (e.g. 10.1.1.2/24) to DEV."""
+    """Add address CIDR to DEV, for example 10.1.1.2/24 or fd00::1/64."""
     show_plan(api.addr_add(cidr, dev, netns, dry_run=dry_run), dry_run)
 
 

@@ -13,7 +13,11 @@ from .common import dry_run_option, json_option
 @dry_run_option
 @json_option
 def cleanup(dry_run: bool, as_json: bool) -> None:
-    """Remove everything vnetctl owns (by ownership marker and recorded state), nothing else."""
+    """Remove everything vnetctl owns, and nothing else.
+
+    Found by ownership marker and recorded state, never by name: processes labs started,
+    namespaces and devices vnetctl made, the labs' state.
+    """
     done = run_cleanup(dry_run=dry_run)
     if as_json:
         emit_json({"dry_run": dry_run, "actions": [a.to_json() for a in done]})

@@ -12,7 +12,11 @@ from .common import json_option
 @click.command("doctor")
 @json_option
 def doctor(as_json: bool) -> None:
-    """Check kernel support (tun, veth, bridge, vxlan, vlan, gre...), /dev/net/tun, tools and privileges."""
+    """What this host supports: device kinds, /dev/net/tun, tools, privileges.
+
+    Kernel support of tun, veth, bridge, vxlan, macvlan, vlan, gretap..., whether /dev/net/tun
+    exists, the programs labs use and the capabilities this process has.
+    """
     checks = doctor_api.run_checks()
     if as_json:
         emit_json(checks)

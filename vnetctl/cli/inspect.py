@@ -31,7 +31,12 @@ def _inherit(netns: str | None, as_json: bool) -> tuple[str | None, bool]:
 @click.pass_context
 def inspect(ctx: click.Context, netns: str | None, as_json: bool, fmt: str, watch: bool, no_owners: bool,
             lab: str | None, hosts: str | None) -> None:
-    """Every namespace (named or not) with its devices, veth peers, drivers, tun/tap holders and owners."""
+    """The whole host: every namespace, device, veth peer, driver, holder and owner.
+
+    Every namespace (named or not) with its devices, each veth's peer and its namespace,
+    drivers, bridge ports, the processes holding each tun/tap, and the container, pod or VM
+    that owns each namespace; with --lab or --hosts, every host of a lab over SSH.
+    """
     if ctx.invoked_subcommand is not None:
         ctx.obj = {"netns": netns, "as_json": as_json}  # `inspect -n NS peer DEV` means the same as `peer DEV -n NS`
         return

@@ -65,7 +65,10 @@ def lab() -> None:
 @set_option
 @json_option
 def plan(file: str, sets: tuple[str, ...], as_json: bool) -> None:
-    """Print the lab as the equivalent ip/brctl shell script (--json: its Steps); nothing changes."""
+    """Print the lab as an ip/brctl shell script; nothing changes.
+
+    With --json, the Steps `lab up` would run and the checks, as documented in docs/json.md.
+    """
     the_lab = _load(file, sets)
     if as_json:
         from ..render.output import emit_json
@@ -81,7 +84,11 @@ def plan(file: str, sets: tuple[str, ...], as_json: bool) -> None:
 @set_option
 @json_option
 def up(file: str, sets: tuple[str, ...], as_json: bool) -> None:
-    """Bring a lab up, journaled and transactional (undone on failure, Ctrl-C, SIGTERM)."""
+    """Bring a lab up, journaled and transactional.
+
+    Each Step is journaled before it runs; a failure, Ctrl-C or SIGTERM undoes what was done,
+    in reverse. With --json, what was made goes to stdout (docs/json.md).
+    """
     the_lab = _load(file, sets)
     if sys.stderr.isatty():
         with _bar() as bar:
@@ -159,7 +166,11 @@ def status(file: str | None, sets: tuple[str, ...], as_json: bool) -> None:
 @set_option
 @json_option
 def down(target: str, sets: tuple[str, ...], as_json: bool) -> None:
-    """Remove exactly what the lab made, from its journal; idempotent, works after a crash."""
+    """Remove exactly what the lab made; idempotent, works after a crash.
+
+    What to remove comes from the lab's journal, not from the file: a lab that is not up is a
+    no-op, and a lab whose `up` was killed is finished off.
+    """
     try:
         name = labs.name_of(target, params(sets))
     except LabError as e:

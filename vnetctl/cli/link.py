@@ -19,7 +19,7 @@ def link() -> None:
 @click.argument("dev")
 @netns_option
 @click.option("--up/--down", "up", default=None, help="Bring the device up or down.")
-@click.option("--mtu", type=click.IntRange(68, 65535), help="Set the MTU.")
+@click.option("--mtu", metavar="N", type=click.IntRange(68, 65535), help="Set the MTU.")
 @click.option("--master", metavar="BRIDGE", help="Enslave to BRIDGE.")
 @click.option("--nomaster", is_flag=True, help="Release from its bridge.")
 @click.option("--to-netns", "--move-to", "to_netns", metavar="NS",

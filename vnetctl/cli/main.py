@@ -13,10 +13,13 @@ import click
 from ..errors import EXIT_CODES, VnetError
 from ..render.output import set_pretty
 from .common import refuse_unused_globals
+from .groups import adopt, resolve
 
 NOUNS = ["netns", "veth", "bridge", "tuntap", "link", "addr", "route", "kinds", "doctor", "inspect", "monitor", "lab", "cleanup"]
 
-EPILOG = "Exit codes: " + "; ".join(f"{code} {text}" for code, text in EXIT_CODES.items())
+EPILOG = ("Verbs have the synonyms of ip (show/list/ls, del/delete) and any unique prefix works: "
+          "'vnetctl l s' is 'vnetctl link show'.\n\n\b\nExit codes:\n"
+          + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items()))
 
 
 class NounGroup(click.Group):
@@ -29,6 +32,7 @@ class NounGroup(click.Group):
             self._loaded.add(noun)
             for cmd in importlib.import_module(f"vnetctl.cli.{noun}").COMMANDS:
                 refuse_unused_globals(cmd, cmd.name or noun)
+                adopt(cmd)
                 self.add_command(cmd)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
@@ -37,7 +41,12 @@ class NounGroup(click.Group):
         if cmd_name not in self.commands:
             for noun in NOUNS:
                 self._load(noun)
-        return self.commands.get(cmd_name)
+        found = resolve(cmd_name, list(self.commands))
+        return self.commands.get(found) if found else None
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None, list[str]]:
+        name, cmd, rest = super().resolve_command(ctx, args)
+        return (cmd.name if cmd is not None else name), cmd, rest
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         for noun in NOUNS:

@@ -58,7 +58,10 @@ def _short(pids: list[int]) -> str:
 @click.argument("name")
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(name: str, argv: tuple[str, ...]) -> None:
-    """Run a command inside namespace NAME (a name, pid:PID or nsfs path), like ip netns exec."""
+    """Run a command inside namespace NAME, like ip netns exec.
+
+    NAME is a name, pid:PID or an nsfs path.
+    """
     args = list(argv)
     if args and args[0] == "--":
         args = args[1:]

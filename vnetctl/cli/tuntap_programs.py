@@ -31,9 +31,9 @@ def _err(line: str) -> None:
 @click.option("--mode", type=click.Choice(["tun", "tap"]), default="tun", show_default=True,
               help="tun: IP packets; tap: Ethernet frames. Must match the device.")
 @netns_option
-@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N packets.")
+@click.option("--count", metavar="N", type=click.IntRange(min=1), default=None, help="Stop after N packets.")
 @json_option
-@click.option("--pcap", type=click.Path(dir_okay=False), default=None,
+@click.option("--pcap", metavar="FILE", type=click.Path(dir_okay=False), default=None,
               help="Also write every packet to FILE (pcap; tcpdump -r reads it).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing per packet (fastest); only the summary.")
 def read(dev: str, mode: str, netns: str | None, count: int | None, as_json: bool, pcap: str | None,
@@ -63,11 +63,11 @@ def read(dev: str, mode: str, netns: str | None, count: int | None, as_json: boo
 @click.option("--mac", metavar="MAC", default=None, help="The guest's MAC (default: a random locally administered one).")
 @netns_option
 @click.option("--dhcp", "use_dhcp", is_flag=True, help="Obtain the address from a DHCP server on the segment.")
-@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after answering N requests.")
+@click.option("--count", metavar="N", type=click.IntRange(min=1), default=None, help="Stop after answering N requests.")
 @json_option
 def guest(dev: str, cidr: str | None, mac: str | None, netns: str | None, use_dhcp: bool, count: int | None,
           as_json: bool) -> None:
-    """Play a VM on tap DEV: own a MAC, answer ARP and ping for its address (static or by DHCP).
+    """Play a VM on tap DEV: own a MAC, answer ARP and ping, static or DHCP.
 
     One line per event (ready, ARP and ping answered, DHCP); --json prints JSON Lines, the
     last one the summary. On exit a summary goes to stderr.
@@ -90,18 +90,18 @@ def guest(dev: str, cidr: str | None, mac: str | None, netns: str | None, use_dh
 @netns_option
 @click.option("--route", "routes", multiple=True, metavar="CIDR=IP:PORT",
               help="Send packets for CIDR to that peer (repeatable; longest prefix wins), like flannel's subnet map.")
-@click.option("--queues", type=click.IntRange(min=1, max=16), default=1, show_default=True,
+@click.option("--queues", metavar="N", type=click.IntRange(min=1, max=16), default=1, show_default=True,
               help="tun queues (IFF_MULTI_QUEUE), each with its own worker threads.")
 @click.option("--offload/--no-offload", default=True, show_default=True,
               help="vnet_hdr + TSO: move 64 KB GSO packets per datagram (both ends must agree).")
 @click.option("--udp-gso/--no-udp-gso", default=None,
               help="Send each 64 KB packet with UDP_SEGMENT instead of as one datagram the underlay fragments "
                    "[default: on with --offload where the kernel has it; off by itself where the peer gets it in pieces].")
-@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N packets each way.")
+@click.option("--count", metavar="N", type=click.IntRange(min=1), default=None, help="Stop after N packets each way.")
 @json_option
 def tunnel(dev: str, local: str, remote: str | None, netns: str | None, routes: tuple[str, ...], queues: int,
            offload: bool, udp_gso: bool | None, count: int | None, as_json: bool) -> None:
-    """Carry IP packets between tun DEV and UDP peers (the OpenVPN / flannel-UDP data path)."""
+    """Carry IP packets between tun DEV and UDP peers (OpenVPN / flannel-UDP)."""
     set_name("vnetctl-tunnel")
     stats = tunnel_prog.serve(dev, local, remote, list(routes), netns, queues, offload, udp_gso, count,
                               on_ready=lambda t: _err(t.describe() + "; Ctrl-C to stop"), on_note=_err)

@@ -100,7 +100,7 @@ class Lab:
         from ..ops.link import unsupported
         from ..steps import required_caps
         from .checks import TOOLS
-        require(required_caps(steps), f"lab {self.name} changes")
+        require(required_caps(steps), f"bringing lab {self.name} up")
         for kind in self.spec.kinds():
             if not kernel.supports(kind):
                 raise unsupported(kind)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ..errors import NotFound, UsageError
+from ..errors import AlreadyExists, NotFound, UsageError
 from ..steps import Receipt, Session, Step, ip
 
 
@@ -33,7 +33,12 @@ class AddrAdd(Step):
 
     def apply(self, s: Session) -> Receipt:
         nl = s.nl(self.netns)
-        nl.add_addr(nl.index_of(self.dev), self.dev, self.cidr)
+        try:
+            nl.add_addr(nl.index_of(self.dev), self.dev, self.cidr)
+        except AlreadyExists:
+            where = f" -n {self.netns}" if self.netns else ""
+            raise AlreadyExists(f"{self.dev} already has address {self.cidr}",
+                                f"nothing to add; see 'vnetctl addr show {self.dev}{where}'") from None
         return None
 
     def undo(self, s: Session, receipt: Receipt) -> None:

@@ -105,7 +105,7 @@ class LinkAdd(Step):
                 raise _exists(self.name, self.netns) from None
             if self.peer is not None and s.nl(self.peer_netns).link(self.peer) is not None:
                 raise _exists(self.peer, self.peer_netns) from None
-            raise  # taken is something else (a VXLAN VNI...): the kernel's own words
+            raise _taken(self.kind, self.name) from None
         try:
             _mark(s, self.netns, self.name, self.owner)
             if self.peer is not None:
@@ -176,6 +176,27 @@ def _netns_words(spec: str | None) -> list[str]:
     return ["netns", spec[4:] if spec.startswith("pid:") else spec]
 
 
+DELETED_BY = {"veth": "veth", "bridge": "bridge", "tun": "tuntap", "vxlan": "vxlan", "vlan": "vlan", "gretap": "gretap",
+              "macvlan": "macvlan"}  # the command that deletes each kind vnetctl makes
+
+
+def _wrong_kind(name: str, netns: str | None, kind: str | None, wanted: tuple[str, ...]) -> Exception:
+    def word(k: str | None) -> str:
+        return "tun/tap" if k == "tun" else (k or "physical")
+    where = f" -n {netns}" if netns else ""
+    hint = (f"delete it with 'vnetctl {DELETED_BY[kind]} del {name}{where}'" if kind in DELETED_BY
+            else "vnetctl deletes only the kinds of device it makes")
+    return UsageError(f"{name!r} is a {word(kind)} device, not a {' or '.join(word(k) for k in wanted)}", hint)
+
+
+def _taken(kind: str, name: str) -> Exception:
+    """EEXIST although the name is free: what the kernel refused is another device's (a VXLAN's VNI and port)."""
+    what = " (another vxlan device already has this VNI on this UDP port)" if kind == "vxlan" else ""
+    return AlreadyExists(f"cannot add {kind} {name!r}: the kernel says it exists{what}",
+                         "choose another --vni or --dstport, or delete the other device" if kind == "vxlan"
+                         else "see 'vnetctl link show' for the device holding it")
+
+
 def _exists(name: str, netns: str | None) -> Exception:
     from ..errors import AlreadyExists
     where = f" in namespace {netns}" if netns else ""
@@ -196,8 +217,7 @@ class LinkDel(Step):
         link = nl.require(self.name)
         wanted = self.kinds or ((self.kind,) if self.kind else ())
         if wanted and link.kind not in wanted:
-            raise UsageError(f"{self.name!r} is a {link.kind or 'physical'} device, not a {' or '.join(wanted)}",
-                             "use 'vnetctl link show' to see what it is")
+            raise _wrong_kind(self.name, self.netns, link.kind, wanted)
         nl.del_link(link.index, self.name)
         return None
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from ..errors import NotFound, UsageError
+from ..errors import AlreadyExists, NotFound, UsageError
 from ..steps import Receipt, Session, Step, ip
 
 
@@ -49,7 +49,12 @@ class RouteAdd(Step):
     def apply(self, s: Session) -> Receipt:
         nl = s.nl(self.netns)
         oif = nl.require(self.dev).index if self.dev else None
-        nl.add_route(self.dest, self.via, oif)
+        try:
+            nl.add_route(self.dest, self.via, oif)
+        except AlreadyExists:
+            where = f" -n {self.netns}" if self.netns else ""
+            raise AlreadyExists(f"a route to {self.dest} already exists in the main table",
+                                f"see 'vnetctl route show{where}'; delete it first to replace it") from None
         return None
 
     def undo(self, s: Session, receipt: Receipt) -> None:
@@ -78,7 +83,12 @@ class RouteDel(Step):
         check_dest(self.dest)
 
     def apply(self, s: Session) -> Receipt:
-        s.nl(self.netns).del_route(self.dest)
+        try:
+            s.nl(self.netns).del_route(self.dest)
+        except NotFound as e:
+            where = f" -n {self.netns}" if self.netns else ""
+            raise NotFound(f"no route to {self.dest} in the main table ({e.message.rsplit(': ', 1)[-1]})",
+                           f"see 'vnetctl route show{where}'") from None
         return None
 
     def undo(self, s: Session, receipt: Receipt) -> None:
