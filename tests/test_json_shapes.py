@@ -74,6 +74,8 @@ def test_every_documented_command_prints_its_shape(tmp_path) -> None:
     _run("inspect")
     assert _run("inspect peer", "vethDemo0", "-n", "ns1")["peer"]["netns"] == "ns2"
     _run("inspect driver", "tap0")
+    assert _run("inspect who", "vethDemo0", "-n", "ns1")["peer"]["netns"] == "ns2"
+    _monitor()
     _guest_and_holders()
     assert all(r["ok"] for r in _run("lab check", lab))
     _run("lab status")
@@ -86,6 +88,20 @@ def test_every_documented_command_prints_its_shape(tmp_path) -> None:
     assert down["result"] == "down" and len(down["removed"]) == len(up["steps"])
     assert _run("lab down", "veth-netns") == {"lab": "veth-netns", "result": "not-up", "removed": []}
     _reader_and_tunnel()
+
+
+def _monitor() -> None:
+    mon = subprocess.Popen(VNETCTL + ["monitor", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert mon.stderr is not None and "watching" in mon.stderr.readline()
+        vnetctl("addr", "add", "10.6.0.1/24", "br0", check=True)
+        assert mon.stdout is not None
+        first = mon.stdout.readline()
+    finally:
+        mon.send_signal(signal.SIGTERM)
+        rest, _ = mon.communicate(timeout=20)
+    events = S.check_output("monitor", first + rest, SHAPES)
+    assert any(e["event"] == "addr-add" and e.get("address") == "10.6.0.1/24" for e in events)
 
 
 def _guest_and_holders() -> None:

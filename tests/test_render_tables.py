@@ -10,9 +10,10 @@ from tests.helpers import ip_json, sh, vnetctl
 from tests.test_json_shapes import tty_run
 from vnetctl.render.output import Col, fit
 
-ROWS = [["(host)", "1", "lo", "loopback", "-", "-", "UNKNOWN", "65536", "-", "-", "127.0.0.1/8,::1/128", "-"],
+ROWS = [["(host)", "1", "lo", "loopback", "-", "-", "UNKNOWN", "65536", "-", "-", "127.0.0.1/8,::1/128", "-", "-"],
         ["qdhcp-5f2c1a7e-8d3b", "2", "tapa1b2c3d4-e5", "veth", "veth", "-", "UP", "1500", "brq5f2c1a7e-8d",
-         "ns-a1b2c3d4-e5#2@(host)", "fe80::e4ac:18ff:fe80:f8d1/64", "python3[13] fd 26, qemu-system-x86[99] fd 27"]]
+         "ns-a1b2c3d4-e5#2@(host)", "fe80::e4ac:18ff:fe80:f8d1/64", "python3[13] fd 26, qemu-system-x86[99] fd 27",
+         "QEMU VM guest1"]]
 
 
 def _cols() -> list[Col]:
@@ -22,7 +23,7 @@ def _cols() -> list[Col]:
 
 def test_wide_enough_keeps_everything() -> None:
     keep, widths = fit(_cols(), ROWS, 1000)
-    assert keep == list(range(12)) and widths[10] == len("fe80::e4ac:18ff:fe80:f8d1/64")
+    assert keep == list(range(13)) and widths[10] == len("fe80::e4ac:18ff:fe80:f8d1/64")
 
 
 def test_narrow_drops_low_value_columns_first_then_cuts_free_text() -> None:

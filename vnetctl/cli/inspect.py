@@ -143,7 +143,10 @@ def driver(dev: str, netns: str | None, as_json: bool) -> None:
 @netns_option
 @json_option
 def holders(dev: str, netns: str | None, as_json: bool) -> None:
-    """Which processes hold tun/tap or macvtap DEV open (in every namespace unless -n), and who they belong to."""
+    """Which processes hold tun/tap or macvtap DEV open, and who they belong to.
+
+    Every namespace is searched unless -n names one.
+    """
     from ..render.output import table
 
     netns, as_json = _inherit(netns, as_json)
@@ -171,7 +174,10 @@ def holders(dev: str, netns: str | None, as_json: bool) -> None:
 @netns_option
 @json_option
 def who(dev: str, netns: str | None, as_json: bool) -> None:
-    """Which container, pod, VM or process sits behind DEV: its namespace's owner, its peer's, its holders."""
+    """Which container, pod, VM or process sits behind DEV.
+
+    Its namespace's owner, its peer's, and its holders'.
+    """
     netns, as_json = _inherit(netns, as_json)
     found, warnings = discovery.who(dev, netns)
     warn(warnings)

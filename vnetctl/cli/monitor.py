@@ -37,7 +37,10 @@ def event_line(e: dict[str, Any]) -> str:
 @netns_option
 @json_option
 def monitor(netns: str | None, as_json: bool) -> None:
-    """Watch every namespace (new ones too) for link, address, route and namespace changes, like ip monitor."""
+    """Watch every namespace for changes, like ip monitor.
+
+    Links, addresses, routes and namespaces, in every namespace, new ones too.
+    """
     mon = Monitor(netns)
     def ready(n: int) -> None:
         click.echo(f"watching {n} namespace(s) and any new one (Ctrl-C to stop)", err=True)
