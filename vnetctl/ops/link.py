@@ -100,12 +100,12 @@ class LinkAdd(Step):
                 nl.add_link(self.name, self.kind, data)
         except Unsupported:
             raise unsupported(self.kind) from None
-        except AlreadyExists:
+        except AlreadyExists as taken:
             if nl.link(self.name) is not None:
                 raise _exists(self.name, self.netns) from None
             if self.peer is not None and s.nl(self.peer_netns).link(self.peer) is not None:
                 raise _exists(self.peer, self.peer_netns) from None
-            raise _taken(self.kind, self.name) from None
+            raise _taken(self.kind, taken) from None
         try:
             _mark(s, self.netns, self.name, self.owner)
             if self.peer is not None:
@@ -189,12 +189,11 @@ def _wrong_kind(name: str, netns: str | None, kind: str | None, wanted: tuple[st
     return UsageError(f"{name!r} is a {word(kind)} device, not a {' or '.join(word(k) for k in wanted)}", hint)
 
 
-def _taken(kind: str, name: str) -> Exception:
-    """EEXIST although the name is free: what the kernel refused is another device's (a VXLAN's VNI and port)."""
-    what = " (another vxlan device already has this VNI on this UDP port)" if kind == "vxlan" else ""
-    return AlreadyExists(f"cannot add {kind} {name!r}: the kernel says it exists{what}",
-                         "choose another --vni or --dstport, or delete the other device" if kind == "vxlan"
-                         else "see 'vnetctl link show' for the device holding it")
+def _taken(kind: str, e: AlreadyExists) -> Exception:
+    """EEXIST although the name is free: the kernel's words, and a hint about what else is taken."""
+    hint = ("another vxlan device has this VNI on this UDP port: choose another --vni or --dstport, or delete that device"
+            if kind == "vxlan" else "another device holds what it asks for; see 'vnetctl link show'")
+    return AlreadyExists(e.message, hint)
 
 
 def _exists(name: str, netns: str | None) -> Exception:
