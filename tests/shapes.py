@@ -176,8 +176,12 @@ def errors(value: Any, t: Any, shapes: Shapes, where: str = "$") -> list[str]:
         return [e for k, v in value.items() for e in errors(v, t[1], shapes, f"{where}.{k}")]
     if not isinstance(value, dict):
         return [f"{where}: not an object"]
-    out = [f"{where}: unexpected key {k!r}" for k in value if k not in t[1]]
+    rest = t[1].get("*")
+    out = [f"{where}: unexpected key {k!r}" for k in value if k not in t[1] and rest is None]
+    out += [e for k, v in value.items() if k not in t[1] and rest is not None for e in errors(v, rest[1], shapes, f"{where}.{k}")]
     for key, (optional, vt) in t[1].items():
+        if key == "*":
+            continue
         if key not in value:
             if not optional:
                 out.append(f"{where}: missing key {key!r}")

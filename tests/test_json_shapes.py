@@ -74,6 +74,7 @@ def test_every_documented_command_prints_its_shape(tmp_path) -> None:
     _run("inspect")
     assert _run("inspect peer", "vethDemo0", "-n", "ns1")["peer"]["netns"] == "ns2"
     _run("inspect driver", "tap0")
+    _kind_shows()
     assert _run("inspect who", "vethDemo0", "-n", "ns1")["peer"]["netns"] == "ns2"
     _monitor()
     _guest_and_holders()
@@ -88,6 +89,19 @@ def test_every_documented_command_prints_its_shape(tmp_path) -> None:
     assert down["result"] == "down" and len(down["removed"]) == len(up["steps"])
     assert _run("lab down", "veth-netns") == {"lab": "veth-netns", "result": "not-up", "removed": []}
     _reader_and_tunnel()
+
+
+def _kind_shows() -> None:
+    from vnetctl import kinds
+    vnetctl("vxlan", "add", "vx9", "--vni", "9", "--remote", "192.0.2.9", "--dev", "va", check=True)
+    vnetctl("macvlan", "add", "mv9", "--link", "va", check=True)
+    for kind in kinds.with_cli():
+        found = _run(f"{kind.name} show")
+        for entry in found:
+            lower = {kind.lower_flag} if kind.lower_attr else set()
+            assert set(entry) == {"name", "ifindex", "state"} | lower | set(kind.names()), (kind.name, entry)
+    assert [d["vni"] for d in _run("vxlan show", "vx9")] == [9]
+    assert [d["link"] for d in _run("macvlan show")] == ["va"]
 
 
 def _monitor() -> None:

@@ -176,16 +176,22 @@ def _netns_words(spec: str | None) -> list[str]:
     return ["netns", spec[4:] if spec.startswith("pid:") else spec]
 
 
-DELETED_BY = {"veth": "veth", "bridge": "bridge", "tun": "tuntap", "vxlan": "vxlan", "vlan": "vlan", "gretap": "gretap",
-              "macvlan": "macvlan"}  # the command that deletes each kind vnetctl makes
+def _deleted_by(kind: str | None) -> str | None:
+    """The vnetctl noun whose `del` deletes this kind (None: vnetctl does not make it)."""
+    if kind in ("veth", "bridge"):
+        return kind
+    if kind == "tun":
+        return "tuntap"
+    declared = kinds.get(kind) if kind else None
+    return kind if declared is not None and declared.cli else None
 
 
 def _wrong_kind(name: str, netns: str | None, kind: str | None, wanted: tuple[str, ...]) -> Exception:
     def word(k: str | None) -> str:
         return "tun/tap" if k == "tun" else (k or "physical")
     where = f" -n {netns}" if netns else ""
-    hint = (f"delete it with 'vnetctl {DELETED_BY[kind]} del {name}{where}'" if kind in DELETED_BY
-            else "vnetctl deletes only the kinds of device it makes")
+    noun = _deleted_by(kind)
+    hint = f"delete it with 'vnetctl {noun} del {name}{where}'" if noun else "vnetctl deletes only the kinds of device it makes"
     return UsageError(f"{name!r} is a {word(kind)} device, not a {' or '.join(word(k) for k in wanted)}", hint)
 
 
