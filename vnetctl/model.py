@@ -3,6 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+
+def iso_time(t: float | None = None) -> str:
+    """A timestamp as every JSON output writes it: ISO 8601 in UTC, to the millisecond (now, or epoch seconds t)."""
+    when = datetime.now(UTC) if t is None else datetime.fromtimestamp(t, UTC)
+    return when.isoformat(timespec="milliseconds")
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,11 @@ import select
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from .backend import netmon, nsfind
 from .backend import netns as nsb
-from .model import Owner
+from .model import Owner, iso_time
 from .owners import Resolver
 
 POLL = 0.5  # new namespaces are noticed within this (plus one discovery pass)
@@ -46,7 +45,7 @@ def _ref(found: nsfind.Found) -> str | None:
 
 
 def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    return iso_time()
 
 
 class Monitor:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import sys
-import time
 
 import click
 
 from ..backend.process import set_name
+from ..model import iso_time
 from ..render.output import json_text
 from ..userspace import guest as guest_prog
 from ..userspace import reader
@@ -46,7 +46,7 @@ def read(dev: str, mode: str, netns: str | None, count: int | None, as_json: boo
     """
     def show(s: Summary) -> None:
         if as_json:
-            _out(json_text({"time": round(time.time(), 6), **s.as_dict()}, pretty=False))
+            _out(json_text({"time": iso_time(), **s.as_dict()}, pretty=False))
         else:
             _out(f"Read {s.len} bytes from tun/tap device: {s.line()}")
 

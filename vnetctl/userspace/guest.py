@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import Failed, UsageError
+from ..model import iso_time
 from . import dhcp
 from .packet import (
     ARP_REPLY,
@@ -68,7 +69,7 @@ class Event:
 
     def to_json(self) -> dict[str, Any]:
         """The event as one JSON object."""
-        return {"time": round(self.time, 6), "event": self.event, **dict(self.data), "text": self.text}
+        return {"time": iso_time(self.time), "event": self.event, **dict(self.data), "text": self.text}
 
 
 @dataclass
@@ -84,7 +85,7 @@ class GuestStats:
 
     def to_json(self) -> dict[str, Any]:
         """The summary as the last JSON line of `tuntap guest --json`."""
-        return {"time": round(time.time(), 6), "event": "summary", "frames": self.frames, "arp_replies": self.arp_replies,
+        return {"time": iso_time(), "event": "summary", "frames": self.frames, "arp_replies": self.arp_replies,
                 "echo_replies": self.echo_replies, "address": self.address, "seconds": round(self.seconds, 3)}
 
     def line(self) -> str:
