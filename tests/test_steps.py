@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from vnetctl import api
@@ -100,3 +102,65 @@ def test_ownership_marker_is_unique_per_name_and_names_its_owner() -> None:
     assert a != b and len(a) < 128
     assert owner_of(("eth0-alt", a)) == "lab1"
     assert is_owned((a,), "lab1") and not is_owned((a,), "lab2") and not is_owned(("vnet-o",))
+
+
+def test_steps_carry_their_own_teardown_knowledge() -> None:
+    lab_ns = {"nsA"}
+    veth = LinkAdd("a", "veth", netns="nsA", peer="b", owner="lab")
+    made = set(veth.creates()) | {(None, "br0")}
+    assert veth.creates() == [("nsA", "a"), (None, "b")] and veth.dies_with(lab_ns) == [(None, "b")]
+    assert NetnsAdd("nsA").creates_namespace() == "nsA" and NetnsAdd("nsA").creates() == []
+    assert AddrAdd("10.0.0.1/24", "br0").vanishes_with(lab_ns, made)
+    assert not AddrAdd("10.0.0.1/24", "eth9").vanishes_with(lab_ns, made)
+    assert RouteAdd("default", via="10.0.0.1", netns="nsA").vanishes_with(lab_ns, made)
+    assert SysctlSet("net.ipv4.ip_forward", "1", netns="nsA").vanishes_with(lab_ns, made)
+    assert not SysctlSet("net.ipv4.ip_forward", "1").vanishes_with(lab_ns, made)
+    assert TuntapAdd("t0", "tap", netns="nsA").vanishes_with(lab_ns, made)
+    assert LinkSet("a", "netns", "nsB", netns="nsA").namespaces() == ["nsA", "nsB"]
+
+
+def test_a_new_step_type_is_one_class() -> None:
+    """teardown asks the Step: a Step class defined here is undone unless it says it vanishes."""
+    from vnetctl.lab.journal import Entry
+    from vnetctl.lab.teardown import teardown
+    from vnetctl.steps import Session
+
+    undone: list[str] = []
+
+    @dataclasses.dataclass(frozen=True)
+    class Note(Step):
+        text: str
+        netns: str | None = None
+        makes: str | None = None
+
+        def apply(self, s: Session) -> None:
+            return None
+
+        def undo(self, s: Session, receipt: object) -> None:
+            undone.append(self.text)
+
+        def command(self) -> str:
+            return f"# {self.text}"
+
+        def creates_namespace(self) -> str | None:
+            return self.makes
+
+        def vanishes_with(self, lab_ns: set[str], made: set[tuple[str | None, str]]) -> bool:
+            return self.netns in lab_ns
+
+    entries = [Entry(0, Note("space", makes="vnetctl-test-none")), Entry(1, Note("kept")),
+               Entry(2, Note("inside", netns="vnetctl-test-none")), Entry(3, Note("last"))]
+    for e in entries:
+        e.done = True
+    with Session() as s:
+        assert teardown(entries, s) == []
+    assert undone == ["last", "kept", "space"]
+
+
+def test_no_module_imports_another_modules_private_names() -> None:
+    import pathlib
+    import re
+    root = pathlib.Path(__file__).resolve().parent.parent / "vnetctl"
+    private = re.compile(r"^\s*from \.+[\w.]* import .*\b_[a-z]\w*", re.M)
+    found = [f"{p.relative_to(root)}: {m.group(0).strip()}" for p in root.rglob("*.py") for m in private.finditer(p.read_text())]
+    assert found == []

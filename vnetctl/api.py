@@ -35,17 +35,10 @@ def run(steps: list[Step], dry_run: bool = False) -> list[Step]:
     """
     if not dry_run:
         for step in steps:
-            for spec in _namespaces_of(step):
+            for spec in step.namespaces():
                 nsb.resolve(spec)
         execute(steps)
     return steps
-
-
-def _namespaces_of(step: Step) -> list[str]:
-    found = [getattr(step, a, None) for a in ("netns", "peer_netns")]
-    if isinstance(step, LinkSet) and step.attr == "netns":
-        found.append(step.value)
-    return [f for f in found if f]
 
 
 # namespaces ----------------------------------------------------------------

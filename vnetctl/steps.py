@@ -17,14 +17,18 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from .backend import netns as nsb
 from .backend.netlink import Netlink
 from .backend.privilege import require
 from .errors import BackendError, Failed, IncompleteUndo, VnetError
 
+if TYPE_CHECKING:
+    from .model import Link
+
 Receipt = dict[str, Any] | None
+Dev = tuple[str | None, str]  # (namespace or None for here, device name)
 
 
 FDS_PER_HANDLE = 5  # an rtnetlink socket, and pyroute2's socket, event loop and wake-up pipe
@@ -119,6 +123,33 @@ class Step:
         """A short human description (the command, by default)."""
         return self.command()
 
+    def namespaces(self) -> list[str]:
+        """Every namespace this Step names (they must exist before anything changes)."""
+        return [ns for ns in (getattr(self, "netns", None),) if ns]
+
+    def creates(self) -> list[Dev]:
+        """The (namespace, name) of each device this Step makes."""
+        return []
+
+    def creates_namespace(self) -> str | None:
+        """The name of the namespace this Step makes, if it makes one."""
+        return None
+
+    def vanishes_with(self, lab_ns: set[str], made: set[Dev]) -> bool:
+        """True if deleting the namespaces `lab_ns` and the devices `made` takes this Step's effect with it."""
+        return False
+
+    def dies_with(self, lab_ns: set[str]) -> list[Dev] | None:
+        """Devices of this Step outside `lab_ns` that the kernel removes with those namespaces (None: not such a Step)."""
+        return None
+
+    def adopt(self, s: Session) -> None:
+        """After a crash between this Step's intent record and its end: make what it created removable, if provably ours."""
+
+    def drift(self, view: View, owner: str, receipt: Receipt) -> str | None:
+        """How the kernel differs from what this Step did (None: it does not)."""
+        return None
+
     def to_record(self) -> dict[str, Any]:
         """A JSON-serialisable record for the journal."""
         # not dataclasses.asdict: its deep copy is the main cost of journaling thousands of Steps
@@ -172,6 +203,19 @@ def in_ns(netns: str | None, *argv: str) -> str:
     if "/" in netns:
         return shlex.join(["nsenter", f"--net={netns}", *words])
     return shlex.join(["ip", "netns", "exec", netns, *words])
+
+
+class View(Protocol):
+    """Each namespace's devices and addresses, read once (for drift)."""
+
+    def link(self, netns: str | None, name: str) -> Link | None: ...
+
+    def addresses(self, netns: str | None, index: int) -> set[str] | None: ...
+
+
+def where(netns: str | None) -> str:
+    """' in namespace X' for messages, '' for the current namespace."""
+    return f" in namespace {netns}" if netns else ""
 
 
 class Journal(Protocol):
@@ -288,19 +332,19 @@ def _inject(kind: str, i: int, signals: list[str]) -> None:
 def rollback(done: list[tuple[int, Step, Receipt]], s: Session, journal: Journal | None = None) -> list[str]:
     """Undo applied Steps in reverse; return descriptions of what could not be undone."""
     left: list[str] = []
-    with _signals_deferred():
+    with signals_deferred():
         for i, step, receipt in reversed(done):
             try:
                 step.undo(s, receipt)
                 if journal:
                     journal.undone(i, step)
             except Exception as exc:  # keep undoing the rest; report what stayed
-                left.append(f"{step.describe()} ({_text(exc)})")
+                left.append(f"{step.describe()} ({error_text(exc)})")
     return left
 
 
 @contextmanager
-def _signals_deferred() -> Iterator[None]:
+def signals_deferred() -> Iterator[None]:
     """Ignore SIGINT/SIGTERM while undoing, so a second Ctrl-C cannot strand half a rollback."""
     try:
         old = {sig: signal.signal(sig, signal.SIG_IGN) for sig in (signal.SIGTERM, signal.SIGINT)}
@@ -317,14 +361,15 @@ def _signals_deferred() -> Iterator[None]:
 def _failure(exc: BaseException, failed: Step | None, left: list[str]) -> VnetError:
     where = f" at '{failed.describe()}'" if failed is not None else ""
     if left:
-        return IncompleteUndo(f"failed{where}: {_text(exc)}; undo left {len(left)} change(s): " + "; ".join(left), left)
+        return IncompleteUndo(f"failed{where}: {error_text(exc)}; undo left {len(left)} change(s): " + "; ".join(left), left)
     if isinstance(exc, VnetError):
         exc.changed = "nothing was changed"
         return exc
     if isinstance(exc, (Interrupted, KeyboardInterrupt)):
         return Failed(f"interrupted{where}", "everything done so far was undone")
-    return Failed(f"failed{where}: {_text(exc)}", "everything done so far was undone")
+    return Failed(f"failed{where}: {error_text(exc)}", "everything done so far was undone")
 
 
-def _text(exc: BaseException) -> str:
+def error_text(exc: BaseException) -> str:
+    """An exception as one line: a VnetError's own line, else its message or type name."""
     return exc.line() if isinstance(exc, VnetError) else (str(exc) or type(exc).__name__)

@@ -20,6 +20,7 @@ from ..backend import process as procb
 from ..backend.privilege import require
 from ..backend.procfs import netns_pids
 from ..errors import IncompleteUndo, NotFound, VnetError
+from ..ops.netns import drop_placeholder
 from ..ownership import owner_of
 from ..steps import Session, ip
 from . import journal as jr
@@ -108,8 +109,7 @@ def _netns_actions() -> list[Action]:
 
 def _forget(name: str) -> None:
     """Drop the record; and the empty mount point a crash mid-creation or mid-deletion left, if that is all."""
-    from .teardown import _drop_placeholder
-    _drop_placeholder(nsb.path_of(name))
+    drop_placeholder(name)
     state.forget_netns(name)
 
 

@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from ..backend import process as procb
 from ..errors import Failed, IncompleteUndo
-from ..steps import Receipt, Session, Step, in_ns
+from ..steps import Receipt, Session, Step, View, in_ns
 from . import paths
 
 SETTLE = 0.2
@@ -118,6 +118,11 @@ class ProcessStart(Step):
 
     def describe(self) -> str:
         return f"start process {self.name}" + (f" in {self.netns}" if self.netns else "")
+
+    def drift(self, view: View, owner: str, receipt: Receipt) -> str | None:
+        if not receipt or not procb.alive(int(receipt["pid"]), receipt.get("start")):
+            return f"process {self.name} (pid {(receipt or {}).get('pid')}) is not running"
+        return None
 
 
 def _write_private(path: str, text: str) -> None:

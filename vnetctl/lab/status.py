@@ -10,16 +10,10 @@ from ..backend import nsread
 from ..backend import process as procb
 from ..errors import NotFound, VnetError
 from ..model import Link
-from ..ops.addr import AddrAdd
-from ..ops.link import LinkAdd, LinkSet
-from ..ops.netns import NetnsAdd
-from ..ops.tuntap import TuntapAdd
-from ..ownership import is_owned
 from ..steps import FDS_PER_HANDLE, Session, fd_budget
 from . import journal as jr
 from .plan import digest
 from .process import ProcessStart
-from .teardown import ends
 
 if TYPE_CHECKING:
     from . import Lab
@@ -77,59 +71,17 @@ class _View:
         got = self.ns(netns)
         return got[0].get(name) if got else None
 
-
-def _drift(entry: jr.Entry, v: _View, owner: str) -> str | None:
-    step, receipt = entry.step, entry.receipt
-    where = lambda ns: f" in namespace {ns}" if ns else ""  # noqa: E731
-    if isinstance(step, NetnsAdd):
-        try:
-            ref = nsb.resolve(step.name)
-        except NotFound:
-            return f"namespace {step.name} is missing"
-        if receipt and ref is not None and ref.inode != receipt.get("inode"):
-            return f"namespace {step.name} was replaced (inode {ref.inode}, made {receipt.get('inode')})"
-        return None
-    if isinstance(step, (LinkAdd, TuntapAdd)):
-        for ns, name in ends(step):
-            link = v.link(ns, name)
-            if link is None:
-                return f"device {name}{where(ns)} is missing"
-            if not is_owned(link.altnames, owner):
-                return f"device {name}{where(ns)} has lost its ownership marker"
-        return None
-    if isinstance(step, LinkSet):
-        link = v.link(step.netns, step.name)
-        if link is None:
-            return None  # reported with the device itself
-        if step.attr == "up" and link.up != bool(step.value):
-            return f"device {step.name}{where(step.netns)} is {'up' if link.up else 'down'}, the lab set it " + \
-                ("up" if step.value else "down")
-        if step.attr == "mtu" and link.mtu != int(step.value):
-            return f"device {step.name}{where(step.netns)} has mtu {link.mtu}, the lab set {step.value}"
-        if step.attr == "master":
-            master = v.link(step.netns, step.value) if step.value else None
-            if (master.index if master else None) != link.master:
-                return f"device {step.name}{where(step.netns)} is no longer a port of {step.value}"
-        return None
-    if isinstance(step, AddrAdd):
-        link = v.link(step.netns, step.dev)
-        got = v.ns(step.netns)
-        if link is not None and got is not None and step.cidr not in got[1].get(link.index, set()):
-            return f"address {step.cidr} is missing from {step.dev}{where(step.netns)}"
-        return None
-    if isinstance(step, ProcessStart):
-        if not receipt or not procb.alive(int(receipt["pid"]), receipt.get("start")):
-            return f"process {step.name} (pid {(receipt or {}).get('pid')}) is not running"
-    return None
+    def addresses(self, netns: str | None, index: int) -> set[str] | None:
+        got = self.ns(netns)
+        return got[1].get(index, set()) if got else None
 
 
 def _namespaces(entries: list[jr.Entry]) -> list[str | None]:
     """Every namespace the lab's devices and addresses live in."""
     out: list[str | None] = []
     for e in entries:
-        out.extend(ns for ns, _ in ends(e.step))
-        if isinstance(e.step, (LinkSet, AddrAdd)):
-            out.append(e.step.netns)
+        out.extend(ns for ns, _ in e.step.creates())
+        out.extend(e.step.namespaces() or [None])
     return out
 
 
@@ -156,7 +108,7 @@ def lab_status(name: str, lab: Lab | None, progress: Progress | None = None) -> 
         v.preload(_namespaces(entries), progress)
         for e in entries:
             try:
-                problem = _drift(e, v, name)
+                problem = e.step.drift(v, name, e.receipt)
             except VnetError as exc:
                 problem = f"{e.step.describe()}: {exc.message}"
             if problem:

@@ -8,99 +8,15 @@ a fraction of the calls.
 
 from __future__ import annotations
 
-import os
-import stat
 import time
 
-from ..backend import netns as nsb
 from ..backend import rtdump
 from ..errors import Busy, NotFound
-from ..ops.addr import AddrAdd
-from ..ops.link import LinkAdd, LinkSet, _mark, delete_if_owned
-from ..ops.netns import NetnsAdd
-from ..ops.route import RouteAdd
-from ..ops.sysctl import SysctlSet
-from ..ops.tuntap import TuntapAdd
+from ..ops.link import delete_if_owned
+from ..ops.netns import drop_placeholder
 from ..ownership import owner_of
-from ..steps import Journal, Session, Step, _signals_deferred, _text
+from ..steps import Dev, Journal, Session, Step, error_text, signals_deferred
 from .journal import Entry
-
-Dev = tuple[str | None, str]
-
-
-def ends(step: Step) -> list[Dev]:
-    """The (namespace, name) of each device a creating Step makes."""
-    if isinstance(step, LinkAdd):
-        out = [(step.netns, step.name)]
-        if step.peer is not None:
-            out.append((step.peer_netns, step.peer))
-        return out
-    if isinstance(step, TuntapAdd):
-        return [(step.netns, step.name)]
-    return []
-
-
-def _vanishes(step: Step, lab_ns: set[str], made: set[Dev]) -> bool:
-    """True if deleting the lab's namespaces and devices takes this Step's effect with it."""
-    netns = getattr(step, "netns", None)
-    if isinstance(step, (LinkAdd, TuntapAdd)):
-        return all(ns in lab_ns for ns, _ in ends(step))
-    if isinstance(step, LinkSet) and step.attr in ("up", "mtu", "master"):
-        return netns in lab_ns or (netns, step.name) in made
-    if isinstance(step, AddrAdd):
-        return netns in lab_ns or (netns, step.dev) in made
-    if isinstance(step, RouteAdd):
-        return netns in lab_ns or (step.dev is not None and (netns, step.dev) in made)
-    if isinstance(step, SysctlSet):
-        return netns in lab_ns
-    return False
-
-
-def adopt(step: Step, s: Session) -> None:
-    """Finish marking what a Step created just before a crash, so its undo can remove it.
-
-    A creating Step checks that the name is free, creates, then marks. A crash between
-    the last two leaves an unmarked device (or an unrecorded namespace) that the journal's
-    intent says is ours; only a device of the planned kind (and, for a veth, with the planned
-    peer) carrying no marker at all is adopted.
-    """
-    if isinstance(step, (LinkAdd, TuntapAdd)):
-        for ns, name in ends(step):
-            try:
-                link = s.nl(ns).link(name)
-            except NotFound:
-                continue
-            want = "tun" if isinstance(step, TuntapAdd) else step.kind
-            if link is not None and owner_of(link.altnames) is None and link.kind == want:
-                _mark(s, ns, name, step.owner)
-    elif isinstance(step, NetnsAdd):
-        from .. import state
-        try:
-            ref = nsb.resolve(step.name)
-        except NotFound:
-            _drop_placeholder(nsb.path_of(step.name))
-            return
-        if ref is not None and not state.owned_netns().get(step.name):
-            state.record_netns(step.name, ref.inode, step.owner)
-
-
-def _drop_placeholder(path: str) -> None:
-    """Remove the empty file a namespace creation makes before its bind mount, if a crash left only that."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        return
-    if stat.S_ISREG(st.st_mode) and st.st_size == 0 and not nsb.is_nsfs(path):
-        os.unlink(path)
-
-
-def _dies_with_namespace(step: Step, lab_ns: set[str]) -> list[Dev] | None:
-    """For a veth with an end in a lab namespace: its ends elsewhere, which vanish when that namespace goes."""
-    if isinstance(step, LinkAdd) and step.kind == "veth" and step.peer is not None:
-        here = ends(step)
-        if any(ns in lab_ns for ns, _ in here):
-            return [(ns, name) for ns, name in here if ns not in lab_ns]
-    return None
 
 
 def _await_gone(s: Session, devs: list[Dev], owner: str, timeout: float = 30.0) -> None:
@@ -128,7 +44,8 @@ def _await_gone(s: Session, devs: list[Dev], owner: str, timeout: float = 30.0) 
 
 def _outer_creation(step: Step, lab_ns: set[str]) -> bool:
     """A device the lab made outside its own namespaces (a bridge, a veth pair or tun on the host)."""
-    return isinstance(step, (LinkAdd, TuntapAdd)) and not any(ns in lab_ns for ns, _ in ends(step))
+    made = step.creates()
+    return bool(made) and not any(ns in lab_ns for ns, _ in made)
 
 
 def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -> list[str]:
@@ -140,20 +57,20 @@ def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -
     outside are waited for at the end.
     """
     todo = [e for e in entries if not e.undone]
-    lab_ns = {e.step.name for e in todo if isinstance(e.step, NetnsAdd)}
-    made = {dev for e in todo for dev in ends(e.step)}
+    lab_ns = {ns for e in todo if (ns := e.step.creates_namespace())}
+    made = {dev for e in todo for dev in e.step.creates()}
     left: list[str] = []
     awaited: list[tuple[Entry, list[Dev]]] = []
     order = list(reversed(todo))
-    inner = [e for e in order if not isinstance(e.step, NetnsAdd) and not _outer_creation(e.step, lab_ns)]
-    spaces = [e for e in order if isinstance(e.step, NetnsAdd)]
+    inner = [e for e in order if not e.step.creates_namespace() and not _outer_creation(e.step, lab_ns)]
+    spaces = [e for e in order if e.step.creates_namespace()]
     outer = [e for e in order if _outer_creation(e.step, lab_ns)]
 
     def undo(e: Entry) -> None:
         try:
             if not e.done:
-                adopt(e.step, s)
-            outside = _dies_with_namespace(e.step, lab_ns)
+                e.step.adopt(s)
+            outside = e.step.dies_with(lab_ns)
             if outside is not None:
                 awaited.append((e, outside))
                 return
@@ -163,17 +80,18 @@ def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -
                 if e.done:
                     raise
                 # never finished, and what holds the name is not ours: nothing of ours to undo
-            if isinstance(e.step, NetnsAdd):
+            made_ns = e.step.creates_namespace()
+            if made_ns:
                 # a crash between unmounting and unlinking leaves the empty mount point
-                _drop_placeholder(nsb.path_of(e.step.name))
+                drop_placeholder(made_ns)
             if journal:
                 journal.undone(e.index, e.step)
         except Exception as exc:  # keep going: remove all we can, report the rest
-            left.append(f"{e.step.describe()} ({_text(exc)})")
+            left.append(f"{e.step.describe()} ({error_text(exc)})")
 
-    with _signals_deferred():
+    with signals_deferred():
         for e in inner + spaces:
-            if not _vanishes(e.step, lab_ns, made):
+            if not e.step.vanishes_with(lab_ns, made):
                 undo(e)
         # while the kernel tears the namespaces down in the background
         for e in outer:
@@ -186,5 +104,5 @@ def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -
                     for e, _ in awaited:
                         journal.undone(e.index, e.step)
             except Exception as exc:
-                left.append(f"remove veths of the lab's namespaces ({_text(exc)})")
+                left.append(f"remove veths of the lab's namespaces ({error_text(exc)})")
     return left

@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from ..errors import AlreadyExists, NotFound, UsageError
-from ..steps import Receipt, Session, Step, ip
+from ..steps import Dev, Receipt, Session, Step, View, ip, where
 
 
 def check_cidr(cidr: str) -> str:
@@ -52,6 +52,16 @@ class AddrAdd(Step):
 
     def command(self) -> str:
         return ip(self.netns, "addr", "add", self.cidr, "dev", self.dev)
+
+    def vanishes_with(self, lab_ns: set[str], made: set[Dev]) -> bool:
+        return self.netns in lab_ns or (self.netns, self.dev) in made
+
+    def drift(self, view: View, owner: str, receipt: Receipt) -> str | None:
+        link = view.link(self.netns, self.dev)
+        got = view.addresses(self.netns, link.index) if link is not None else None
+        if got is not None and self.cidr not in got:
+            return f"address {self.cidr} is missing from {self.dev}{where(self.netns)}"
+        return None
 
 
 @dataclass(frozen=True)

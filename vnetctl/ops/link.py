@@ -12,8 +12,8 @@ from ..backend import kernel
 from ..backend import netns as nsb
 from ..errors import AlreadyExists, Busy, NotFound, Unsupported, UsageError
 from ..names import check_ifname
-from ..ownership import CLI_OWNER, is_owned, marker
-from ..steps import Receipt, Session, Step, ip
+from ..ownership import CLI_OWNER, is_owned, marker, owner_of
+from ..steps import Dev, Receipt, Session, Step, View, ip, where
 
 
 def unsupported(kind: str) -> Unsupported:
@@ -22,12 +22,12 @@ def unsupported(kind: str) -> Unsupported:
                        f"this kernel has no {kind} driver; load or build the {kernel.module_for(kind)} module")
 
 
-def _ns_fd(spec: str | None) -> int:
+def ns_fd(spec: str | None) -> int:
     ref = nsb.resolve(spec)
     return os.open(ref.path if ref else "/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
 
 
-def _mark(s: Session, netns: str | None, name: str, owner: str) -> None:
+def mark(s: Session, netns: str | None, name: str, owner: str) -> None:
     """Give a device just made its ownership marker (by name: one request) and note it as fresh."""
     s.nl(netns).add_altname(0, name, marker(owner, name))
     s.fresh[(netns or "", name)] = {"up": False, "master": ""}
@@ -48,6 +48,28 @@ def delete_if_owned(s: Session, netns: str | None, name: str, owner: str) -> Non
         nl.del_link(link.index, name)
     except NotFound:
         pass
+
+
+def adopt_unmarked(s: Session, devs: list[Dev], kind: str, owner: str) -> None:
+    """Mark each device of `devs` that is of `kind` and carries no marker at all (a crash before marking)."""
+    for ns, name in devs:
+        try:
+            link = s.nl(ns).link(name)
+        except NotFound:
+            continue
+        if link is not None and owner_of(link.altnames) is None and link.kind == kind:
+            mark(s, ns, name, owner)
+
+
+def devices_drift(view: View, devs: list[Dev], owner: str) -> str | None:
+    """The first of `devs` that is missing or has lost owner's marker, as a sentence."""
+    for ns, name in devs:
+        link = view.link(ns, name)
+        if link is None:
+            return f"device {name}{where(ns)} is missing"
+        if not is_owned(link.altnames, owner):
+            return f"device {name}{where(ns)} has lost its ownership marker"
+    return None
 
 
 @dataclass(frozen=True)
@@ -102,14 +124,14 @@ class LinkAdd(Step):
             raise unsupported(self.kind) from None
         except AlreadyExists as taken:
             if nl.link(self.name) is not None:
-                raise _exists(self.name, self.netns) from None
+                raise exists_error(self.name, self.netns) from None
             if self.peer is not None and s.nl(self.peer_netns).link(self.peer) is not None:
-                raise _exists(self.peer, self.peer_netns) from None
+                raise exists_error(self.peer, self.peer_netns) from None
             raise _taken(self.kind, taken) from None
         try:
-            _mark(s, self.netns, self.name, self.owner)
+            mark(s, self.netns, self.name, self.owner)
             if self.peer is not None:
-                _mark(s, self.peer_netns, self.peer, self.owner)
+                mark(s, self.peer_netns, self.peer, self.owner)
         except Exception:
             self.undo(s, None)
             raise
@@ -117,7 +139,7 @@ class LinkAdd(Step):
 
     def _add_veth(self, s: Session) -> None:
         """Ask from here with IFLA_NET_NS_FD for each end, so each is born in its namespace."""
-        fds = [_ns_fd(self.netns) if self.netns else None, _ns_fd(self.peer_netns) if self.peer_netns else None]
+        fds = [ns_fd(self.netns) if self.netns else None, ns_fd(self.peer_netns) if self.peer_netns else None]
         try:
             s.nl(None).add_link(self.name, "veth", ns_fd=fds[0], peer=self.peer, peer_ns_fd=fds[1])
         finally:
@@ -143,9 +165,9 @@ class LinkAdd(Step):
 
     def command(self) -> str:
         if self.kind == "veth":
-            words = ["link", "add", self.name, *_netns_words(self.netns), "type", "veth"]
+            words = ["link", "add", self.name, *netns_words(self.netns), "type", "veth"]
             if self.peer is not None:
-                words += ["peer", "name", self.peer, *_netns_words(self.peer_netns)]
+                words += ["peer", "name", self.peer, *netns_words(self.peer_netns)]
             return ip(None, *words) + self._mark_commands()
         kind = self._kind()
         lower = [kind.lower_word, self.lower] if self.lower is not None and kind.lower_word is not None else []
@@ -168,8 +190,33 @@ class LinkAdd(Step):
     def describe(self) -> str:
         return f"add {self.kind} {self.name}" + (f" (peer {self.peer})" if self.peer else "")
 
+    def namespaces(self) -> list[str]:
+        return [ns for ns in (self.netns, self.peer_netns) if ns]
 
-def _netns_words(spec: str | None) -> list[str]:
+    def creates(self) -> list[Dev]:
+        out: list[Dev] = [(self.netns, self.name)]
+        if self.peer is not None:
+            out.append((self.peer_netns, self.peer))
+        return out
+
+    def vanishes_with(self, lab_ns: set[str], made: set[Dev]) -> bool:
+        return all(ns in lab_ns for ns, _ in self.creates())
+
+    def dies_with(self, lab_ns: set[str]) -> list[Dev] | None:
+        if self.kind == "veth" and self.peer is not None:
+            here = self.creates()
+            if any(ns in lab_ns for ns, _ in here):
+                return [(ns, name) for ns, name in here if ns not in lab_ns]
+        return None
+
+    def adopt(self, s: Session) -> None:
+        adopt_unmarked(s, self.creates(), self.kind, self.owner)
+
+    def drift(self, view: View, owner: str, receipt: Receipt) -> str | None:
+        return devices_drift(view, self.creates(), owner)
+
+
+def netns_words(spec: str | None) -> list[str]:
     """`netns X` for ip link add: a name or a pid (ip takes either)."""
     if not spec:
         return []
@@ -202,7 +249,7 @@ def _taken(kind: str, e: AlreadyExists) -> Exception:
     return AlreadyExists(e.message, hint)
 
 
-def _exists(name: str, netns: str | None) -> Exception:
+def exists_error(name: str, netns: str | None) -> Exception:
     from ..errors import AlreadyExists
     where = f" in namespace {netns}" if netns else ""
     return AlreadyExists(f"device {name!r} exists{where}", "pick another name; vnetctl never deletes a device to make room")
@@ -281,7 +328,7 @@ class LinkSet(Step):
             idx = nl.index_of(self.value) if self.value else 0
             nl.set_link(link.index, self.name, master=idx)
             return {"old": old}
-        fd = _ns_fd(self.value)
+        fd = ns_fd(self.value)
         try:
             nl.set_link(link.index, self.name, ns_fd=fd)
         finally:
@@ -304,6 +351,27 @@ class LinkSet(Step):
             LinkSet(current, self.attr, old, netns=self.netns).apply(s)
         except NotFound:
             pass
+
+    def namespaces(self) -> list[str]:
+        return [ns for ns in (self.netns, self.value if self.attr == "netns" else None) if ns]
+
+    def vanishes_with(self, lab_ns: set[str], made: set[Dev]) -> bool:
+        return self.attr in ("up", "mtu", "master") and (self.netns in lab_ns or (self.netns, self.name) in made)
+
+    def drift(self, view: View, owner: str, receipt: Receipt) -> str | None:
+        link = view.link(self.netns, self.name)
+        if link is None:
+            return None  # reported with the device itself
+        here = f"device {self.name}{where(self.netns)}"
+        if self.attr == "up" and link.up != bool(self.value):
+            return f"{here} is {'up' if link.up else 'down'}, the lab set it {'up' if self.value else 'down'}"
+        if self.attr == "mtu" and link.mtu != int(self.value):
+            return f"{here} has mtu {link.mtu}, the lab set {self.value}"
+        if self.attr == "master":
+            master = view.link(self.netns, self.value) if self.value else None
+            if (master.index if master else None) != link.master:
+                return f"{here} is no longer a port of {self.value}"
+        return None
 
     def command(self) -> str:
         if self.attr == "up":

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..errors import AlreadyExists, Unsupported
 from ..steps import Receipt, Session, ip
-from .link import LinkAdd, _exists, _mark, _netns_words, _ns_fd, unsupported
+from .link import LinkAdd, exists_error, mark, netns_words, ns_fd, unsupported
 
 
 @dataclass(frozen=True)
@@ -20,25 +20,25 @@ class LinkAddUnderlay(LinkAdd):
     """Create a device in `netns`, asked from the host namespace (so its tunnel socket stays there)."""
 
     def apply(self, s: Session) -> Receipt:
-        fd = _ns_fd(self.netns)
+        fd = ns_fd(self.netns)
         try:
             s.nl(None).add_link(self.name, self.kind, self._data(), ns_fd=fd)
         except Unsupported:
             raise unsupported(self.kind) from None
         except AlreadyExists:
             if s.nl(self.netns).link(self.name) is not None:
-                raise _exists(self.name, self.netns) from None
+                raise exists_error(self.name, self.netns) from None
             raise  # the VNI and port are taken by another VXLAN here: the kernel's own words
         finally:
             os.close(fd)
         try:
-            _mark(s, self.netns, self.name, self.owner)
+            mark(s, self.netns, self.name, self.owner)
         except Exception:
             self.undo(s, None)
             raise
         return None
 
     def command(self) -> str:
-        words = ["link", "add", self.name, *_netns_words(self.netns), "type", self.kind]
+        words = ["link", "add", self.name, *netns_words(self.netns), "type", self.kind]
         words += [w for k, v in self.options for w in (k if k != "vni" else "id", str(v))]
         return ip(None, *words) + self._mark_commands()

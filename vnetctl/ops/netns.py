@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import shlex
+import stat
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -11,7 +13,7 @@ from ..backend import netns as nsb
 from ..backend.procfs import netns_pids
 from ..errors import Busy, NotFound
 from ..ownership import CLI_OWNER
-from ..steps import Receipt, Session, Step
+from ..steps import Receipt, Session, Step, View
 
 NETNS_CAPS = frozenset({"CAP_SYS_ADMIN"})
 
@@ -19,6 +21,17 @@ NETNS_CAPS = frozenset({"CAP_SYS_ADMIN"})
 def pids_inside(inode: int) -> list[int]:
     """Processes whose network namespace is `inode`."""
     return netns_pids().get(inode, [])
+
+
+def drop_placeholder(name: str) -> None:
+    """Remove the empty file a namespace creation makes before its bind mount, if a crash left only that."""
+    path = nsb.path_of(name)
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if stat.S_ISREG(st.st_mode) and st.st_size == 0 and not nsb.is_nsfs(path):
+        os.unlink(path)
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,30 @@ class NetnsAdd(Step):
 
     def command(self) -> str:
         return shlex.join(["ip", "netns", "add", self.name])
+
+    def namespaces(self) -> list[str]:
+        return []  # made, not required
+
+    def creates_namespace(self) -> str | None:
+        return self.name
+
+    def adopt(self, s: Session) -> None:
+        try:
+            ref = nsb.resolve(self.name)
+        except NotFound:
+            drop_placeholder(self.name)
+            return
+        if ref is not None and not state.owned_netns().get(self.name):
+            state.record_netns(self.name, ref.inode, self.owner)
+
+    def drift(self, view: View, owner: str, receipt: Receipt) -> str | None:
+        try:
+            ref = nsb.resolve(self.name)
+        except NotFound:
+            return f"namespace {self.name} is missing"
+        if receipt and ref is not None and ref.inode != receipt.get("inode"):
+            return f"namespace {self.name} was replaced (inode {ref.inode}, made {receipt.get('inode')})"
+        return None
 
 
 @dataclass(frozen=True)

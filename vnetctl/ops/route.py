@@ -6,7 +6,7 @@ import ipaddress
 from dataclasses import dataclass
 
 from ..errors import AlreadyExists, NotFound, UsageError
-from ..steps import Receipt, Session, Step, ip
+from ..steps import Dev, Receipt, Session, Step, ip
 
 
 def check_dest(dest: str) -> str:
@@ -70,6 +70,9 @@ class RouteAdd(Step):
         if self.dev:
             words += ["dev", self.dev]
         return ip(self.netns, *words)
+
+    def vanishes_with(self, lab_ns: set[str], made: set[Dev]) -> bool:
+        return self.netns in lab_ns or (self.dev is not None and (self.netns, self.dev) in made)
 
 
 @dataclass(frozen=True)

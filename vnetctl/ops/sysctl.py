@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from ..backend.netns import call_in
 from ..errors import NotFound, UsageError
-from ..steps import Receipt, Session, Step, in_ns
+from ..steps import Dev, Receipt, Session, Step, in_ns
 
 KEY_RE = re.compile(r"^net(\.[A-Za-z0-9_-]+)+$")
 
@@ -60,3 +60,6 @@ class SysctlSet(Step):
 
     def command(self) -> str:
         return in_ns(self.netns, "sysctl", "-w", f"{self.key}={self.value}")
+
+    def vanishes_with(self, lab_ns: set[str], made: set[Dev]) -> bool:
+        return self.netns in lab_ns

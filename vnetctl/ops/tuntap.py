@@ -10,8 +10,8 @@ from ..backend import tun
 from ..errors import AlreadyExists, NotFound, UsageError
 from ..names import check_ifname
 from ..ownership import CLI_OWNER, marker
-from ..steps import Receipt, Session, Step, ip
-from .link import _mark, delete_if_owned
+from ..steps import Dev, Receipt, Session, Step, View, ip
+from .link import adopt_unmarked, delete_if_owned, devices_drift, mark
 
 
 def uid_of(user: str | int | None) -> int | None:
@@ -59,7 +59,7 @@ class TuntapAdd(Step):
         tun.create(self.name, self.mode, s.ns(self.netns), user=uid_of(self.user), group=gid_of(self.group),
                    multi_queue=self.multi_queue)
         try:
-            _mark(s, self.netns, self.name, self.owner)
+            mark(s, self.netns, self.name, self.owner)
         except Exception:
             self.undo(s, None)
             raise
@@ -81,4 +81,16 @@ class TuntapAdd(Step):
 
     def describe(self) -> str:
         return f"add {self.mode} {self.name}"
+
+    def creates(self) -> list[Dev]:
+        return [(self.netns, self.name)]
+
+    def vanishes_with(self, lab_ns: set[str], made: set[Dev]) -> bool:
+        return self.netns in lab_ns
+
+    def adopt(self, s: Session) -> None:
+        adopt_unmarked(s, self.creates(), "tun", self.owner)
+
+    def drift(self, view: View, owner: str, receipt: Receipt) -> str | None:
+        return devices_drift(view, self.creates(), owner)
 
