@@ -70,7 +70,7 @@ def _synopsis_line(path: str) -> str:
 
 @pytest.mark.parametrize("path,cmd", LEAVES, ids=[p for p, _ in LEAVES])
 def test_readme_synopsis_matches_help(path: str, cmd: click.Command) -> None:
-    documented = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", _synopsis_line(path)))
+    documented = set(re.findall(r"(?<![\w-])(--?[a-z0-9][\w-]*)", _synopsis_line(path)))
     options = set()
     for p in cmd.params:
         if not isinstance(p, click.Option) or "--help" in p.opts or "--pretty" in p.opts:

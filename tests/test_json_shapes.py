@@ -66,6 +66,7 @@ def test_every_documented_command_prints_its_shape(tmp_path) -> None:
     _run("link show", "-n", "ns1")
     assert "10.9.0.1/24" in _run("addr show", "va")[0]["addresses"]
     assert any(r["dst"] == "10.8.0.0/24" and r["gateway"] == "10.9.0.2" for r in _run("route show"))
+    assert _run("route get", "10.8.0.7")["gateway"] == "10.9.0.2"
     assert _run("bridge show")[0]["ports"] == ["tap0"]
     assert _run("tuntap list")[0]["mode"] == "tap"
     assert {(v["name"], v["netns"]) for v in _run("veth list", "--all")} >= {("vethDemo0", "ns1"), ("va", None)}

@@ -7,6 +7,7 @@ read functions return plain data from vnetctl.model.
 from __future__ import annotations
 
 import inspect
+import ipaddress
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -22,7 +23,7 @@ from .names import check_ifname, check_netns
 from .ops.addr import AddrAdd, AddrDel
 from .ops.link import LinkAdd, LinkDel, LinkSet
 from .ops.netns import NetnsAdd, NetnsDel
-from .ops.route import RouteAdd, RouteDel
+from .ops.route import FAMILIES, RouteAdd, RouteDel, check_table
 from .ops.tuntap import TuntapAdd
 from .steps import Session, Step, execute
 
@@ -325,20 +326,32 @@ def addresses(dev: str | None = None, netns: str | None = None) -> list[tuple[Li
 
 
 def route_add(dest: str, via: str | None = None, dev: str | None = None, netns: str | None = None,
-              dry_run: bool = False) -> list[Step]:
-    """Add a route."""
-    return run([RouteAdd(dest, via, dev and check_ifname(dev), netns)], dry_run)
+              dry_run: bool = False, table: str | int = "main", family: str | None = None) -> list[Step]:
+    """Add a route (family 'inet'/'inet6' only matters for a default route without a gateway)."""
+    return run([RouteAdd(dest, via, dev and check_ifname(dev), netns, check_table(table), family)], dry_run)
 
 
-def route_del(dest: str, netns: str | None = None, dry_run: bool = False) -> list[Step]:
-    """Delete a route."""
-    return run([RouteDel(dest, netns)], dry_run)
+def route_del(dest: str, netns: str | None = None, dry_run: bool = False, via: str | None = None,
+              dev: str | None = None, table: str | int = "main", family: str | None = None) -> list[Step]:
+    """Delete a route; a default route of the one family that has one, unless family says which."""
+    return run([RouteDel(dest, netns, via, dev and check_ifname(dev), check_table(table), family)], dry_run)
 
 
-def routes(netns: str | None = None) -> list[Route]:
-    """Routes of the main table."""
+def routes(netns: str | None = None, table: str | int | None = "main", family: str | None = None) -> list[Route]:
+    """Unicast routes of a table (None or 'all': every table), of both families or one ('inet', 'inet6')."""
+    number = None if table is None or table == "all" else check_table(table)
     with Session() as s:
-        return s.nl(netns).routes()
+        return s.nl(netns).routes(number, FAMILIES[family] if family else None)
+
+
+def route_get(addr: str, netns: str | None = None) -> Route:
+    """The route the kernel takes to addr, as `ip route get` says."""
+    try:
+        ipaddress.ip_address(addr)
+    except ValueError:
+        raise UsageError(f"invalid address {addr!r}", "give one IPv4 or IPv6 address, e.g. 10.0.0.1") from None
+    with Session() as s:
+        return s.nl(netns).route_get(addr)
 
 
 # helpers -------------------------------------------------------------------------

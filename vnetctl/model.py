@@ -47,13 +47,16 @@ class Address:
 
 @dataclass(frozen=True)
 class Route:
-    """A route in the main table."""
+    """A route in a routing table (the main one unless `table` says otherwise)."""
 
     dst: str
     gateway: str | None
     dev: str | None
     protocol: str
     scope: str
+    family: str = "inet"  # inet | inet6, as ip -j says
+    table: str = "main"
+    prefsrc: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ Dumps, raw or pyroute2's, share one retry policy (rtnl.retried).
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import ipaddress
 import os
@@ -274,37 +275,59 @@ class Netlink:
             rtnl.del_addr(self.sock, index, cidr)
 
     # routes ----------------------------------------------------------------
-    def routes(self) -> list[Route]:
-        """Routes of the main table (IPv4 and IPv6)."""
+    def routes(self, table: int | None = 254, family: int | None = None) -> list[Route]:
+        """Unicast routes of one table (None: every table), IPv4 and IPv6 or one family."""
         names = {link.index: link.name for link in self.links()}
-        out = []
-        msgs = dump(lambda: self.ipr.route("dump", table=254), "cannot list routes" + self.where)
-        for m in msgs:
-            dst = _attr(m, "RTA_DST")
-            dst_s = f"{dst}/{m['dst_len']}" if dst else ("default" if m["dst_len"] == 0 else "?")
-            if m["type"] != 1:  # only unicast routes, as `ip route show`
-                continue
-            oif = _attr(m, "RTA_OIF")
-            out.append(Route(dst_s, _attr(m, "RTA_GATEWAY"), names.get(oif) if oif else None,
-                             _proto_name(m["proto"]), _scope_name(m["scope"])))
-        return out
+        kw: dict[str, Any] = {} if table is None else {"table": table}
+        if family is not None:
+            kw["family"] = family
+        msgs = dump(lambda: self.ipr.route("dump", **kw), "cannot list routes" + self.where)
+        out = [_route(m, names) for m in msgs if m["type"] == 1]  # only unicast routes, as `ip route show`
+        return [r for r in out if table is None or r.table == _table_name(table)]
 
-    def add_route(self, dst: str, gateway: str | None, oif: int | None) -> None:
+    def route_get(self, dst: str) -> Route:
+        """The route the kernel would take to dst (ip route get)."""
+        fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+        with kernel(f"cannot get a route to {dst}{self.where}"):
+            msgs = self.ipr.route("get", dst=dst, family=fam)
+        names = {link.index: link.name for link in self.links()}
+        return dataclasses.replace(_route(msgs[0], names), dst=dst)
+
+    def add_route(self, dst: str, gateway: str | None, oif: int | None, table: int = 254, family: int | None = None) -> None:
         """Add a route to dst (a CIDR or 'default') via gateway and/or device."""
-        spec = _route_spec(dst, gateway, oif)
+        spec = _route_spec(dst, gateway, oif, table, family)
         with kernel(f"cannot add route {dst}{self.where}"):
             self.ipr.route("add", **spec)
 
-    def del_route(self, dst: str, gateway: str | None = None, oif: int | None = None) -> None:
-        """Delete the route to dst."""
-        spec = _route_spec(dst, gateway, oif)
+    def del_route(self, dst: str, gateway: str | None = None, oif: int | None = None, table: int = 254,
+                  family: int | None = None) -> None:
+        """Delete the route to dst (the one via gateway / out of oif, when given)."""
+        spec = _route_spec(dst, gateway, oif, table, family)
         with kernel(f"cannot delete route {dst}{self.where}"):
             self.ipr.route("del", **spec)
 
 
-def _route_spec(dst: str, gateway: str | None, oif: int | None) -> dict[str, Any]:
+def _route(m: Any, names: dict[int, str]) -> Route:
+    dst = _attr(m, "RTA_DST")
+    dst_s = f"{dst}/{m['dst_len']}" if dst else ("default" if m["dst_len"] == 0 else "?")
+    oif = _attr(m, "RTA_OIF")
+    table = _attr(m, "RTA_TABLE") or m["table"]
+    return Route(dst_s, _attr(m, "RTA_GATEWAY"), names.get(oif) if oif else None, _proto_name(m["proto"]),
+                 _scope_name(m["scope"]), "inet6" if m["family"] == socket.AF_INET6 else "inet", _table_name(table),
+                 _attr(m, "RTA_PREFSRC"))
+
+
+_TABLES = {254: "main", 255: "local", 253: "default"}
+
+
+def _table_name(t: int) -> str:
+    return _TABLES.get(t, str(t))
+
+
+def _route_spec(dst: str, gateway: str | None, oif: int | None, table: int = 254,
+                family: int | None = None) -> dict[str, Any]:
     if dst == "default":
-        fam = socket.AF_INET6 if gateway and ":" in gateway else socket.AF_INET
+        fam = family or (socket.AF_INET6 if gateway and ":" in gateway else socket.AF_INET)
         spec: dict[str, Any] = {"dst": "0.0.0.0/0" if fam == socket.AF_INET else "::/0", "family": fam}
     else:
         net = ipaddress.ip_network(dst, strict=False)
@@ -313,6 +336,8 @@ def _route_spec(dst: str, gateway: str | None, oif: int | None) -> dict[str, Any
         spec["gateway"] = gateway
     if oif is not None:
         spec["oif"] = oif
+    if table != 254:
+        spec["table"] = table
     return spec
 
 

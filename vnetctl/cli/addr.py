@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import socket
 from typing import Any
 
 import click
 
 from .. import api
 from ..render.output import Col, emit_json, table
-from .common import dry_run_option, json_option, netns_option, show_plan
+from .common import dry_run_option, family_option, json_option, netns_option, show_plan
 
 
 @click.group()
@@ -39,12 +40,15 @@ def delete(cidr: str, dev: str, netns: str | None, dry_run: bool) -> None:
 @addr.command("show")
 @click.argument("dev", required=False)
 @netns_option
+@family_option
 @json_option
-def show(dev: str | None, netns: str | None, as_json: bool) -> None:
-    """Show addresses (ip addr show)."""
+def show(dev: str | None, netns: str | None, family: str | None, as_json: bool) -> None:
+    """Show addresses (ip addr show), IPv4 and IPv6 unless -4/-6."""
     found = api.addresses(dev, netns)
-    rows: list[dict[str, Any]] = [{"ifindex": lk.index, "name": lk.name, "state": lk.state, "addresses": [a.cidr for a in addrs]}
-            for lk, addrs in found]
+    want = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}.get(family or "")
+    rows: list[dict[str, Any]] = [{"ifindex": lk.index, "name": lk.name, "state": lk.state,
+                                   "addresses": [a.cidr for a in addrs if want is None or a.family == want]}
+                                  for lk, addrs in found]
     if as_json:
         emit_json(rows)
         return

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 F = Callable[..., Any]
 
 __all__ = ["netns_option", "json_option", "dry_run_option", "show_plan", "warn", "global_value", "netns_default",
-           "refuse_unused_globals"]
+           "refuse_unused_globals", "family_option"]
 
 
 def global_value(key: str) -> Any:
@@ -57,6 +57,12 @@ def json_option(f: F) -> F:
                      help="JSON, indented (implies --json).")(f)
     return click.option("-j", "--json", "as_json", is_flag=True, callback=_json_cb,
                         help="Print JSON: one line when piped, indented on a terminal (shapes: docs/json.md).")(f)
+
+
+def family_option(f: F) -> F:
+    """-4/-6: one address family ('inet' / 'inet6'), like ip -4 / ip -6."""
+    f = click.option("-6", "family", flag_value="inet6", help="IPv6 only (like ip -6).")(f)
+    return click.option("-4", "family", flag_value="inet", help="IPv4 only (like ip -4).")(f)
 
 
 def dry_run_option(f: F) -> F:
