@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import pytest
 
-from tests.helpers import ip_json, link, sh, vnetctl
+from tests.helpers import ip_json, link, sh, vnetctl, wait_for
 from vnetctl.cli.groups import resolve
 
 NOUNS = ["addr", "bridge", "cleanup", "doctor", "gretap", "inspect", "lab", "link", "macvlan", "netns", "route",
@@ -73,3 +75,30 @@ def test_messages_name_the_true_cause_and_next_step() -> None:
     vnetctl("vxlan", "add", "vx0", "--vni", "42", check=True)
     twin = vnetctl("vxlan", "add", "vx1", "--vni", "42")
     assert twin.returncode == 5 and "VNI" in twin.stderr and "another name" not in twin.stderr and link("vx1") is None
+
+
+@pytest.mark.kernel
+def test_link_del_addr_flush_netns_identify() -> None:
+    sh("ip", "netns", "add", "ns1")
+    sh("ip", "tuntap", "add", "tun2", "mode", "tun")
+    assert vnetctl("link", "del", "tun2", "--dry-run", check=True).stdout == "ip link del tun2\n" and link("tun2")
+    vnetctl("link", "del", "tun2", check=True)
+    assert link("tun2") is None and vnetctl("link", "del", "tun2").returncode == 4
+    vnetctl("veth", "add", "a0", "b0", "--addr", "10.3.0.1/24", check=True)
+    sh("ip", "addr", "add", "fd00::3/64", "dev", "a0", "nodad")
+    sh("ip", "addr", "add", "10.4.0.1/24", "dev", "a0")
+    vnetctl("addr", "flush", "a0", "-4", check=True)
+    assert {a["family"] for a in ip_json("addr", "show", "a0")[0]["addr_info"]} == {"inet6"}
+    vnetctl("addr", "flush", "a0", check=True)
+    assert ip_json("addr", "show", "a0")[0]["addr_info"] == []
+    sleeper = subprocess.Popen(["ip", "netns", "exec", "ns1", "sleep", "60"])
+    try:
+        wait_for(lambda: os.stat(f"/proc/{sleeper.pid}/ns/net").st_ino == os.stat("/run/netns/ns1").st_ino,
+                 what="sleep to enter ns1")
+        oracle = sh("ip", "netns", "identify", str(sleeper.pid)).stdout
+        assert vnetctl("netns", "identify", str(sleeper.pid), check=True).stdout == oracle == "ns1\n"
+        assert vnetctl("netns", "identify", str(os.getpid()), check=True).stdout == ""
+        assert vnetctl("netns", "identify", "999999").returncode == 4
+    finally:
+        sleeper.kill()
+        sleeper.wait()

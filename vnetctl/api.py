@@ -83,6 +83,13 @@ def netns_list(all_: bool = False, warnings: list[str] | None = None) -> list[di
     return sorted(out, key=lambda e: (e["name"] is None, e["name"] or "", e["inode"]))
 
 
+def netns_identify(pid: int) -> list[str]:
+    """The names of the namespace process pid is in (ip netns identify); empty when it has none."""
+    inode = nsb.resolve(f"pid:{pid}")
+    assert inode is not None
+    return [ref.name for ref in nsb.list_named() if ref.inode == inode.inode and ref.name]
+
+
 # devices ---------------------------------------------------------------------
 def veth_add(name: str, peer: str, netns: str | None = None, peer_netns: str | None = None,
              addr: str | None = None, peer_addr: str | None = None, up: bool = False,
@@ -314,6 +321,14 @@ def addr_del(cidr: str, dev: str, netns: str | None = None, dry_run: bool = Fals
     """Remove an address from a device."""
     with located(dev, netns):
         return run([AddrDel(cidr, check_ifname(dev), netns)], dry_run)
+
+
+def addr_flush(dev: str, netns: str | None = None, family: str | None = None, dry_run: bool = False) -> list[Step]:
+    """Remove every address (of one family, 'inet'/'inet6', when given) from a device, transactionally."""
+    want = {"inet": 2, "inet6": 10}.get(family or "")
+    with located(dev, netns):
+        found = addresses(dev, netns)[0][1]
+        return run([AddrDel(a.cidr, dev, netns) for a in found if want is None or a.family == want], dry_run)
 
 
 def addresses(dev: str | None = None, netns: str | None = None) -> list[tuple[Link, list[Address]]]:

@@ -37,6 +37,16 @@ def delete(cidr: str, dev: str, netns: str | None, dry_run: bool) -> None:
     show_plan(api.addr_del(cidr, dev, netns, dry_run=dry_run), dry_run)
 
 
+@addr.command("flush")
+@click.argument("dev")
+@netns_option
+@family_option
+@dry_run_option
+def flush(dev: str, netns: str | None, family: str | None, dry_run: bool) -> None:
+    """Remove every address from DEV (ip addr flush dev DEV), or only -4/-6 ones."""
+    show_plan(api.addr_flush(dev, netns, family, dry_run=dry_run), dry_run)
+
+
 @addr.command("show")
 @click.argument("dev", required=False)
 @netns_option

@@ -12,7 +12,7 @@ from .common import dry_run_option, json_option, netns_option, show_plan
 
 @click.group()
 def link() -> None:
-    """Any network device: change its state, MTU, bridge, namespace or name."""
+    """Any network device: show, change or delete it (like ip link)."""
 
 
 @link.command("set")
@@ -31,6 +31,15 @@ def set_(dev: str, netns: str | None, up: bool | None, mtu: int | None, master: 
     """Change DEV: rename, MTU, bridge, namespace, then up/down (in its new place)."""
     show_plan(api.link_set(dev, netns, up=up, mtu=mtu, master=master, nomaster=nomaster, to_netns=to_netns,
                            new_name=new_name, dry_run=dry_run), dry_run)
+
+
+@link.command("del")
+@click.argument("dev")
+@netns_option
+@dry_run_option
+def delete(dev: str, netns: str | None, dry_run: bool) -> None:
+    """Delete device DEV of any kind (ip link del); a veth takes its peer with it."""
+    show_plan(api.link_del(dev, netns, dry_run=dry_run), dry_run)
 
 
 @link.command("show")

@@ -54,6 +54,17 @@ def _short(pids: list[int]) -> str:
     return ",".join(map(str, pids[:6])) + (f",+{len(pids) - 6}" if len(pids) > 6 else "") if pids else "-"
 
 
+@netns.command("identify")
+@click.argument("pid", type=click.IntRange(min=1), metavar="PID")
+def identify(pid: int) -> None:
+    """Name the namespace process PID is in, like ip netns identify.
+
+    Prints nothing when that namespace has no name.
+    """
+    for name in api.netns_identify(pid):
+        click.echo(name)
+
+
 @netns.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
 @click.argument("name")
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
