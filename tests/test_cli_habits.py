@@ -102,3 +102,28 @@ def test_link_del_addr_flush_netns_identify() -> None:
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def _complete(words: str, env_extra: dict[str, str] | None = None) -> list[str]:
+    env = {"COMP_WORDS": words, "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+           "_VNETCTL_COMPLETE": "bash_complete", **(env_extra or {})}
+    out = vnetctl(env=env).stdout
+    return [line.split(",", 1)[1] for line in out.splitlines() if "," in line]
+
+
+@pytest.mark.kernel
+def test_shell_completion_knows_namespaces_devices_and_labs() -> None:
+    sh("ip", "netns", "add", "nsa")
+    sh("ip", "netns", "add", "other")
+    sh("ip", "-n", "nsa", "link", "add", "d0", "type", "veth", "peer", "name", "d1")
+    assert _complete("vnetctl -n ") == ["nsa", "other"]
+    assert _complete("vnetctl netns del o") == ["other"]
+    assert set(_complete("vnetctl link show -n nsa ")) == {"lo", "d0", "d1"} == set(_complete("vnetctl -n nsa l s "))
+    assert _complete("vnetctl link set d0 --to-netns n") == ["nsa"]
+    assert _complete("vnetctl veth add ") == []  # a new name: nothing to offer
+    assert "link" in _complete("vnetctl l") and "lab" in _complete("vnetctl l")
+    vnetctl("lab", "up", "labs/veth-netns.yaml", check=True)
+    assert "veth-netns" in _complete("vnetctl lab down ")
+    vnetctl("lab", "down", "veth-netns", check=True)
+    script = vnetctl(env={"_VNETCTL_COMPLETE": "bash_source"}).stdout
+    assert "complete" in script and "_VNETCTL_COMPLETE" in script

@@ -13,6 +13,7 @@ import click
 from ..errors import EXIT_CODES, VnetError
 from ..render.output import set_pretty
 from .common import refuse_unused_globals
+from .complete import attach, netns_names
 from .groups import adopt, resolve
 
 NOUNS = ["netns", "veth", "bridge", "tuntap", "link", "addr", "route", "kinds", "doctor", "inspect", "monitor", "lab", "cleanup"]
@@ -33,6 +34,7 @@ class NounGroup(click.Group):
             for cmd in importlib.import_module(f"vnetctl.cli.{noun}").COMMANDS:
                 refuse_unused_globals(cmd, cmd.name or noun)
                 adopt(cmd)
+                attach(cmd, [cmd.name or noun])
                 self.add_command(cmd)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
@@ -64,7 +66,7 @@ def _remember(ctx: click.Context, param: click.Parameter, value: object) -> None
 
 @click.group(cls=NounGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
              epilog=EPILOG)
-@click.option("-n", "--netns", metavar="NS", expose_value=False, callback=_remember,
+@click.option("-n", "--netns", metavar="NS", expose_value=False, callback=_remember, shell_complete=netns_names,
               help="Run the command inside namespace NS (like ip -n); the same as the command's own -n.")
 @click.option("-j", "--json", is_flag=True, expose_value=False, callback=_remember,
               help="JSON output (like ip -j); the same as the command's own --json.")
