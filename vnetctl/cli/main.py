@@ -16,7 +16,8 @@ from .common import refuse_unused_globals
 from .complete import attach, netns_names
 from .groups import adopt, resolve
 
-NOUNS = ["netns", "veth", "bridge", "tuntap", "link", "addr", "route", "kinds", "doctor", "inspect", "monitor", "lab", "cleanup"]
+NOUNS = ["netns", "veth", "bridge", "tuntap", "link", "addr", "route", "kinds", "doctor", "inspect", "monitor", "lab", "cleanup",
+         "trace"]
 
 EPILOG = ("Verbs have the synonyms of ip (show/list/ls, del/delete) and any unique prefix works: "
           "'vnetctl l s' is 'vnetctl link show'.\n\n\b\nExit codes:\n"
