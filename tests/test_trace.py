@@ -118,3 +118,93 @@ def test_firewall_class_is_skipped_with_a_reason_without_tools(lab):
         pytest.skip("iptables or nft is installed: the firewall class is checked instead")
     _, r = trace("-n", "ha", "10.0.2.2")
     assert "not installed" in r["skipped"]["firewall"]
+
+
+def _tcpdump(netns: str, dev: str) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(["ip", "netns", "exec", netns, "tcpdump", "-p", "-n", "-l", "-i", dev, "icmp"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stderr is not None
+    lines = [proc.stderr.readline() for _ in range(2)]
+    assert any("listening on" in ln for ln in lines), lines
+    return proc
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    proc.terminate()
+    out, _ = proc.communicate(timeout=10)
+    return out
+
+
+@pytest.mark.parametrize("fault", [False, True], ids=["healthy", "forwarding-off"])
+def test_captures_agree_with_tcpdump(lab, fault):
+    if fault:
+        sh("ip", "netns", "exec", "rt", "sysctl", "-qw", "net.ipv4.ip_forward=0")
+    dumps = {(ns, dev): _tcpdump(ns, dev) for ns, dev in [("sw", "rt1-p"), ("rt", "eth2"), ("hb", "eth0")]}
+    _, r = trace("-n", "ha", "10.0.2.2")
+    texts = {k: _stop(p) for k, p in dumps.items()}
+    tag = f"id {r['probe']['icmp_id']}, seq {r['probe']['icmp_seq']}"
+    for (ns, dev), text in texts.items():
+        for leg, what in (("forward", "echo request"), ("reply", "echo reply")):
+            seen_by_trace = any(h["seen"] for h in r["hops"] if (h["netns"], h["device"], h["leg"]) == (ns, dev, leg))
+            seen_by_tcpdump = any(what in ln and tag in ln for ln in text.splitlines())
+            assert seen_by_trace == seen_by_tcpdump, (ns, dev, leg, text, r["hops"])
+    assert any(tag in ln for ln in texts[("sw", "rt1-p")].splitlines())
+    assert fault == (not any(tag in ln for ln in texts[("hb", "eth0")].splitlines()))
+
+
+def _sysctls(netns: str) -> str:
+    return sh("ip", "netns", "exec", netns, "sysctl", "-a", "-r", r"^net\.ipv4\.(ip_forward|conf\.)").stdout
+
+
+def test_nothing_left_behind(lab):
+    from vnetctl import trace as tracer
+
+    tracer.run("ha", "10.0.2.2")  # warm up: the namespace worker thread keeps one fd for good
+    spaces = ["ha", "hb", "rt", "sw", "vx"]
+    before = {ns: _sysctls(ns) for ns in spaces}
+    fds = sorted(os.listdir("/proc/self/fd"))
+    with open("/proc/thread-self/comm") as f:
+        comm = f.read()
+    for args in (("10.0.2.2",), ("10.0.3.2",), ("10.0.2.2", "tcp:9")):
+        tracer.run("ha", args[0], proto=args[1] if len(args) > 1 else "icmp")
+    assert set(os.listdir("/proc/self/fd")) <= set(fds)
+    assert {ns: _sysctls(ns) for ns in spaces} == before
+    assert os.listdir(os.path.join(TRACEFS, "instances")) == []
+    for ns in spaces:
+        assert sh("ip", "netns", "exec", ns, "cat", "/proc/net/packet").stdout.count("\n") == 1  # the header only
+    with open("/proc/thread-self/comm") as f:
+        assert f.read() == comm
+
+
+def test_kernel_drop_reason_from_tracefs(lab):
+    sh("ip", "netns", "exec", "rt", "sysctl", "-qw", "net.ipv4.ip_forward=0")
+    _, r = trace("-n", "ha", "10.0.2.2")
+    assert r["verdict"]["reason"] == "forwarding-off"
+    # forwarding off: the input route is an error route and ip_error drops the packet
+    assert "ip_error" in (r["verdict"]["kernel_drop_reason"] or ""), r
+
+
+def test_without_tracefs_the_drop_reason_is_null_and_said(lab):
+    if os.path.ismount(TRACEFS):
+        subprocess.run(["umount", TRACEFS], check=True)
+    _, r = trace("-n", "ha", "10.0.2.2", "--proto", "udp:9")
+    assert r["verdict"]["kernel_drop_reason"] is None and "tracefs is not mounted" in r["skipped"]["kernel_drop_reason"]
+
+
+@pytest.mark.parametrize("fmt,marker", [("mermaid", "style h"), ("dot", "color=red")])
+def test_drawings_mark_the_failing_hop(lab, fmt, marker):
+    sh("ip", "netns", "exec", "rt", "sysctl", "-qw", "net.ipv4.ip_forward=0")
+    proc = vnetctl("trace", "-n", "ha", "10.0.2.2", "--format", fmt)
+    assert proc.returncode == 1 and marker in proc.stdout and "forwarding-off" in proc.stdout
+    if fmt == "dot" and subprocess.run(["sh", "-c", "command -v dot"], capture_output=True).returncode == 0:
+        assert subprocess.run(["dot", "-Tsvg"], input=proc.stdout, capture_output=True, text=True).returncode == 0
+
+
+@pytest.mark.parametrize("args,code", [(["-n", "ha", "10.0.2.2", "--proto", "sctp:1"], 2),
+                                       (["-n", "ha", "10.0.2.2", "--size", "10"], 2),
+                                       (["-n", "nosuch", "10.0.2.2"], 4),
+                                       (["-n", "ha", "nosuch:eth0"], 4)])
+def test_bad_input(lab, args, code):
+    proc = vnetctl("trace", *args)
+    assert proc.returncode == code and proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1, proc.stderr
+

@@ -4,8 +4,8 @@ The instance is made for one probe window and removed after it, so the global tr
 buffer and other tracers are never touched. Events are global to the kernel, not to a
 namespace: only those raised in this thread's own context (the probe's send path, where
 veth and bridge deliver synchronously) are kept, so other hosts' traffic does not get the
-blame. The thread carries a unique name for the window, because tracefs prints pids as
-the initial pid namespace sees them, which a process in a pid namespace cannot know.
+blame. tracefs prints pids as the initial pid namespace sees them, which a process in a
+pid namespace cannot know: a line written to the instance's trace_marker tells it.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-
-from . import process
 
 CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
 _LINE = re.compile(r"^\s*(.+?)-(\d+)\s+\[\d+\].*kfree_skb:.*location=(\S+) reason: (\w+)", re.M)
@@ -49,8 +47,7 @@ class DropWatch:
     def __init__(self) -> None:
         self.unavailable: str | None = None
         self.path: str | None = None
-        self.comm = "vntrace-" + os.urandom(3).hex()
-        self._old_comm: str | None = None
+        self.tag = "vnetctl-trace-" + os.urandom(4).hex()
         root = tracefs_root()
         if root is None:
             self.unavailable = "tracefs is not mounted (mount -t tracefs nodev /sys/kernel/tracing)"
@@ -70,8 +67,10 @@ class DropWatch:
             self.unavailable = f"skb:kfree_skb cannot be enabled: {e.strerror}"
             self.close()
             return
-        self._old_comm = _thread_comm()
-        process.set_name(self.comm)
+        try:
+            _write(os.path.join(path, "trace_marker"), self.tag)
+        except OSError:
+            pass
 
     def stop(self) -> list[Drop]:
         """Disable the event, return the drops raised in this process's context, remove the instance."""
@@ -85,29 +84,21 @@ class DropWatch:
             text = ""
         finally:
             self.close()
+        me = re.search(r"-(\d+)\s+\[\d+\][^\n]*" + self.tag, text)
         out = []
         for m in _LINE.finditer(text):
-            comm, location, reason = m.group(1).strip(), m.group(3), m.group(4)
-            if comm == self.comm and reason not in IGNORED:
-                out.append(Drop(reason, location, comm))
+            if me is not None and m.group(2) == me.group(1) and m.group(4) not in IGNORED:
+                out.append(Drop(m.group(4), m.group(3), m.group(1).strip()))
         return out
 
     def close(self) -> None:
-        """Remove the instance (the kernel frees its buffers) and give the thread its name back."""
-        if self._old_comm is not None:
-            process.set_name(self._old_comm)
-            self._old_comm = None
+        """Remove the instance (the kernel frees its buffers)."""
         if self.path is not None:
             try:
                 os.rmdir(self.path)
             except OSError:
                 pass
             self.path = None
-
-
-def _thread_comm() -> str:
-    with open("/proc/thread-self/comm") as f:
-        return f.read().strip()
 
 
 def _write(path: str, text: str) -> None:

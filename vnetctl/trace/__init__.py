@@ -136,7 +136,7 @@ def run(src_ns: str | None, dst: str, proto: str = "icmp", size: int = 84, df: b
     if not (shutil.which("iptables") or shutil.which("nft")):
         skipped["firewall"] = "neither iptables nor nft is installed: no firewall counters to read"
     else:
-        skipped["firewall"] = "firewall counters are not read yet"
+        skipped["firewall"] = "not implemented: iptables/nftables counters are not read, so no verdict says firewall"
     return TraceResult({"netns": src_st.name, "address": src_ip}, {"netns": fwd.stop.netns if reached else "", "address": dst_ip},
                        p.label, reached, replied, hops, verdict, answer.detail or answer.kind,
                        ", ".join(dict.fromkeys(f"{d.reason} ({d.location})" for d in drops)) or None,
