@@ -113,11 +113,30 @@ def test_mtu_again_once_the_path_mtu_is_learned(lab):
     assert code == 1 and (r["verdict"]["device"], r["verdict"]["reason"]) == ("eth2", "mtu"), r["verdict"]
 
 
+def _have(cmd: str) -> bool:
+    return subprocess.run(["sh", "-c", f"command -v {cmd}"], capture_output=True).returncode == 0
+
+
 def test_firewall_class_is_skipped_with_a_reason_without_tools(lab):
-    if subprocess.run(["sh", "-c", "command -v iptables || command -v nft"], capture_output=True).returncode == 0:
-        pytest.skip("iptables or nft is installed: the firewall class is checked instead")
+    if _have("iptables-save") or _have("nft"):
+        pytest.skip("iptables-save or nft is installed: the firewall class is checked (test_firewall_*)")
     _, r = trace("-n", "ha", "10.0.2.2")
     assert "not installed" in r["skipped"]["firewall"]
+
+
+@pytest.mark.parametrize("netns,rule,proto,expect", [
+    ("rt", ["-A", "FORWARD", "-d", "10.0.2.2", "-j", "DROP"], "icmp", ("rt", "eth1")),
+    ("hb", ["-A", "INPUT", "-p", "udp", "--dport", "9", "-j", "REJECT"], "udp:9", ("hb", "eth0")),
+], ids=["forward-drop", "input-reject"])
+def test_firewall_rule_that_counted_the_probe(lab, netns, rule, proto, expect):
+    if not _have("iptables"):
+        pytest.skip("iptables is not installed (Debian package iptables)")
+    sh("ip", "netns", "exec", netns, "iptables", *rule)
+    code, r = trace("-n", "ha", "10.0.2.2", "--proto", proto)
+    v = r["verdict"]
+    assert code == 1 and (v["netns"], v["device"], v["reason"]) == (*expect, "firewall"), v
+    assert rule[-1] in v["detail"] and "counted" in v["detail"]
+    assert "firewall" not in r["skipped"]
 
 
 def _tcpdump(netns: str, dev: str) -> subprocess.Popen[str]:
@@ -208,3 +227,32 @@ def test_bad_input(lab, args, code):
     proc = vnetctl("trace", *args)
     assert proc.returncode == code and proc.stderr.startswith("Error: ") and proc.stderr.count("\n") == 1, proc.stderr
 
+
+
+SHIPPED = [
+    ("labs/veth-netns.yaml", "ns1", "10.1.1.3", [], None),
+    ("labs/veth-netns.yaml", "ns1", "10.1.1.3", [["ip", "-n", "ns2", "link", "set", "vethDemo1", "down"]],
+     ("ns1", "vethDemo0", "link-down")),
+    ("labs/vxlan-overlay.yaml", "node1", "10.42.0.2", [], None),
+    ("labs/vxlan-overlay.yaml", "node1", "10.42.0.2", [["ip", "-n", "node2", "link", "set", "vxlan42", "down"]],
+     ("node2", "vxlan42", "link-down")),
+    ("labs/tap-guest-bridge.yaml", "host1", "10.0.0.5", [], None),
+    ("labs/tun-reader.yaml", "tunread", "192.168.10.12", [], ("tunread", "tun0", "no-listener")),
+]
+
+
+@pytest.mark.parametrize("path,src,dst,inject,expect", SHIPPED,
+                         ids=["veth", "veth-peer-down", "vxlan", "vxlan-down", "tap-guest", "tun-reader"])
+def test_shipped_labs(path, src, dst, inject, expect):
+    vnetctl("lab", "up", path, check=True)
+    try:
+        for argv in inject:
+            subprocess.run(argv, check=True, capture_output=True)
+        code, r = trace("-n", src, dst)
+    finally:
+        vnetctl("lab", "down", path)
+    if expect is None:
+        assert code == 0 and r["replied"] and all(h["seen"] for h in r["hops"]), r
+    else:
+        v = r["verdict"]
+        assert code == 1 and (v["netns"], v["device"], v["reason"]) == expect, v

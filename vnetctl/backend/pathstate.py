@@ -60,6 +60,7 @@ class NsState:
         self.name = ns.name or ns.path if ns else "host"
         self._links: list[Link] | None = None
         self._addrs: list[Address] | None = None
+        self._ports: dict[int, str] | None = None
 
     def close(self) -> None:
         """Release the netlink sockets."""
@@ -146,17 +147,17 @@ class NsState:
         return None
 
     def port_state(self, ifindex: int) -> str | None:
-        """A bridge port's STP state (forwarding, disabled, blocking...)."""
-        for t, m in rtnl.dump(self.nl.sock, rtnl.RTM_GETLINK, rtnl.IFI.pack(7, 0, 0, 0, 0)):
-            if t != rtnl.RTM_NEWLINK or rtnl.IFI.unpack_from(m, rtnl.HDR.size)[2] != ifindex:
-                continue
-            attrs = rtdump._attrs(m, rtnl.HDR.size + rtnl.IFI.size, len(m))
-            if IFLA_PROTINFO in attrs:
-                pi = bytes(attrs[IFLA_PROTINFO])
-                sub = rtdump._attrs(pi, 0, len(pi))
-                if IFLA_BRPORT_STATE in sub:
-                    return BR_STATES.get(sub[IFLA_BRPORT_STATE][0], str(sub[IFLA_BRPORT_STATE][0]))
-        return None
+        """A bridge port's STP state (forwarding, disabled, blocking...), from one AF_BRIDGE link dump (cached)."""
+        if self._ports is None:
+            self._ports = {}
+            for t, m in rtnl.dump(self.nl.sock, rtnl.RTM_GETLINK, rtnl.IFI.pack(7, 0, 0, 0, 0)):
+                attrs = rtdump._attrs(m, rtnl.HDR.size + rtnl.IFI.size, len(m)) if t == rtnl.RTM_NEWLINK else {}
+                if IFLA_PROTINFO in attrs:
+                    pi = bytes(attrs[IFLA_PROTINFO])
+                    state = rtdump._attrs(pi, 0, len(pi)).get(IFLA_BRPORT_STATE)
+                    if state is not None:
+                        self._ports[rtnl.IFI.unpack_from(m, rtnl.HDR.size)[2]] = BR_STATES.get(state[0], str(state[0]))
+        return self._ports.get(ifindex)
 
     def sysctl(self, key: str) -> str | None:
         """A net.* sysctl as this namespace sees it (e.g. net.ipv4.ip_forward), or None."""

@@ -7,10 +7,10 @@
 from __future__ import annotations
 
 import ipaddress
-import shutil
 import time
+from dataclasses import dataclass
 
-from ..backend import capture, tracefs
+from ..backend import capture, firewall, tracefs
 from ..backend import netns as nsb
 from ..backend import probe as sender
 from ..backend.pathstate import NsState
@@ -94,6 +94,44 @@ def _refresh(legs: list[Leg | None], again: list[Leg | None]) -> None:
             leg.stop = new.stop
 
 
+@dataclass
+class Window:
+    """What the probe's window produced: the answer, the frames, kernel drops, firewall rules that counted."""
+
+    answer: sender.Answer
+    points: list[tuple[int, str]]
+    frames: list[capture.Frame]
+    drops: list[tracefs.Drop]
+    tracefs_missing: str | None
+    firewall: list[tuple[str, str, int]]
+
+
+def _nsfile(ref: nsb.NsRef | None) -> str:
+    return ref.path if ref is not None else "/proc/self/ns/net"
+
+
+def _probe(world: World, hops: list[Hop], src_ref: nsb.NsRef | None, dst: str, p: pr.Probe, timeout: float) -> Window:
+    """Open the taps, the drop watch and the firewall counters; send; collect; close everything."""
+    refs = {st.inode: st.ns for st in world.states() if any(h.netns_inode == st.inode for h in hops)}
+    names = {h.netns_inode: h.netns for h in hops}
+    points = sorted({h.key for h in hops})
+    fw_before = {i: firewall.drop_counters(ref) for i, ref in refs.items()} if firewall.tools() else {}
+    taps = None
+    if points:
+        taps = capture.Taps([(_nsfile(refs[i]), d) for i, d in points], capture.bpf_program(pr.matches(p)))
+    watch = tracefs.DropWatch()
+    try:
+        answer = _send(src_ref, dst, p, timeout)
+        frames = taps.collect(time.monotonic() + SETTLE) if taps else []
+    finally:
+        drops = watch.stop()
+        if taps:
+            taps.close()
+    hits = [(names[i], rule, n) for i, before in fw_before.items()
+            for rule, n in firewall.moved(before, firewall.drop_counters(refs[i]))]
+    return Window(answer, points, frames, drops, watch.unavailable, hits)
+
+
 def run(src_ns: str | None, dst: str, proto: str = "icmp", size: int = 84, df: bool = False, count: int = 1,
         timeout: float = 2.0) -> TraceResult:
     """Trace a probe from namespace src_ns to dst; see the module docstring."""
@@ -108,37 +146,19 @@ def run(src_ns: str | None, dst: str, proto: str = "icmp", size: int = 84, df: b
         src_ip = source_address(src_st, dst_ip)
         fwd, rep = predict(world, src_st, src_ip, dst_ip, p)
         hops = fwd.hops + (rep.hops if rep else [])
-        paths = {h.netns_inode: st.ns.path if st.ns else "/proc/self/ns/net" for st in world._states.values()
-                 for h in hops if h.netns_inode == st.inode}
-        points = sorted({h.key for h in hops})
-        taps = capture.Taps([(paths[i], d) for i, d in points], capture.bpf_program(pr.matches(p))) if points else None
-        watch = tracefs.DropWatch()
-        try:
-            answer = _send(src_ref, dst_ip, p, timeout)
-            frames = taps.collect(time.monotonic() + SETTLE) if taps else []
-        finally:
-            drops = watch.stop()
-            if taps:
-                taps.close()
-        _mark(hops, points, frames, src_ip, dst_ip, answer.sent_at)
-        world2 = World(world.refs)
-        try:
-            _refresh([fwd, rep], list(predict(world2, world2.state(src_ref), src_ip, dst_ip, p)))
-        finally:
-            world2.close()
-        drop = f"{drops[-1].reason} ({drops[-1].location})" if drops else None  # the last: the probe's fate
-        reached, replied, verdict = decide(fwd, rep, answer, drop, p.label)
+        w = _probe(world, hops, src_ref, dst_ip, p, timeout)
+        _mark(hops, w.points, w.frames, src_ip, dst_ip, w.answer.sent_at)
+        # Devices and addresses did not change during the probe; neighbours, FDB and sysctls are read afresh.
+        _refresh([fwd, rep], list(predict(world, src_st, src_ip, dst_ip, p)))
     finally:
         world.close()
-    skipped = {}
-    if watch.unavailable:
-        skipped["kernel_drop_reason"] = watch.unavailable
-    if not (shutil.which("iptables") or shutil.which("nft")):
-        skipped["firewall"] = "neither iptables nor nft is installed: no firewall counters to read"
-    else:
-        skipped["firewall"] = "not implemented: iptables/nftables counters are not read, so no verdict says firewall"
+    drop = f"{w.drops[-1].reason} ({w.drops[-1].location})" if w.drops else None  # the last: the probe's fate
+    reached, replied, verdict = decide(fwd, rep, w.answer, drop, p.label, w.firewall)
+    skipped = {"kernel_drop_reason": w.tracefs_missing} if w.tracefs_missing else {}
+    if not firewall.tools():
+        skipped["firewall"] = "neither iptables-save nor nft is installed: no firewall counters to read"
     return TraceResult({"netns": src_st.name, "address": src_ip}, {"netns": fwd.stop.netns if reached else "", "address": dst_ip},
-                       p.label, reached, replied, hops, verdict, answer.detail or answer.kind,
-                       ", ".join(dict.fromkeys(f"{d.reason} ({d.location})" for d in drops)) or None,
+                       p.label, reached, replied, hops, verdict, w.answer.detail or w.answer.kind,
+                       ", ".join(dict.fromkeys(f"{d.reason} ({d.location})" for d in w.drops)) or None,
                        {"icmp_id": p.ident, "icmp_seq": p.seq0, "sport": p.sport} if p.proto == "icmp" else {"sport": p.sport},
                        skipped)

@@ -44,6 +44,10 @@ class World:
         plk = other.link(index=lk.link)
         return (other, plk) if plk is not None else None
 
+    def states(self) -> list[NsState]:
+        """Every namespace read so far."""
+        return list(self._states.values())
+
     def close(self) -> None:
         """Release every socket."""
         for st in self._states.values():

@@ -45,22 +45,36 @@ def leg_verdict(leg: Leg, answer: Answer, drop: str | None) -> Verdict | None:
     return Verdict(*where, "unknown", f"{last}; nothing in the state explains why it did not get further", drop)
 
 
-def decide(fwd: Leg, rep: Leg | None, answer: Answer, drop: str | None, proto: str) -> tuple[bool, bool, Verdict | None]:
-    """(reached, replied, verdict) from the annotated legs and the probe's answer."""
+def firewall_verdict(legs: list[Leg], hits: list[tuple[str, str, int]], drop: str | None) -> Verdict | None:
+    """A DROP/REJECT rule that counted packets during the probe, in the first namespace of the path that has one."""
+    hops = [h for leg in legs for h in leg.hops]
+    for h in sorted(hops, key=lambda h: (h.direction != "in", hops.index(h))):
+        hit = next((x for x in hits if x[0] == h.netns), None)
+        if hit is not None:
+            return Verdict(h.netns, h.device, "firewall", f"{hit[1]} counted {hit[2]} packet(s) during the probe", drop)
+    return None
+
+
+def decide(fwd: Leg, rep: Leg | None, answer: Answer, drop: str | None, proto: str,
+           firewall: list[tuple[str, str, int]] | None = None) -> tuple[bool, bool, Verdict | None]:
+    """(reached, replied, verdict) from the annotated legs, the probe's answer and the firewall rules that counted."""
     replied = answer.kind == "reply"
     delivered = bool(fwd.hops) and all(h.seen for h in fwd.hops) and fwd.stop.kind in ("reached", "holder")
     reached = replied or answer.kind == "refused" or delivered
     if replied:
         return reached, True, None
+    fw = firewall_verdict([fwd] + ([rep] if rep else []), firewall or [], drop)
+    if fw is not None:
+        return reached, False, fw
     if answer.kind == "refused":
         return reached, False, Verdict(fwd.stop.netns, fwd.stop.device, "no-listener",
                                        f"the destination answered {answer.detail}: nothing listens on {proto}", drop)
     v = leg_verdict(fwd, answer, drop)
-    if v is None and rep is not None:
-        v = leg_verdict(rep, answer, drop)
-    if v is None and fwd.stop.kind == "holder":
+    if v is None and fwd.stop.kind == "holder" and (rep is None or not rep.hops or not rep.hops[0].seen):
         v = Verdict(fwd.stop.netns, fwd.stop.device, "no-listener",
                     f"the probe was delivered to {fwd.stop.detail.split(' is held by ')[-1]}, which did not answer", drop)
+    if v is None and rep is not None:
+        v = leg_verdict(rep, answer, drop)
     if v is None:
         last = fwd.hops[-1] if fwd.hops else None
         v = Verdict(last.netns if last else fwd.stop.netns, last.device if last else fwd.stop.device, "unknown",
