@@ -1,0 +1,85 @@
+"""trace's pure parts: frame classification, BPF matches, verdict priorities, drawings."""
+
+from __future__ import annotations
+
+import struct
+
+import pytest
+
+from vnetctl.backend.capture import bpf_program
+from vnetctl.backend.probe import Answer
+from vnetctl.errors import UsageError
+from vnetctl.render.trace import dot, mermaid
+from vnetctl.trace import probe as pr
+from vnetctl.trace.model import Hop, Leg, Stop, TraceResult
+from vnetctl.trace.verdict import decide
+from vnetctl.userspace.packet import build_eth, build_icmp, build_ipv4, build_udp
+
+A, B = "10.0.1.2", "10.0.2.2"
+
+
+def icmp_frame(src: str, dst: str, ident: int, seq: int) -> bytes:
+    packet = build_ipv4(src, dst, 1, build_icmp(8, 0, ident, seq, b"x" * 56))
+    return build_eth("02:00:00:00:00:02", "02:00:00:00:00:01", 0x0800, packet)
+
+
+def test_classify_legs_on_ethernet_tun_and_inside_vxlan():
+    fwd = icmp_frame(A, B, 7, 9)
+    assert pr.classify(fwd, 1, A, B) == "forward"
+    assert pr.classify(icmp_frame(B, A, 7, 9), 1, A, B) == "reply"
+    assert pr.classify(fwd[14:], 65534, A, B) == "forward"  # a tun: no L2 header
+    vxlan = b"\x08\0\0\0\0\0\x07\0" + fwd
+    outer = build_eth("02:00:00:00:00:04", "02:00:00:00:00:03", 0x0800,
+                      build_ipv4("192.168.50.1", "192.168.50.2", 17, build_udp("192.168.50.1", "192.168.50.2", 5555, 4789, vxlan)))
+    assert pr.classify(outer, 1, A, B) == "forward"
+    assert pr.classify(icmp_frame("10.9.9.9", B, 7, 9), 1, A, B) is None
+
+
+def test_matches_find_the_probe_where_the_filter_looks():
+    p = pr.make("icmp", 84, False, 1)
+    frame = icmp_frame(A, B, p.ident, p.seq0)
+    words = {(off, val) for off, val in pr.matches(p) if off + 4 <= len(frame)}
+    assert any(struct.unpack_from("!I", frame, off)[0] == val for off, val in words)
+    other = icmp_frame(A, B, p.ident ^ 1, p.seq0)
+    assert not any(struct.unpack_from("!I", other, off)[0] == val for off, val in words)
+    prog = bpf_program(pr.matches(p))
+    assert len(prog) % 8 == 0 and len(prog) // 8 == 2 * len(set(pr.matches(p))) + 2
+
+
+@pytest.mark.parametrize("text", ["sctp:1", "udp", "tcp:0", "udp:70000", "icmp:1"])
+def test_bad_proto(text):
+    with pytest.raises(UsageError):
+        pr.parse_proto(text)
+
+
+def hop(ns: str, dev: str, d: str, seen: bool, problems: list[tuple[str, str]] | None = None) -> Hop:
+    return Hop("forward", ns, 1, dev, "veth", d, seen=seen, problems=problems or [])
+
+
+def test_a_failed_arp_is_a_symptom_when_a_cause_follows():
+    hops = [hop("ha", "eth0", "out", False, [("neighbour-failed", "ARP INCOMPLETE")]), hop("sw", "ha-p", "in", False),
+            hop("sw", "rt1-p", "out", False, [("bridge-port", "rt1-p is disabled")])]
+    _, _, v = decide(Leg(hops, Stop("reached", "rt", "eth1")), None, Answer("none", 0.0), None, "icmp")
+    assert v is not None and (v.device, v.reason) == ("rt1-p", "bridge-port")
+
+
+def test_a_firewall_rule_beats_a_refused_port():
+    hops = [hop("ha", "eth0", "out", True), hop("hb", "eth0", "in", True)]
+    _, _, v = decide(Leg(hops, Stop("reached", "hb", "eth0")), None, Answer("refused", 0.0), None, "udp:9",
+                     [("hb", "iptables -A INPUT -j REJECT", 1)])
+    assert v is not None and (v.netns, v.device, v.reason) == ("hb", "eth0", "firewall")
+
+
+def test_answered_has_no_verdict():
+    hops = [hop("ha", "eth0", "out", True)]
+    assert decide(Leg(hops, Stop("reached", "hb", "eth0")), None, Answer("reply", 0.0), None, "icmp") == (True, True, None)
+
+
+def test_drawings_mark_the_verdict_hop():
+    hops = [hop("ha", "eth0", "out", True), hop("rt", "eth1", "in", False)]
+    reached, replied, v = decide(Leg(hops, Stop("blocked", "rt", "eth1", "forwarding-off", "ip_forward is 0")), None,
+                                 Answer("none", 0.0), None, "icmp")
+    r = TraceResult({"netns": "ha", "address": A}, {"netns": "", "address": B}, "icmp", reached, replied, hops, v, "none")
+    assert "style h1 fill" in mermaid(r) and "h0 -.-> h1" in mermaid(r)
+    assert 'h1 [label="rt/eth1 in (not seen)", color=red' in dot(r)
+    assert "forwarding-off: ip_forward is 0" in mermaid(r)
