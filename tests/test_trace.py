@@ -256,3 +256,14 @@ def test_shipped_labs(path, src, dst, inject, expect):
     else:
         v = r["verdict"]
         assert code == 1 and (v["netns"], v["device"], v["reason"]) == expect, v
+
+
+def test_lab_check_trace_kind_and_failed_ping_detail(lab):
+    proc = vnetctl("lab", "check", LAB)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no-listener at eth0 in hb" in proc.stdout
+    sh("ip", "netns", "exec", "rt", "sysctl", "-qw", "net.ipv4.ip_forward=0")
+    proc = vnetctl("lab", "check", LAB)
+    assert proc.returncode != 0
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("ha reaches hb through rt"))
+    assert "trace: forwarding-off at eth1 in rt" in line, line

@@ -111,7 +111,7 @@ def run_checks(spec: LabSpec, on_result: Callable[[CheckResult], None] | None = 
 
 # The modules holding the check kinds, each registering its classes when imported; this order is
 # the order of the kinds in messages and docs.
-MODULES = ("net", "devices", "programs")
+MODULES = ("net", "devices", "programs", "trace")
 for _module in MODULES:
     importlib.import_module(f"{__name__}.{_module}")
 

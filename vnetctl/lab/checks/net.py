@@ -36,7 +36,15 @@ class Ping(CheckKind):
         proc = tool(in_ns(a["from"], ping_argv(a)), timeout=a["count"] * (a["timeout"] + 1) + 5)
         summary = next((ln for ln in proc.stdout.splitlines() if "transmitted" in ln), proc.stderr.strip() or "no output")
         got = "success" if proc.returncode == 0 else "failure"
-        return got == a["expect"], f"{a['to']}: {summary} (expected {a['expect']})"
+        detail = f"{a['to']}: {summary} (expected {a['expect']})"
+        if got == "failure" != a["expect"]:
+            from .trace import verdict_line
+
+            try:
+                detail += "; trace: " + verdict_line(a["from"], a["to"])[1]
+            except (VnetError, OSError) as e:
+                detail += f"; trace failed: {e}"
+        return got == a["expect"], detail
 
     def command(self, a: dict[str, Any]) -> str:
         return shlex.join(in_ns(a["from"], ping_argv(a)))
