@@ -1,171 +1,20 @@
 """`vnetctl trace`: predict a probe's path from kernel state, send it, capture it on every hop, say where it died.
 
+    from vnetctl import trace
     result = trace.run("ha", "10.0.2.2", proto="icmp")
     result.verdict  # None when answered, else Verdict(netns, device, reason, detail, kernel_drop_reason)
+
+The package is light to import (lab files name its verdict reasons); the kernel side loads with run().
 """
 
 from __future__ import annotations
 
-import ipaddress
-import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-
-from ..backend import capture, firewall, tracefs
-from ..backend import netns as nsb
-from ..backend import probe as sender
-from ..backend.pathstate import NsState
-from ..errors import NotFound, UsageError
-from . import probe as pr
-from .model import Hop, Leg, TraceResult
-from .predict import Walker, World
-from .verdict import decide
-
-SETTLE = 0.05
+from typing import Any
 
 
-def resolve_dst(world: World, dst: str) -> tuple[str, NsState | None]:
-    """DST as an address, or NS[:DEV] meaning that device's (or namespace's first) IPv4 address."""
-    try:
-        return str(ipaddress.IPv4Address(dst)), None
-    except ValueError:
-        pass
-    name, _, dev = dst.partition(":")
-    ref = nsb.resolve(name)
-    st = world.state(ref)
-    for a in st.addresses():
-        lk = st.link(index=a.ifindex)
-        if a.family == 2 and lk is not None and lk.name != "lo" and (not dev or lk.name == dev):
-            return a.cidr.split("/")[0], st
-    raise NotFound(f"no IPv4 address on {dst!r}", "give an address, or NS:DEV of a device that has one")
+def __getattr__(name: str) -> Any:
+    if name == "run":
+        from .runner import run
 
-
-def source_address(st: NsState, dst: str) -> str:
-    """The address the kernel would send from (route prefsrc), else the namespace's first IPv4 address."""
-    rt = st.route_get(dst)
-    if rt.prefsrc:
-        return rt.prefsrc
-    for a in st.addresses():
-        if a.family == 2 and not a.cidr.startswith("127."):
-            return a.cidr.split("/")[0]
-    raise NotFound(f"namespace {st.name} has no IPv4 address to send from", "give it an address first")
-
-
-def predict(world: World, src_st: NsState, src: str, dst: str, p: pr.Probe) -> tuple[Leg, Leg | None]:
-    """The forward leg, and the reply leg when the forward one gets somewhere."""
-    fwd = Walker(world, "forward", p.size, p.df).walk(src_st, src, dst)
-    if fwd.stop.kind == "reached":
-        return fwd, Walker(world, "reply", p.size, p.df).walk(fwd.stop.state, dst, src)
-    if fwd.stop.kind == "holder":
-        w = Walker(world, "reply", p.size, p.df)
-        dev = fwd.stop.state.link(name=fwd.stop.device)
-        w.hop(fwd.stop.state, dev, "in", "answer from the holder")
-        return fwd, w.walk(fwd.stop.state, dst, src, iif=dev)
-    return fwd, None
-
-
-def _send(ns: nsb.NsRef | None, dst: str, p: pr.Probe, timeout: float) -> sender.Answer:
-    if p.proto == "icmp":
-        return sender.icmp_echo(ns, dst, pr.icmp_packets(p), p.ident, p.df, timeout)
-    if p.proto == "udp":
-        return sender.udp(ns, dst, p.port, p.sport, [pr.payload(p, 28)] * p.count, p.df, timeout)
-    return sender.tcp(ns, dst, p.port, p.sport, timeout)
-
-
-def _mark(hops: list[Hop], points: list[tuple[int, str]], frames: list[capture.Frame], src: str, dst: str,
-          sent_at: float) -> None:
-    for f in frames:
-        leg = pr.classify(f.data, f.hatype, src, dst)
-        inode, dev = points[f.key]
-        for h in hops:
-            if h.key == (inode, dev) and h.leg == leg and (h.direction == "out") == f.outgoing:
-                ms = round(max(0.0, f.stamp - sent_at) * 1000, 3)
-                h.seen, h.ms = True, ms if h.ms is None else min(h.ms, ms)
-
-
-def _refresh(legs: list[Leg | None], again: list[Leg | None]) -> None:
-    """Problems and stops as read after the probe (its ARP has run by now), onto the captured hops."""
-    for leg, new in zip(legs, again, strict=True):
-        if leg is None or new is None:
-            continue
-        fresh = {(h.netns_inode, h.device, h.direction): h.problems for h in new.hops}
-        for h in leg.hops:
-            h.problems = fresh.get((h.netns_inode, h.device, h.direction), h.problems)
-        if [h.key for h in new.hops] == [h.key for h in leg.hops] or new.stop.kind == "blocked":
-            leg.stop = new.stop
-
-
-@dataclass
-class Window:
-    """What the probe's window produced: the answer, the frames, kernel drops, firewall rules that counted."""
-
-    answer: sender.Answer
-    points: list[tuple[int, str]]
-    frames: list[capture.Frame]
-    drops: list[tracefs.Drop]
-    tracefs_missing: str | None
-    firewall: list[tuple[str, str, int]]
-
-
-def _counters(refs: dict[int, nsb.NsRef | None]) -> dict[int, dict[str, int]]:
-    """Firewall DROP/REJECT counters of every namespace, read side by side (one dumper process each)."""
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        return dict(zip(refs, pool.map(firewall.drop_counters, refs.values()), strict=True))
-
-
-def _nsfile(ref: nsb.NsRef | None) -> str:
-    return ref.path if ref is not None else "/proc/self/ns/net"
-
-
-def _probe(world: World, hops: list[Hop], src_ref: nsb.NsRef | None, dst: str, p: pr.Probe, timeout: float) -> Window:
-    """Open the taps, the drop watch and the firewall counters; send; collect; close everything."""
-    refs = {st.inode: st.ns for st in world.states() if any(h.netns_inode == st.inode for h in hops)}
-    names = {h.netns_inode: h.netns for h in hops}
-    points = sorted({h.key for h in hops})
-    fw_before = _counters(refs) if firewall.tools() else {}
-    taps = None
-    if points:
-        taps = capture.Taps([(_nsfile(refs[i]), d) for i, d in points], capture.bpf_program(pr.matches(p)))
-    watch = tracefs.DropWatch()
-    try:
-        answer = _send(src_ref, dst, p, timeout)
-        frames = taps.collect(time.monotonic() + SETTLE) if taps else []
-    finally:
-        drops = watch.stop()
-        if taps:
-            taps.close()
-    fw_after = _counters(refs) if fw_before else {}
-    hits = [(names[i], rule, n) for i, before in fw_before.items() for rule, n in firewall.moved(before, fw_after[i])]
-    return Window(answer, points, frames, drops, watch.unavailable, hits)
-
-
-def run(src_ns: str | None, dst: str, proto: str = "icmp", size: int = 84, df: bool = False, count: int = 1,
-        timeout: float = 2.0) -> TraceResult:
-    """Trace a probe from namespace src_ns to dst; see the module docstring."""
-    if not 0 < timeout <= 60:
-        raise UsageError(f"invalid --timeout {timeout}", "give 0-60 seconds")
-    p = pr.make(proto, size, df, count)
-    src_ref = nsb.resolve(src_ns)
-    world = World([None, *nsb.list_named()] + ([src_ref] if src_ref and src_ref.name is None else []))
-    try:
-        dst_ip, _ = resolve_dst(world, dst)
-        src_st = world.state(src_ref)
-        src_ip = source_address(src_st, dst_ip)
-        fwd, rep = predict(world, src_st, src_ip, dst_ip, p)
-        hops = fwd.hops + (rep.hops if rep else [])
-        w = _probe(world, hops, src_ref, dst_ip, p, timeout)
-        _mark(hops, w.points, w.frames, src_ip, dst_ip, w.answer.sent_at)
-        # Devices and addresses did not change during the probe; neighbours, FDB and sysctls are read afresh.
-        _refresh([fwd, rep], list(predict(world, src_st, src_ip, dst_ip, p)))
-    finally:
-        world.close()
-    drop = f"{w.drops[-1].reason} ({w.drops[-1].location})" if w.drops else None  # the last: the probe's fate
-    reached, replied, verdict = decide(fwd, rep, w.answer, drop, p.label, w.firewall)
-    skipped = {"kernel_drop_reason": w.tracefs_missing} if w.tracefs_missing else {}
-    if not firewall.tools():
-        skipped["firewall"] = "neither iptables-save nor nft is installed: no firewall counters to read"
-    return TraceResult({"netns": src_st.name, "address": src_ip}, {"netns": fwd.stop.netns if reached else "", "address": dst_ip},
-                       p.label, reached, replied, hops, verdict, w.answer.detail or w.answer.kind,
-                       ", ".join(dict.fromkeys(f"{d.reason} ({d.location})" for d in w.drops)) or None,
-                       {"icmp_id": p.ident, "icmp_seq": p.seq0, "sport": p.sport} if p.proto == "icmp" else {"sport": p.sport},
-                       skipped)
+        return run
+    raise AttributeError(name)
