@@ -66,7 +66,7 @@ class Taps:
         self.errors: dict[int, str] = {}
         self._socks: dict[int, socket.socket] = {}
         # Protocol 0 at creation: no frame is queued before the filter is attached and the socket bound.
-        opened = nsocket.sockets_in([p for p, _ in points], socket.AF_PACKET, socket.SOCK_RAW, 0)
+        opened = nsocket.sockets_in([p for p, _ in points], lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0))
         for key, ((_, dev), sock) in enumerate(zip(points, opened, strict=True)):
             if isinstance(sock, OSError):
                 self.errors[key] = sock.strerror or str(sock)

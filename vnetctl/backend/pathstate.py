@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..model import Address, Link
 from . import rtdump, rtnl
-from .netlink import Netlink, link_from_msg
+from .netlink import Netlink
 from .netns import NsRef, call_in
 
 RTM_NEWROUTE, RTM_GETROUTE, RTM_NEWNEIGH, RTM_GETNEIGH = 24, 26, 28, 30
@@ -91,8 +91,8 @@ class NsState:
 
     def vxlan(self, index: int) -> dict[str, object]:
         """A VXLAN device's attributes (vxlan_id, vxlan_group, vxlan_local, vxlan_link, vxlan_port)."""
-        msgs = self.nl.ipr.get_links(index)
-        return dict(link_from_msg(msgs[0]).details) if msgs else {}
+        lk = self.link(index=index)
+        return dict(lk.details) if lk is not None else {}
 
     def route_get(self, dst: str, src: str | None = None, iif: int | None = None, fibmatch: bool = False) -> RouteAnswer:
         """RTM_GETROUTE for dst (as forwarded from iif with source src when given), like `ip route get`."""
