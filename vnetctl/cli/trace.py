@@ -20,7 +20,9 @@ from .common import json_option, netns_option
               help="Draw the path (the failing hop marked).")
 def trace(netns: str | None, dst: str, proto: str, size: int, df: bool, count: int, timeout: float, as_json: bool,
           fmt: str) -> int:
-    """Send a real probe from namespace -n to DST (an address, or NS[:DEV]) and show every hop it crossed.
+    """Trace a real probe from -n to DST hop by hop, and say where it vanished.
+
+    DST is an address, or NS[:DEV] meaning that device's address.
 
     The path is predicted from kernel state (routes, neighbours, FDB, veth peers, VXLAN,
     tun/tap holders) and the probe is captured on every device of it at once. Exit 0
