@@ -108,11 +108,12 @@ class RouteAdd(Step):
         return ip(self.netns, *_words("add", self.dest, self.via, self.dev, self.table, self.family))
 
 
-def _name(table: int) -> str:
-    return {254: "main", 255: "local", 253: "default"}.get(table, str(table))
-
     def vanishes_with(self, lab_ns: set[str], made: set[Dev]) -> bool:
         return self.netns in lab_ns or (self.dev is not None and (self.netns, self.dev) in made)
+
+
+def _name(table: int) -> str:
+    return {254: "main", 255: "local", 253: "default"}.get(table, str(table))
 
 
 @dataclass(frozen=True)
