@@ -107,9 +107,51 @@ KILL_AT = [(f, i) for f in LAB_FILES for i in range(STEPS[f])
            if _short(f) in ("veth-netns", "openstack-dhcp") or (_short(f) == "udp-tunnel" and i >= STEPS[f] - 3)]
 
 
+def _take_planned_names(path: str, step: int) -> list[tuple[str | None, str, int]]:
+    """Like an operator racing the crashed lab: make foreign objects with the names of Step `step` and later.
+
+    Devices go only where no namespace of the lab is (the host, or a namespace made here), since
+    deleting the lab's own namespace rightly takes whatever is inside it. Returns (netns, name,
+    ifindex or nsfs inode; netns '' marks a namespace) of each object made.
+    """
+    made: list[tuple[str | None, str, int]] = []
+    foreign_ns: set[str] = set()
+    for planned in labs.load(path).plan()[step:]:
+        space = planned.creates_namespace()
+        if space and sh("ip", "netns", "add", space, check=False).returncode == 0:
+            foreign_ns.add(space)
+            made.append(("", space, os.stat(f"/run/netns/{space}").st_ino))
+        for ns, dev in planned.creates():
+            if ns is not None and ns not in foreign_ns:
+                continue
+            kind = getattr(planned, "kind", "tap")
+            args = ["tuntap", "add", dev, "mode", "tap"] if kind == "tap" else \
+                ["link", "add", dev, "type", "veth", "peer", "name", f"x{dev}"[:15]] if kind == "veth" else \
+                ["link", "add", dev, "type", "bridge"]
+            if sh("ip", *(["-n", ns] if ns else []), *args, check=False).returncode == 0:
+                made.append((ns, dev, ip_json("link", "show", dev, netns=ns)[0]["ifindex"]))
+    return made
+
+
+def _still_there(made: list[tuple[str | None, str, int]]) -> None:
+    """Every foreign object is there, the same one (ifindex, inode); then it is removed by hand."""
+    for ns, name, ident in made:
+        if ns == "":
+            assert os.stat(f"/run/netns/{name}").st_ino == ident, f"foreign namespace {name} was touched"
+        else:
+            found = [d for d in ip_json("link", "show", netns=ns) if d["ifname"] == name]
+            assert found and found[0]["ifindex"] == ident, f"foreign device {name} ({ns or 'host'}) was touched"
+    for ns, name, _ in reversed(made):
+        if ns == "":
+            sh("ip", "netns", "del", name)
+        elif ns is None or ns in {n for m, n, _ in made if m == ""}:
+            sh("ip", *(["-n", ns] if ns else []), "link", "del", name, check=False)
+
+
 @pytest.mark.parametrize("path,step", KILL_AT, ids=[f"{_short(f)}-{i}" for f, i in KILL_AT])
 def test_kill9_before_each_step_then_down_or_cleanup_leaves_nothing(path: str, step: int) -> None:
-    """vnetctl killed -9 before Step N (after its intent is journaled); down or cleanup removes all of it."""
+    """vnetctl killed -9 before Step N (after its intent is journaled); then foreign objects take the names
+    of Step N and later; down or cleanup removes all of the lab and none of them."""
     name = labs.load(path).name
     before = everything()
     proc = _start_up(path, {"VNETCTL_INJECT_FAULT": f"pause:{step}"})
@@ -118,7 +160,9 @@ def test_kill9_before_each_step_then_down_or_cleanup_leaves_nothing(path: str, s
     assert name in jr.names()  # the crash left the lab's state behind
     again = vnetctl("lab", "up", path)
     assert again.returncode == 5 and "partly up" in again.stderr, again.stderr  # never on top of debris
+    foreign = _take_planned_names(path, step)
     _remove("down" if step % 2 == 0 else "cleanup", name)
+    _still_there(foreign)
     wait_for(lambda: everything() == before, timeout=10, what="nothing left")
     down_again = vnetctl("lab", "down", name)
     assert down_again.returncode == 0  # idempotent

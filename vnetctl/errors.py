@@ -66,6 +66,22 @@ class Busy(VnetError):
     exit_code = 5
 
 
+class NotOurs(Busy):
+    """An object holds a name vnetctl planned, but cannot be proven to be vnetctl's: it is left alone."""
+
+
+class CommandNotFound(VnetError):
+    """`netns exec`: the program does not exist (127, as `ip netns exec` and the shell say)."""
+
+    exit_code = 127
+
+
+class CommandNotExecutable(VnetError):
+    """`netns exec`: the program exists but cannot be run (126, as the shell says)."""
+
+    exit_code = 126
+
+
 class InvalidName(VnetError):
     """A name breaks the kernel's or iproute2's rules."""
 
@@ -130,5 +146,7 @@ EXIT_CODES: dict[int, str] = {
     69: "the kernel lacks what was asked for, or a lab's host is unreachable; nothing touched",
     75: "another vnetctl holds the lab's lock",
     77: "missing privilege (CAP_NET_ADMIN / CAP_SYS_ADMIN); nothing touched",
+    126: "netns exec: the command cannot be run (not executable)",
+    127: "netns exec: the command was not found",
     130: "interrupted (Ctrl-C) outside any change",
 }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import secrets
 
 PREFIX = "vnet-o-"
 CLI_OWNER = "cli"
@@ -32,3 +33,11 @@ def is_owned(altnames: tuple[str, ...] | list[str], owner: str | None = None) ->
     """True if the altnames carry a vnetctl marker (of `owner`, when given)."""
     found = owner_of(altnames)
     return found is not None and (owner is None or found == owner)
+
+
+IFINDEX_LOW = 1 << 24  # far above what the kernel hands out in sequence, so a namesake made by hand never gets it
+
+
+def fresh_ifindex() -> int:
+    """A random ifindex to request at creation: recorded first, it proves after a crash which device is ours."""
+    return IFINDEX_LOW + secrets.randbelow((1 << 31) - 1 - IFINDEX_LOW)

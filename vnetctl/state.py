@@ -55,15 +55,18 @@ def _netns_record(name: str) -> str:
     return os.path.join(subdir("netns"), name + ".json")
 
 
-def record_netns(name: str, inode: int, owner: str) -> None:
-    """Remember that vnetctl created named namespace `name` (inode distinguishes a namesake)."""
-    write_json(_netns_record(name), {"inode": inode, "owner": owner})
+def record_netns(name: str, inode: int, owner: str, cookie: int | None = None) -> None:
+    """Remember that vnetctl created named namespace `name`: its netns cookie proves which one (inode 0: not yet named)."""
+    write_json(_netns_record(name), {"inode": inode, "owner": owner, "cookie": cookie})
 
 
-def netns_owner(name: str, inode: int) -> str | None:
-    """The owner vnetctl recorded for this namespace, if the inode still matches."""
-    rec = read_json(_netns_record(name))
-    return rec["owner"] if rec and rec.get("inode") == inode else None
+def netns_record(name: str) -> dict[str, Any] | None:
+    """What vnetctl recorded of named namespace `name` (None if nothing, or nothing readable)."""
+    try:
+        rec = read_json(_netns_record(name))
+    except ValueError:
+        return None  # damaged: proves nothing
+    return rec if isinstance(rec, dict) else None
 
 
 def forget_netns(name: str) -> None:
@@ -71,13 +74,19 @@ def forget_netns(name: str) -> None:
     remove(_netns_record(name))
 
 
-def owned_netns() -> dict[str, dict[str, Any]]:
-    """Every recorded namespace: name -> {inode, owner}."""
+def owned_netns(damaged: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Every recorded namespace: name -> {inode, owner, cookie}; unreadable records are named in `damaged`."""
     d = subdir("netns")
     out = {}
     for fn in sorted(os.listdir(d)):
         if fn.endswith(".json"):
-            rec = read_json(os.path.join(d, fn))
-            if rec:
+            path = os.path.join(d, fn)
+            try:
+                rec = read_json(path)
+            except ValueError as e:
+                rec = None
+                if damaged is not None:
+                    damaged.append(f"{path} is damaged ({type(e).__name__}: {e})")
+            if isinstance(rec, dict):
                 out[fn[:-5]] = rec
     return out

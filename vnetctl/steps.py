@@ -6,6 +6,7 @@ list transactionally, undoing what it did in reverse when one fails or is interr
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import errno
 import os
@@ -17,7 +18,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from .backend import netns as nsb
 from .backend.netlink import Netlink
@@ -143,6 +144,10 @@ class Step:
         """Devices of this Step outside `lab_ns` that the kernel removes with those namespaces (None: not such a Step)."""
         return None
 
+    def identified(self) -> Step:
+        """This Step with the identity it will give what it creates (e.g. a requested ifindex), journaled before it runs."""
+        return self
+
     def adopt(self, s: Session) -> None:
         """After a crash between this Step's intent record and its end: make what it created removable, if provably ours."""
 
@@ -165,6 +170,17 @@ class Step:
         fields = {f.name: f for f in dataclasses.fields(cls)}
         kwargs = {k: _frozen(v) for k, v in data.items() if k in fields}
         return cls(**kwargs)
+
+
+S = TypeVar("S", bound=Step)
+
+
+def with_fields(step: S, **changes: Any) -> S:
+    """A copy of a frozen Step with some fields changed, without re-running its argument checks."""
+    new = copy.copy(step)
+    for key, value in changes.items():
+        object.__setattr__(new, key, value)
+    return new
 
 
 def _plain(value: Any) -> Any:
@@ -284,6 +300,7 @@ def execute(steps: list[Step], session: Session | None = None, journal: Journal 
                 for i, step in enumerate(steps):
                     _honour(signals)
                     if journal:
+                        step = step.identified()  # what proves ownership after a crash is recorded first
                         journal.intent(i, step)
                     if i == fault_at:
                         _inject(fault, i, signals)

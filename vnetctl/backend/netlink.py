@@ -207,9 +207,15 @@ class Netlink:
         return found
 
     def add_link(self, name: str, kind: str, data: dict[str, Any] | None = None, ns_fd: int | None = None,
-                 peer: str | None = None, peer_ns_fd: int | None = None, link: int | None = None) -> None:
-        """Create a device of `kind` (in ns_fd if given); a veth gets `peer`, optionally in peer_ns_fd."""
+                 peer: str | None = None, peer_ns_fd: int | None = None, link: int | None = None,
+                 index: int = 0, peer_index: int = 0) -> None:
+        """Create a device of `kind` (in ns_fd if given); a veth gets `peer`, optionally in peer_ns_fd.
+
+        A non-zero index (peer_index) asks for that ifindex: the kernel refuses one that is taken.
+        """
         spec: dict[str, Any] = {"ifname": name, "kind": kind}
+        if index:
+            spec["index"] = index
         if ns_fd is not None:
             spec["net_ns_fd"] = ns_fd
         if data:
@@ -218,12 +224,14 @@ class Netlink:
             spec["link"] = link
         if peer is not None:
             p: dict[str, Any] = {"ifname": peer}
+            if peer_index:
+                p["index"] = peer_index
             if peer_ns_fd is not None:
                 p["net_ns_fd"] = peer_ns_fd
             spec["peer"] = p
         with kernel(f"cannot create {kind} {name}{self.where}"):
             if kind in ("veth", "bridge") and not data and link is None:
-                rtnl.add_plain(self.sock, name, kind, ns_fd, peer, peer_ns_fd)
+                rtnl.add_plain(self.sock, name, kind, ns_fd, peer, peer_ns_fd, index, peer_index)
             else:
                 self.ipr.link("add", **spec)
 

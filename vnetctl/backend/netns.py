@@ -11,7 +11,9 @@ import ctypes
 import errno
 import fcntl
 import os
+import socket
 import stat
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +31,7 @@ MS_SHARED = 1 << 20
 MNT_DETACH = 2
 NSFS_MAGIC = 0x6E736673
 NS_GET_NSTYPE = 0xB703
+SO_NETNS_COOKIE = 71  # Linux 5.14+
 
 T = TypeVar("T")
 _libc = ctypes.CDLL(None, use_errno=True)
@@ -68,6 +71,22 @@ def inode_of(path: str) -> int:
 def current_inode() -> int:
     """Inode of the namespace this process's main thread runs in."""
     return os.stat("/proc/self/ns/net").st_ino
+
+
+def cookie_here() -> int | None:
+    """The netns cookie of the calling thread's namespace (never reused within a boot); None if the kernel has none."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        try:
+            return int.from_bytes(sock.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8), sys.byteorder)
+        except OSError as e:
+            if e.errno in (errno.ENOPROTOOPT, errno.EINVAL):
+                return None
+            raise
+
+
+def cookie_of(ns: NsRef | None) -> int | None:
+    """The netns cookie of namespace ns (None: here); None if the kernel lacks SO_NETNS_COOKIE."""
+    return call_in(ns, cookie_here)
 
 
 def is_nsfs(path: str) -> bool:
@@ -235,8 +254,12 @@ def _map_oserror(e: OSError, what: str) -> Exception:
     return BackendError(what, e.errno or 0)
 
 
-def create(name: str) -> NsRef:
-    """Create named namespace `name` (like `ip netns add`); AlreadyExists if it does."""
+def create(name: str, before_mount: Callable[[int | None], None] | None = None) -> NsRef:
+    """Create named namespace `name` (like `ip netns add`); AlreadyExists if it does.
+
+    before_mount(cookie) runs once the namespace exists and before it gets its name, so a
+    record of its cookie can precede anything a crash could leave behind.
+    """
     path = path_of(name)
     try:
         _ensure_run_dir()
@@ -250,6 +273,8 @@ def create(name: str) -> NsRef:
     def make() -> None:
         if _libc.unshare(CLONE_NEWNET) != 0:
             raise _oserror("unshare")
+        if before_mount is not None:
+            before_mount(cookie_here())
         if _libc.mount(b"/proc/thread-self/ns/net", path.encode(), b"none", MS_BIND, None) != 0:
             raise _oserror("bind mount")
 

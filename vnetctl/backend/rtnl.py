@@ -217,16 +217,19 @@ def add_altname(sock: socket.socket, index: int, altname: str, name: str | None 
 
 
 def add_plain(sock: socket.socket, name: str, kind: str, ns_fd: int | None = None, peer: str | None = None,
-              peer_ns_fd: int | None = None) -> None:
-    """Create a device that needs no options (a bridge with defaults, a veth pair), each end in its namespace."""
+              peer_ns_fd: int | None = None, index: int = 0, peer_index: int = 0) -> None:
+    """Create a device that needs no options (a bridge with defaults, a veth pair), each end in its namespace.
+
+    A non-zero index (peer_index) asks the kernel for that ifindex (EBUSY if taken).
+    """
     data = b""
     if peer is not None:
-        peer_body = _ifi() + nla(IFLA_IFNAME, _name(peer))
+        peer_body = _ifi(peer_index) + nla(IFLA_IFNAME, _name(peer))
         if peer_ns_fd is not None:
             peer_body += nla(IFLA_NET_NS_FD, U32.pack(peer_ns_fd))
         data = nla(IFLA_INFO_DATA | NLA_F_NESTED, nla(VETH_INFO_PEER, peer_body))
     info = nla(IFLA_INFO_KIND, _name(kind)) + data
-    body = _ifi() + nla(IFLA_IFNAME, _name(name)) + nla(IFLA_LINKINFO | NLA_F_NESTED, info)
+    body = _ifi(index) + nla(IFLA_IFNAME, _name(name)) + nla(IFLA_LINKINFO | NLA_F_NESTED, info)
     if ns_fd is not None:
         body += nla(IFLA_NET_NS_FD, U32.pack(ns_fd))
     request(sock, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, body)

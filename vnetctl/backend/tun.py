@@ -16,6 +16,9 @@ TUNSETIFF = 0x400454CA
 TUNSETPERSIST = 0x400454CB
 TUNSETOWNER = 0x400454CC
 TUNSETGROUP = 0x400454CE
+TUNSETIFINDEX = 0x400454DA
+# What read/write on a tun fd fail with once its device was deleted under it
+VANISHED = frozenset({errno.EFAULT, errno.EBADFD, errno.ENODEV, errno.ENXIO})
 TUNGETIFF = 0x800454D2
 TUNSETOFFLOAD = 0x400454D0
 TUNSETVNETHDRSZ = 0x400454D8
@@ -115,12 +118,18 @@ def _setiff(fd: int, name: str, flags: int, mode: str, ns: NsRef | None = None) 
 
 
 def create(name: str, mode: str, ns: NsRef | None = None, *, user: int | None = None,
-           group: int | None = None, multi_queue: bool = False) -> None:
-    """Create a persistent tun/tap device (like `ip tuntap add`), inside ns."""
+           group: int | None = None, multi_queue: bool = False, index: int = 0) -> None:
+    """Create a persistent tun/tap device (like `ip tuntap add`), inside ns; a non-zero index asks for that ifindex."""
     flags = MODES[mode] | IFF_NO_PI | (IFF_MULTI_QUEUE if multi_queue else 0) | IFF_TUN_EXCL
 
     def make() -> None:
         fd = _open_clone()
+        if index:
+            try:
+                fcntl.ioctl(fd, TUNSETIFINDEX, struct.pack("I", index))
+            except OSError:
+                os.close(fd)
+                raise
         _setiff(fd, name, flags, mode, ns)
         try:
             if user is not None:

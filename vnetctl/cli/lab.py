@@ -10,6 +10,7 @@ import click
 
 from .. import lab as labs
 from ..errors import LabError, UsageError
+from ..render.safe import safe
 from .common import json_option
 
 F = Callable[..., Any]
@@ -176,7 +177,10 @@ def down(target: str, sets: tuple[str, ...], as_json: bool) -> None:
     except LabError as e:
         _problems(e)
         raise
-    undone = labs.down(name)
+    warnings: list[str] = []
+    undone = labs.down(name, warnings=warnings)
+    for w in warnings:
+        click.echo(f"warning: {safe(w)}", err=True)
     if as_json:
         from ..render.output import emit_json
         from ..render.shapes import down_json

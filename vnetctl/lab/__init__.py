@@ -20,7 +20,7 @@ from ..errors import Busy, IncompleteUndo, NotFound
 from ..steps import Session, Step
 from . import journal as jr
 from .process import ProcessStart
-from .teardown import teardown
+from .teardown import undo_journal
 
 if TYPE_CHECKING:
     from .checks import CheckResult
@@ -168,10 +168,12 @@ def name_of(target: str, params: dict[str, Any] | None = None) -> str:
     return target
 
 
-def down(target: str, params: dict[str, Any] | None = None, here: bool = False) -> list[str]:
+def down(target: str, params: dict[str, Any] | None = None, here: bool = False,
+         warnings: list[str] | None = None) -> list[str]:
     """Bring a lab down by name or file, from its journal; a lab that is not up is a no-op.
 
     A lab across hosts is brought down on every host it is on, unless `here` (this host's part only).
+    What holds a name the lab planned but cannot be proven the lab's is left alone and named in `warnings`.
     """
     name = name_of(target, params)
     if not here:
@@ -181,17 +183,14 @@ def down(target: str, params: dict[str, Any] | None = None, here: bool = False) 
             return down_everywhere(name)
     require(CAPS, f"lab down {name}")  # before the lock and the state: nothing is touched without them
     with jr.LabLock(name):
-        if jr.read_meta(name) is None:
+        meta = jr.read_meta(name)
+        if meta is None:
             jr.forget(name)
             return []
-        damaged: list[str] = []
-        entries = jr.replay(name, damaged)
-        journal = jr.Journal(name)
-        try:
-            with Session(SESSION_HANDLES) as s:
-                left = teardown(entries, s, journal) + damaged  # what those records did is unknown
-        finally:
-            journal.close()
+        if meta.get("damaged") and warnings is not None:
+            warnings.append(f"{meta['damaged']}; going by the journal")
+        entries, left, damaged = undo_journal(name, warnings, SESSION_HANDLES)
+        left += damaged  # what those records did is unknown
         if left:
             jr.write_meta(name, status="failed")
             raise IncompleteUndo(f"lab {name!r}: {len(left)} change(s) could not be undone: " + "; ".join(left), left)

@@ -1,8 +1,12 @@
-"""`vnetctl cleanup`: remove everything vnetctl owns on this host, by marker and state only.
+"""`vnetctl cleanup`: remove what labs left on this host, by journal, marker and state only.
 
-Processes labs started (by pid + start time), namespaces recorded in state whose inode
-still matches, devices carrying a `vnet-o-` marker in every namespace vnetctl recorded
-or can see, and the labs' state. Nothing unmarked or unrecorded is ever touched.
+First each lab's journal is undone as `lab down` would (processes stopped, sysctls restored,
+devices and namespaces removed); then what is still there is swept: processes labs started
+(by pid + start time), namespaces recorded in state whose netns cookie still matches, devices
+carrying a `vnet-o-` marker in every namespace vnetctl recorded or can see. Objects made by
+plain CLI commands (owner `cli`) are only touched when asked (`--all`, `--owner cli`).
+Nothing unmarked or unrecorded is ever touched, and while any lab is being changed cleanup
+does not run (75, naming the pid).
 """
 
 from __future__ import annotations
@@ -20,12 +24,24 @@ from ..backend import process as procb
 from ..backend.privilege import require
 from ..backend.procfs import netns_pids
 from ..errors import IncompleteUndo, NotFound, VnetError
-from ..ops.netns import drop_placeholder
-from ..ownership import owner_of
+from ..ops.netns import drop_placeholder, is_ours
+from ..ownership import CLI_OWNER, owner_of
 from ..steps import Session, ip
 from . import journal as jr
 from . import paths
 from .process import ProcessStart
+from .teardown import undo_journal
+
+Wanted = Callable[[str | None], bool]
+
+
+def scope(owner: str | None = None, all_: bool = False) -> Wanted:
+    """Which owners cleanup touches: one (`owner`), every one (`all_`), or by default every lab's but not the CLI's."""
+    if owner is not None:
+        return lambda o: o == owner
+    if all_:
+        return lambda o: o is not None
+    return lambda o: o is not None and o != CLI_OWNER
 
 
 @dataclass(frozen=True)
@@ -35,8 +51,8 @@ class Action:
     what: str
     command: str
     run: Callable[[], None]
-    verb: str = "delete"  # stop | delete | forget | remove
-    target: str = "device"  # process | netns | netns-record | device | lab-state
+    verb: str = "delete"  # stop | delete | forget | remove | undo
+    target: str = "device"  # process | netns | netns-record | device | lab-state | lab
     name: str = ""
     netns: str | None = None
     owner: str | None = None
@@ -59,9 +75,9 @@ def _lab_dirs() -> list[str]:
         return []
 
 
-def _process_actions() -> list[Action]:
+def _process_actions(wanted: Wanted) -> list[Action]:
     out = []
-    for name in _lab_dirs():
+    for name in filter(wanted, _lab_dirs()):
         seen = set()
         for e in jr.replay(name):
             if not isinstance(e.step, ProcessStart) or e.undone:
@@ -88,15 +104,18 @@ def _stop(pid: int, start: int | None) -> None:
         raise VnetError(f"process {pid} did not stop")
 
 
-def _netns_actions() -> list[Action]:
+def _netns_actions(wanted: Wanted, skipped: list[str], damaged: list[str]) -> list[Action]:
     out = []
     pids = netns_pids()
-    for name, rec in state.owned_netns().items():
+    for name, rec in state.owned_netns(damaged).items():
+        if not wanted(rec.get("owner")):
+            skipped.append(f"namespace {name} (owner {rec.get('owner')})")
+            continue
         try:
             ref = nsb.resolve(name)
         except (NotFound, VnetError):
             ref = None
-        if ref is None or ref.inode != rec.get("inode"):
+        if ref is None or not is_ours(ref, rec):
             out.append(Action(f"forget namespace record {name} (namespace gone or replaced)", f"# forget {name}",
                               partial(_forget, name), "forget", "netns-record", name, owner=rec.get("owner")))
             continue
@@ -122,7 +141,7 @@ def _del_netns(name: str, inode: int) -> None:
     state.forget_netns(name)
 
 
-def _device_actions(s: Session, skip_ns: set[str]) -> list[Action]:
+def _device_actions(s: Session, skip_ns: set[str], wanted: Wanted, skipped: list[str]) -> list[Action]:
     out = []
     specs: list[str | None] = [None]
     specs += [r.name for r in nsb.list_named() if r.name not in skip_ns]
@@ -138,9 +157,12 @@ def _device_actions(s: Session, skip_ns: set[str]) -> list[Action]:
             continue
         for link in links:
             owner = owner_of(link.altnames)
+            where = f" in namespace {spec}" if spec else ""
             if owner is None:
                 continue
-            where = f" in namespace {spec}" if spec else ""
+            if not wanted(owner):
+                skipped.append(f"device {link.name}{where} (owner {owner})")
+                continue
             out.append(Action(f"delete device {link.name}{where} (owner {owner})", ip(spec, "link", "del", link.name),
                               partial(_del_link, s, spec, link.index, link.name), "delete", "device", link.name, spec,
                               owner))
@@ -158,10 +180,17 @@ def _del_link(s: Session, spec: str | None, index: int, name: str) -> None:
         pass
 
 
-def cleanup(dry_run: bool = False) -> list[Action]:
-    """Remove (or with dry_run list) everything vnetctl owns; returns what was (or would be) done."""
+def cleanup(dry_run: bool = False, owner: str | None = None, all_: bool = False,
+            warnings: list[str] | None = None) -> list[Action]:
+    """Remove (or with dry_run list) what labs left; with all_ or owner also what CLI commands made.
+
+    Returns what was (or would be) done; what the scope leaves and what cannot be proven
+    vnetctl's is named in `warnings`.
+    """
     if not dry_run:
         require(frozenset({"CAP_NET_ADMIN", "CAP_SYS_ADMIN"}), "cleanup")
+    wanted = scope(owner, all_)
+    warnings = [] if warnings is None else warnings
     done: list[Action] = []
     left: list[str] = []
 
@@ -175,26 +204,55 @@ def cleanup(dry_run: bool = False) -> list[Action]:
             except VnetError as e:
                 left.append(f"{a.what}: {e.line()}")
 
+    outer = None if dry_run else jr.CleanupLock(exclusive=True).acquire()  # no lab changes meanwhile, 75 otherwise
     locks: list[jr.LabLock] = []
     try:
-        if not dry_run:  # a lab another vnetctl is bringing up or down is not torn out from under it
-            for name in _lab_dirs():
-                locks.append(jr.LabLock(name).acquire())
-        run(_process_actions())
-        ns_actions = _netns_actions()
-        run(ns_actions)
-        doomed = {name for name, _ in state.owned_netns().items()} if dry_run else set()
+        if not dry_run:
+            locks = [jr.LabLock(name, by_cleanup=True).acquire() for name in _lab_dirs()]
+        kept = _undo_labs(wanted, dry_run, done, left, warnings)
+        skipped: list[str] = []
+        run(_process_actions(wanted))
+        damaged: list[str] = []
+        run(_netns_actions(wanted, skipped, damaged))
+        doomed = {n for n, rec in state.owned_netns().items() if wanted(rec.get("owner"))} if dry_run else set()
         with Session(256) as s:
-            run(_device_actions(s, doomed))
-        labs = [n for n in _lab_dirs() if set(os.listdir(paths.lab_dir(n))) - {jr.LOCK}]
-        for name in labs:
-            done.append(Action(f"state of lab {name}", f"rm -r {shlex.quote(paths.lab_dir(name))}", lambda: None, "remove",
-                               "lab-state", name, owner=name))
-            if not dry_run:
-                jr.forget(name, keep_lock=True)
+            run(_device_actions(s, doomed, wanted, skipped))
+        warnings += [f"{d}; skipped" for d in damaged]
+        if skipped:
+            why = "other owners" if owner is not None else "made by plain vnetctl commands; --all or --owner cli removes them"
+            warnings.append(f"left ({why}): " + ", ".join(skipped))
+        for name in [n for n in _lab_dirs() if wanted(n) and n not in kept]:
+            if set(os.listdir(paths.lab_dir(name))) - {jr.LOCK}:
+                done.append(Action(f"state of lab {name}", f"rm -r {shlex.quote(paths.lab_dir(name))}", lambda: None, "remove",
+                                   "lab-state", name, owner=name))
+                if not dry_run:
+                    jr.forget(name, keep_lock=True)
     finally:
         for lock in locks:
             lock.release()
+        if outer is not None:
+            outer.release()
     if left:
         raise IncompleteUndo(f"cleanup left {len(left)} thing(s): " + "; ".join(left), left)
     return done
+
+
+def _undo_labs(wanted: Wanted, dry_run: bool, done: list[Action], left: list[str], warnings: list[str]) -> set[str]:
+    """Undo each wanted lab's journal as `lab down` does; return the labs whose state must stay (not all undone)."""
+    kept: set[str] = set()
+    for name in filter(wanted, _lab_dirs()):
+        if not os.path.exists(os.path.join(paths.lab_dir(name), jr.JOURNAL)):
+            continue
+        meta = jr.read_meta(name) or {}
+        done.append(Action(f"undo lab {name}'s journal ({jr.status_of(meta)})", f"vnetctl lab down {shlex.quote(name)}",
+                           lambda: None, "undo", "lab", name, owner=name))
+        if dry_run:
+            continue
+        if meta.get("damaged"):
+            warnings.append(f"{meta['damaged']}; going by the journal")
+        _, undone_left, damaged = undo_journal(name, warnings)
+        warnings += [f"lab {name}: {d}: what it did is unknown; removed what carries the lab's marker" for d in damaged]
+        if undone_left:
+            kept.add(name)  # never forget the record of something not yet undone
+            left += [f"lab {name}: {x}" for x in undone_left]
+    return kept

@@ -25,6 +25,7 @@ JOURNAL = "journal.jsonl"
 META = "meta.json"
 COPY = "lab.yaml"
 LOCK = "lock"
+CLEANUP_LOCK = ".cleanup.lock"  # in the labs directory; never a lab's name (names start with a letter or digit)
 RUN = "run"
 
 
@@ -34,12 +35,79 @@ def _private_dir(path: str) -> str:
     return path
 
 
-class LabLock:
-    """An exclusive flock on the lab's lock file, recording the holder's pid."""
+def _holder(fd: int) -> str:
+    return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
 
-    def __init__(self, name: str) -> None:
+
+def lock_holders() -> list[str]:
+    """'lab NAME (pid N)' for each lab another vnetctl is changing right now."""
+    out = []
+    for name in names(any_state=True):
+        try:
+            fd = os.open(os.path.join(paths.lab_dir(name), LOCK), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            out.append(f"lab {name} (pid {_holder(fd)})")
+        finally:
+            os.close(fd)
+    return out
+
+
+class CleanupLock:
+    """What keeps `cleanup` and lab changes apart: cleanup holds it exclusively, every lab change shares it."""
+
+    def __init__(self, exclusive: bool) -> None:
+        self.exclusive = exclusive
+        self.fd: int | None = None
+
+    def acquire(self) -> CleanupLock:
+        """Take it, or raise Locked naming the other side's pid(s)."""
+        path = os.path.join(_private_dir(paths.labs_dir()), CLEANUP_LOCK)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            os.close(fd)
+            if self.exclusive:
+                raise Locked("cleanup: a lab is being changed by another vnetctl: " + (", ".join(lock_holders()) or "pid unknown"),
+                             "wait for it to finish, then retry") from None
+            raise Locked(f"vnetctl cleanup (pid {holder}) is running", "wait for it to finish, then retry") from None
+        if self.exclusive:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        """Drop it."""
+        if self.fd is not None:
+            if self.exclusive:
+                os.ftruncate(self.fd, 0)
+            os.close(self.fd)
+            self.fd = None
+
+    def __enter__(self) -> CleanupLock:
+        return self.acquire()
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class LabLock:
+    """An exclusive flock on the lab's lock file, recording the holder's pid.
+
+    Unless taken by cleanup itself (which holds CleanupLock exclusively), it also shares the
+    CleanupLock, so a cleanup never runs while a lab is being changed, nor the other way round.
+    """
+
+    def __init__(self, name: str, by_cleanup: bool = False) -> None:
         self.name = name
         self.fd: int | None = None
+        self.outer = None if by_cleanup else CleanupLock(exclusive=False)
 
     def path(self) -> str:
         """The lock file (its directory created, private)."""
@@ -48,12 +116,17 @@ class LabLock:
 
     def acquire(self) -> LabLock:
         """Take the lock or raise Locked naming the pid that holds it."""
-        fd = os.open(self.path(), os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        path = self.path()
+        if self.outer is not None:
+            self.outer.acquire()
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            holder = _holder(fd)
             os.close(fd)
+            if self.outer is not None:
+                self.outer.release()
             raise Locked(f"lab {self.name!r} is locked by another vnetctl (pid {holder})",
                          "wait for it to finish, then retry") from None
         os.ftruncate(fd, 0)
@@ -67,6 +140,8 @@ class LabLock:
             os.ftruncate(self.fd, 0)
             os.close(self.fd)
             self.fd = None
+        if self.outer is not None:
+            self.outer.release()
 
     def __enter__(self) -> LabLock:
         return self.acquire()
@@ -172,12 +247,25 @@ def _frozen(value: Any) -> Any:
 
 
 def read_meta(name: str) -> dict[str, Any] | None:
-    """The lab's meta data (None when the lab has no state)."""
-    return state.read_json(os.path.join(paths.lab_dir(name), META))
+    """The lab's meta data (None when the lab has no state).
+
+    A damaged file (truncated by a full disk, edited by hand) reads as {"status": "damaged", "damaged": why}:
+    the journal still says what the lab made, so `lab down` and `cleanup` can remove it.
+    """
+    path = os.path.join(paths.lab_dir(name), META)
+    try:
+        meta = state.read_json(path)
+    except ValueError as e:
+        return {"status": "damaged", "damaged": f"{path} is damaged ({type(e).__name__}: {e})"}
+    if meta is not None and not isinstance(meta, dict):
+        return {"status": "damaged", "damaged": f"{path} is damaged (not a JSON object)"}
+    return meta
 
 
 def status_of(meta: dict[str, Any]) -> str:
-    """The lab's status for people: up, starting (pid N), crashed (pid N gone), failed."""
+    """The lab's status for people: up, starting (pid N), crashed (pid N gone), failed, damaged (file)."""
+    if meta.get("damaged"):
+        return f"damaged ({META} unreadable)"
     status = str(meta.get("status", "unknown"))
     pid = meta.get("pid")
     if status == "starting" and pid:
@@ -188,6 +276,8 @@ def status_of(meta: dict[str, Any]) -> str:
 def write_meta(lab: str, **fields: Any) -> None:
     """Update the lab's meta data."""
     meta = read_meta(lab) or {}
+    if meta.get("damaged"):
+        meta = {}
     meta.update(fields, updated=time.time())
     state.write_json(os.path.join(paths.lab_dir(lab), META), meta)
 
@@ -225,11 +315,15 @@ def forget(name: str, keep_lock: bool = True) -> None:
             pass
 
 
-def names() -> list[str]:
-    """Labs with state on this host (up, partly up after a crash, or being brought up)."""
+def names(any_state: bool = False) -> list[str]:
+    """Labs with state on this host (up, partly up after a crash, or being brought up).
+
+    With any_state, also those with only a journal or a lock left (a crash before or while writing meta data).
+    """
     d = paths.labs_dir()
     try:
         found = sorted(os.listdir(d))
     except FileNotFoundError:
         return []
-    return [n for n in found if paths.valid_name(n) and os.path.exists(os.path.join(d, n, META))]
+    wanted = (META, JOURNAL, LOCK) if any_state else (META,)
+    return [n for n in found if paths.valid_name(n) and any(os.path.exists(os.path.join(d, n, f)) for f in wanted)]

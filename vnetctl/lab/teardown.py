@@ -11,11 +11,12 @@ from __future__ import annotations
 import time
 
 from ..backend import rtdump
-from ..errors import Busy, NotFound
+from ..errors import NotFound, NotOurs
 from ..ops.link import delete_if_owned
 from ..ops.netns import drop_placeholder
 from ..ownership import owner_of
 from ..steps import Dev, Journal, Session, Step, error_text, signals_deferred
+from . import journal as jr
 from .journal import Entry
 
 
@@ -48,8 +49,11 @@ def _outer_creation(step: Step, lab_ns: set[str]) -> bool:
     return bool(made) and not any(ns in lab_ns for ns, _ in made)
 
 
-def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -> list[str]:
+def teardown(entries: list[Entry], s: Session, journal: Journal | None = None,
+             warnings: list[str] | None = None) -> list[str]:
     """Undo the journal's Steps in reverse; return what could not be undone.
+
+    What holds a planned name but cannot be proven the lab's is left alone and named in `warnings`.
 
     Processes and settings first, then the lab's namespaces, then its devices outside them.
     A veth with an end in a lab namespace is not deleted by itself: the kernel removes it
@@ -70,16 +74,15 @@ def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -
         try:
             if not e.done:
                 e.step.adopt(s)
-            outside = e.step.dies_with(lab_ns)
+            outside = e.step.dies_with(lab_ns) if e.done else None  # unfinished: what holds its names may be another's
             if outside is not None:
                 awaited.append((e, outside))
                 return
             try:
                 e.step.undo(s, e.receipt)
-            except Busy:
-                if e.done:
-                    raise
-                # never finished, and what holds the name is not ours: nothing of ours to undo
+            except NotOurs as exc:  # what holds the name cannot be proven ours: leave it, say so
+                if warnings is not None:
+                    warnings.append(f"left alone: {exc.message}")
             made_ns = e.step.creates_namespace()
             if made_ns:
                 # a crash between unmounting and unlinking leaves the empty mount point
@@ -106,3 +109,19 @@ def teardown(entries: list[Entry], s: Session, journal: Journal | None = None) -
             except Exception as exc:
                 left.append(f"remove veths of the lab's namespaces ({error_text(exc)})")
     return left
+
+
+def undo_journal(name: str, warnings: list[str] | None = None, handles: int = 256) -> tuple[list[Entry], list[str], list[str]]:
+    """Undo what lab `name`'s journal says was done (the caller holds its lock).
+
+    Returns the journal's entries, what could not be undone, and the journal records that could not be read.
+    """
+    damaged: list[str] = []
+    entries = jr.replay(name, damaged)
+    journal = jr.Journal(name)
+    try:
+        with Session(handles) as s:
+            left = teardown(entries, s, journal, warnings)
+    finally:
+        journal.close()
+    return entries, left, damaged

@@ -8,12 +8,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .. import kinds
-from ..backend import kernel
+from ..backend import kernel, tun
 from ..backend import netns as nsb
-from ..errors import AlreadyExists, Busy, NotFound, Unsupported, UsageError
+from ..errors import AlreadyExists, Busy, NotFound, NotOurs, Unsupported, UsageError
 from ..names import check_ifname
-from ..ownership import CLI_OWNER, is_owned, marker, owner_of
-from ..steps import Dev, Receipt, Session, Step, View, ip, where
+from ..ownership import CLI_OWNER, fresh_ifindex, is_owned, marker, owner_of
+from ..steps import Dev, Receipt, Session, Step, View, ip, where, with_fields
 
 
 def unsupported(kind: str) -> Unsupported:
@@ -43,21 +43,25 @@ def delete_if_owned(s: Session, netns: str | None, name: str, owner: str) -> Non
     if link is None:
         return
     if not is_owned(link.altnames, owner):
-        raise Busy(f"device {name!r} is not marked as made by {owner!r}", "left alone")
+        raise NotOurs(f"device {name!r}{where(netns)} is not marked as made by {owner!r}", "left alone")
     try:
         nl.del_link(link.index, name)
     except NotFound:
         pass
 
 
-def adopt_unmarked(s: Session, devs: list[Dev], kind: str, owner: str) -> None:
-    """Mark each device of `devs` that is of `kind` and carries no marker at all (a crash before marking)."""
-    for ns, name in devs:
+def adopt_unmarked(s: Session, devs: list[tuple[str | None, str, int]], kind: str, owner: str) -> None:
+    """Mark each (namespace, name, requested ifindex) device that is provably the one a crash left unmarked.
+
+    Proof is the ifindex requested at creation and journaled before it; a planned name and kind are not:
+    a device made by hand under that name is left alone (its undo names it).
+    """
+    for ns, name, index in devs:
         try:
             link = s.nl(ns).link(name)
         except NotFound:
             continue
-        if link is not None and owner_of(link.altnames) is None and link.kind == kind:
+        if link is not None and index and link.index == index and owner_of(link.altnames) is None and link.kind == kind:
             mark(s, ns, name, owner)
 
 
@@ -84,6 +88,8 @@ class LinkAdd(Step):
     peer_netns: str | None = None
     lower: str | None = None
     owner: str = CLI_OWNER
+    ifindex: int = 0  # requested at creation (0: the kernel picks); see identified()
+    peer_ifindex: int = 0
 
     def __post_init__(self) -> None:
         check_ifname(self.name)
@@ -119,7 +125,7 @@ class LinkAdd(Step):
             if self.kind == "veth":
                 self._add_veth(s)
             else:
-                nl.add_link(self.name, self.kind, data)
+                nl.add_link(self.name, self.kind, data, index=self.ifindex)
         except Unsupported:
             raise unsupported(self.kind) from None
         except AlreadyExists as taken:
@@ -141,7 +147,8 @@ class LinkAdd(Step):
         """Ask from here with IFLA_NET_NS_FD for each end, so each is born in its namespace."""
         fds = [ns_fd(self.netns) if self.netns else None, ns_fd(self.peer_netns) if self.peer_netns else None]
         try:
-            s.nl(None).add_link(self.name, "veth", ns_fd=fds[0], peer=self.peer, peer_ns_fd=fds[1])
+            s.nl(None).add_link(self.name, "veth", ns_fd=fds[0], peer=self.peer, peer_ns_fd=fds[1],
+                                index=self.ifindex, peer_index=self.peer_ifindex)
         finally:
             for fd in fds:
                 if fd is not None:
@@ -209,8 +216,16 @@ class LinkAdd(Step):
                 return [(ns, name) for ns, name in here if ns not in lab_ns]
         return None
 
+    def identified(self) -> LinkAdd:
+        if self.ifindex:
+            return self
+        return with_fields(self, ifindex=fresh_ifindex(), peer_ifindex=fresh_ifindex() if self.peer is not None else 0)
+
     def adopt(self, s: Session) -> None:
-        adopt_unmarked(s, self.creates(), self.kind, self.owner)
+        ends = [(self.netns, self.name, self.ifindex)]
+        if self.peer is not None:
+            ends.append((self.peer_netns, self.peer, self.peer_ifindex))
+        adopt_unmarked(s, ends, self.kind, self.owner)
 
     def drift(self, view: View, owner: str, receipt: Receipt) -> str | None:
         return devices_drift(view, self.creates(), owner)
@@ -263,6 +278,7 @@ class LinkDel(Step):
     netns: str | None = None
     kind: str | None = None
     kinds: tuple[str, ...] = field(default=())
+    held_ok: bool = True  # False: a tun/tap a process holds open is refused (its program would lose its device)
 
     def apply(self, s: Session) -> Receipt:
         nl = s.nl(self.netns)
@@ -270,6 +286,12 @@ class LinkDel(Step):
         wanted = self.kinds or ((self.kind,) if self.kind else ())
         if wanted and link.kind not in wanted:
             raise _wrong_kind(self.name, self.netns, link.kind, wanted)
+        if not self.held_ok and link.kind == "tun":
+            ref = s.ns(self.netns)
+            held = tun.holders(self.name, ref.inode if ref else nsb.current_inode())
+            if held:
+                raise Busy(f"{self.name!r} is held by " + ", ".join(f"{c}[{p}] fd {fd}" for p, c, fd in held),
+                           "stop them first, or use --force (they then end with their summary)")
         nl.del_link(link.index, self.name)
         return None
 

@@ -6,12 +6,12 @@ import os
 import shlex
 import stat
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from .. import state
 from ..backend import netns as nsb
 from ..backend.procfs import netns_pids
-from ..errors import Busy, NotFound
+from ..errors import Busy, NotFound, NotOurs
 from ..ownership import CLI_OWNER
 from ..steps import Receipt, Session, Step, View
 
@@ -34,6 +34,22 @@ def drop_placeholder(name: str) -> None:
         os.unlink(path)
 
 
+def is_ours(ref: nsb.NsRef, rec: dict[str, Any] | None) -> bool:
+    """Proof that the namespace at ref is the one a record describes: its netns cookie (never reused within a boot).
+
+    Only a record without a cookie (an older vnetctl) or a kernel without SO_NETNS_COOKIE falls back
+    to the nsfs inode, which the kernel does reuse.
+    """
+    if not rec:
+        return False
+    want = rec.get("cookie")
+    if want is not None:
+        got = nsb.cookie_of(ref)
+        if got is not None:
+            return bool(got == want)
+    return bool(rec.get("inode")) and rec.get("inode") == ref.inode
+
+
 @dataclass(frozen=True)
 class NetnsAdd(Step):
     """Create a named namespace and record it as vnetctl's."""
@@ -43,13 +59,20 @@ class NetnsAdd(Step):
     caps: ClassVar[frozenset[str]] = NETNS_CAPS
 
     def apply(self, s: Session) -> Receipt:
-        ref = nsb.create(self.name)
+        cookie: list[int | None] = []
+
+        def record(c: int | None) -> None:  # before the namespace has its name: a crash can never outrun the record
+            cookie.append(c)
+            state.record_netns(self.name, 0, self.owner, c)
+
+        ref = nsb.create(self.name, record)
         try:
-            state.record_netns(self.name, ref.inode, self.owner)
+            state.record_netns(self.name, ref.inode, self.owner, cookie[0])
         except BaseException:
             nsb.delete(self.name)  # unrecorded, it would be no one's to clean up
+            state.forget_netns(self.name)
             raise
-        return {"inode": ref.inode}
+        return {"inode": ref.inode, "cookie": cookie[0]}
 
     def undo(self, s: Session, receipt: Receipt) -> None:
         s.forget(self.name)
@@ -58,10 +81,13 @@ class NetnsAdd(Step):
         except NotFound:
             state.forget_netns(self.name)
             return
-        inode = receipt["inode"] if receipt else None
-        if ref is None or (inode is not None and ref.inode != inode) or (
-                inode is None and state.netns_owner(self.name, ref.inode) != self.owner):
-            raise Busy(f"namespace {self.name!r} is not the one vnetctl made", "left alone")
+        rec = state.netns_record(self.name)
+        mine = rec if rec and rec.get("owner") == self.owner and (
+            not receipt or receipt.get("cookie") is None or rec.get("cookie") == receipt.get("cookie")) else None
+        if ref is None or not is_ours(ref, receipt or mine):
+            if mine:
+                state.forget_netns(self.name)  # ours is gone: the record describes nothing any more
+            raise NotOurs(f"namespace {self.name!r} is not the one vnetctl made for {self.owner!r}", "left alone")
         nsb.delete(self.name)
         state.forget_netns(self.name)
 
@@ -80,15 +106,16 @@ class NetnsAdd(Step):
         except NotFound:
             drop_placeholder(self.name)
             return
-        if ref is not None and not state.owned_netns().get(self.name):
-            state.record_netns(self.name, ref.inode, self.owner)
+        rec = state.netns_record(self.name)
+        if ref is not None and rec and rec.get("owner") == self.owner and not rec.get("inode") and is_ours(ref, rec):
+            state.record_netns(self.name, ref.inode, self.owner, rec.get("cookie"))  # named, but not yet recorded so
 
     def drift(self, view: View, owner: str, receipt: Receipt) -> str | None:
         try:
             ref = nsb.resolve(self.name)
         except NotFound:
             return f"namespace {self.name} is missing"
-        if receipt and ref is not None and ref.inode != receipt.get("inode"):
+        if receipt and ref is not None and not is_ours(ref, receipt):
             return f"namespace {self.name} was replaced (inode {ref.inode}, made {receipt.get('inode')})"
         return None
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 from ..backend import tun
 from ..errors import AlreadyExists, NotFound, UsageError
 from ..names import check_ifname
-from ..ownership import CLI_OWNER, marker
-from ..steps import Dev, Receipt, Session, Step, View, ip
+from ..ownership import CLI_OWNER, fresh_ifindex, marker
+from ..steps import Dev, Receipt, Session, Step, View, ip, with_fields
 from .link import adopt_unmarked, delete_if_owned, devices_drift, mark
 
 
@@ -45,6 +45,7 @@ class TuntapAdd(Step):
     group: str | None = None
     multi_queue: bool = False
     owner: str = CLI_OWNER
+    ifindex: int = 0  # requested at creation (0: the kernel picks); see identified()
 
     def __post_init__(self) -> None:
         check_ifname(self.name)
@@ -57,7 +58,7 @@ class TuntapAdd(Step):
             where = f" in namespace {self.netns}" if self.netns else ""
             raise AlreadyExists(f"device {self.name!r} exists{where}", "pick another name")
         tun.create(self.name, self.mode, s.ns(self.netns), user=uid_of(self.user), group=gid_of(self.group),
-                   multi_queue=self.multi_queue)
+                   multi_queue=self.multi_queue, index=self.ifindex)
         try:
             mark(s, self.netns, self.name, self.owner)
         except Exception:
@@ -88,8 +89,11 @@ class TuntapAdd(Step):
     def vanishes_with(self, lab_ns: set[str], made: set[Dev]) -> bool:
         return self.netns in lab_ns
 
+    def identified(self) -> TuntapAdd:
+        return self if self.ifindex else with_fields(self, ifindex=fresh_ifindex())
+
     def adopt(self, s: Session) -> None:
-        adopt_unmarked(s, self.creates(), "tun", self.owner)
+        adopt_unmarked(s, [(self.netns, self.name, self.ifindex)], "tun", self.owner)
 
     def drift(self, view: View, owner: str, receipt: Receipt) -> str | None:
         return devices_drift(view, self.creates(), owner)
