@@ -17,7 +17,7 @@ from .backend import netns as nsb
 from .backend import nsfind
 from .backend import tun as tunb
 from .backend.procfs import comm
-from .errors import NotFound, UsageError, VnetError
+from .errors import AlreadyExists, NotFound, UsageError, VnetError
 from .model import Address, Link, Route
 from .names import check_ifname, check_netns
 from .ops.addr import AddrAdd, AddrDel
@@ -105,11 +105,12 @@ def veth_add(name: str, peer: str, netns: str | None = None, peer_netns: str | N
     return run(steps, dry_run)
 
 
-def link_del(name: str, netns: str | None = None, kinds: tuple[str, ...] = (), dry_run: bool = False) -> list[Step]:
-    """Delete a device (only of `kinds`, when given)."""
+def link_del(name: str, netns: str | None = None, kinds: tuple[str, ...] = (), dry_run: bool = False,
+             force: bool = True) -> list[Step]:
+    """Delete a device (only of `kinds`, when given); without force a tun/tap a process holds is refused."""
     check_ifname(name)
     with located(name, netns):
-        return run([LinkDel(name, netns, kinds=kinds)], dry_run)
+        return run([LinkDel(name, netns, kinds=kinds, held_ok=force)], dry_run)
 
 
 @contextmanager
@@ -140,6 +141,10 @@ def bridge_addif(bridge: str, dev: str, netns: str | None = None, dry_run: bool 
     """Enslave a device to a bridge (brctl addif) and bring it up."""
     if not dry_run:
         _require_kind(bridge, netns, "bridge")
+        with Session() as s:
+            nl = s.nl(netns)
+            if nl.require(dev).master == nl.require(bridge).index:  # adding what is there is a conflict, as for addresses
+                raise AlreadyExists(f"{dev!r} is already a port of bridge {bridge!r}", f"see 'vnetctl bridge show {bridge}'")
     return run([LinkSet(dev, "master", check_ifname(bridge), netns), LinkSet(dev, "up", True, netns)], dry_run)
 
 
@@ -151,7 +156,7 @@ def bridge_delif(bridge: str, dev: str, netns: str | None = None, dry_run: bool 
             nl = s.nl(netns)
             link, br = nl.require(dev), nl.require(bridge)
             if link.master != br.index:
-                raise UsageError(f"{dev!r} is not a port of bridge {bridge!r}", f"see 'vnetctl bridge show {bridge}'")
+                raise NotFound(f"{dev!r} is not a port of bridge {bridge!r}", f"see 'vnetctl bridge show {bridge}'")
     return run([LinkSet(dev, "master", "", netns)], dry_run)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 
-from ..errors import NotFound, PermissionDenied, UsageError
+from ..errors import CommandNotExecutable, CommandNotFound, PermissionDenied, UsageError
 from . import netns as nsb
 
 CLONE_NEWNS = 0x00020000
@@ -34,4 +34,7 @@ def exec_in(spec: str, argv: list[str]) -> None:
     try:
         os.execvp(argv[0], argv)
     except FileNotFoundError:
-        raise NotFound(f"command {argv[0]!r} not found", "give a program on PATH or an absolute path") from None
+        raise CommandNotFound(f"command {argv[0]!r} not found", "give a program on PATH or an absolute path") from None
+    except OSError as e:  # EACCES, ENOEXEC...: there, but not something to run
+        raise CommandNotExecutable(f"command {argv[0]!r} cannot be run: {e.strerror}",
+                                   "give an executable program") from None

@@ -9,6 +9,7 @@ import click
 from .. import discovery
 from ..render import inspect_text as text
 from ..render.output import emit_json
+from ..render.safe import sanitized
 from .common import json_option, netns_option, warn
 
 FORMATS = ["tree", "table", "dot", "mermaid"]
@@ -50,7 +51,9 @@ def inspect(ctx: click.Context, netns: str | None, as_json: bool, fmt: str, watc
     warn(view.warnings)
     if as_json:
         emit_json(text.host_json(view))
-    elif fmt == "dot":
+        return
+    view = sanitized(view)  # every text format below prints names and comms
+    if fmt == "dot":
         from ..render.graph import dot
         sys.stdout.write(dot(view))
     elif fmt == "mermaid":
@@ -119,7 +122,7 @@ def peer(dev: str, netns: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(text.device_json(found))
     else:
-        sys.stdout.write("\n".join(text.device_text(found)) + "\n")
+        sys.stdout.write("\n".join(text.device_text(sanitized(found))) + "\n")
 
 
 @inspect.command("driver")
@@ -134,7 +137,7 @@ def driver(dev: str, netns: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(text.driver_json(found))
     else:
-        info = text.driver_json(found)
+        info = text.driver_json(sanitized(found))
         sys.stdout.write("".join(f"{k.replace('_', '-')}: {v if v is not None else '-'}\n" for k, v in info.items()))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from .. import api
+from ..errors import UsageError
 from ..render.output import Col, emit_json, table
 from ..render.shapes import link_json
 from .common import dry_run_option, json_option, netns_option, show_plan
@@ -18,7 +19,8 @@ def link() -> None:
 @link.command("set")
 @click.argument("dev")
 @netns_option
-@click.option("--up/--down", "up", default=None, help="Bring the device up or down.")
+@click.option("--up", "up_", is_flag=True, help="Bring the device up.")
+@click.option("--down", "down_", is_flag=True, help="Bring the device down.")
 @click.option("--mtu", metavar="N", type=click.IntRange(68, 65535), help="Set the MTU.")
 @click.option("--master", metavar="BRIDGE", help="Enslave to BRIDGE.")
 @click.option("--nomaster", is_flag=True, help="Release from its bridge.")
@@ -26,9 +28,12 @@ def link() -> None:
               help="Move into namespace NS (name, pid:PID or path; 'host' for this namespace).")
 @click.option("--name", "new_name", metavar="NEW", help="Rename the device.")
 @dry_run_option
-def set_(dev: str, netns: str | None, up: bool | None, mtu: int | None, master: str | None, nomaster: bool,
+def set_(dev: str, netns: str | None, up_: bool, down_: bool, mtu: int | None, master: str | None, nomaster: bool,
          to_netns: str | None, new_name: str | None, dry_run: bool) -> None:
     """Change DEV: rename, MTU, bridge, namespace, then up/down (in its new place)."""
+    if up_ and down_:
+        raise UsageError("--up and --down contradict each other", "give one of them; nothing was changed")
+    up = True if up_ else False if down_ else None
     show_plan(api.link_set(dev, netns, up=up, mtu=mtu, master=master, nomaster=nomaster, to_netns=to_netns,
                            new_name=new_name, dry_run=dry_run), dry_run)
 

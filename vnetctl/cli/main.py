@@ -12,6 +12,7 @@ import click
 
 from ..errors import EXIT_CODES, VnetError
 from ..render.output import set_pretty
+from ..render.safe import safe
 from .common import refuse_unused_globals
 from .complete import attach, netns_names
 from .groups import adopt, resolve
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     except VnetError as e:
         if os.environ.get("VNETCTL_DEBUG"):
             traceback.print_exc()
-        click.echo(f"Error: {e.line()}", err=True)
+        click.echo(f"Error: {safe(e.line())}", err=True)
         code = e.exit_code
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)

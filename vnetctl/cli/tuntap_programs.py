@@ -9,6 +9,7 @@ import click
 from ..backend.process import set_name
 from ..model import iso_time
 from ..render.output import json_text
+from ..render.safe import safe
 from ..userspace import guest as guest_prog
 from ..userspace import reader
 from ..userspace import tunnel as tunnel_prog
@@ -18,12 +19,12 @@ from .common import json_option, netns_option
 
 def _out(line: str) -> None:
     # Flushed per line: whoever follows the output through a pipe sees each packet as it comes.
-    sys.stdout.write(line + "\n")
+    sys.stdout.write(safe(line) + "\n")
     sys.stdout.flush()
 
 
 def _err(line: str) -> None:
-    click.echo(line, err=True)
+    click.echo(safe(line), err=True)
 
 
 @click.command("read")
@@ -97,7 +98,8 @@ def guest(dev: str, cidr: str | None, mac: str | None, netns: str | None, use_dh
 @click.option("--udp-gso/--no-udp-gso", default=None,
               help="Send each 64 KB packet with UDP_SEGMENT instead of as one datagram the underlay fragments "
                    "[default: on with --offload where the kernel has it; off by itself where the peer gets it in pieces].")
-@click.option("--count", metavar="N", type=click.IntRange(min=1), default=None, help="Stop after N packets each way.")
+@click.option("--count", metavar="N", type=click.IntRange(min=1), default=None,
+              help="Stop after N packets (both directions together).")
 @json_option
 def tunnel(dev: str, local: str, remote: str | None, netns: str | None, routes: tuple[str, ...], queues: int,
            offload: bool, udp_gso: bool | None, count: int | None, as_json: bool) -> None:

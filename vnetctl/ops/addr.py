@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 from dataclasses import dataclass
 
-from ..errors import AlreadyExists, NotFound, UsageError
+from ..errors import AlreadyExists, BackendError, NotFound, UsageError
 from ..steps import Dev, Receipt, Session, Step, View, ip, where
 
 
@@ -77,7 +78,13 @@ class AddrDel(Step):
 
     def apply(self, s: Session) -> Receipt:
         nl = s.nl(self.netns)
-        nl.del_addr(nl.require(self.dev).index, self.dev, self.cidr)
+        try:
+            nl.del_addr(nl.require(self.dev).index, self.dev, self.cidr)
+        except BackendError as e:
+            if e.errno != errno.EADDRNOTAVAIL:
+                raise
+            raise NotFound(f"address {self.cidr} is not on {self.dev}{where(self.netns)}",
+                           f"see 'vnetctl addr show {self.dev}'") from None
         return None
 
     def undo(self, s: Session, receipt: Receipt) -> None:

@@ -19,6 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import TYPE_CHECKING, Any
 
+from .safe import safe
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -81,7 +83,7 @@ def emit_json(data: Any, pretty: bool | None = None) -> None:
 def warn(warnings: Iterable[str]) -> None:
     """Print each thing that could not be seen as `warning: ...` on stderr."""
     for w in warnings:
-        sys.stderr.write(f"warning: {w}\n")
+        sys.stderr.write(f"warning: {safe(w)}\n")
     sys.stderr.flush()
 
 
@@ -102,7 +104,7 @@ def cell(value: Any) -> str:
         return "yes" if value else "no"
     if isinstance(value, (list, tuple)):
         return ",".join(cell(v) for v in value) if value else "-"
-    return str(value)
+    return safe(value)
 
 
 CUT_MIN = 12  # a cut column keeps at least this much (or its header)
@@ -163,4 +165,4 @@ def table(columns: Sequence[str | Col], rows: Iterable[Sequence[Any]], title: st
 def script(lines: Iterable[str]) -> None:
     """Print command lines (a --dry-run), one per line, runnable as a shell script."""
     for line in lines:
-        sys.stdout.write(line + "\n")
+        sys.stdout.write(safe(line) + "\n")

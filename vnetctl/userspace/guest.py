@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..backend import tun
 from ..errors import Failed, UsageError
 from ..model import iso_time
 from . import dhcp
@@ -72,6 +73,9 @@ class Event:
         return {"time": iso_time(self.time), "event": self.event, **dict(self.data), "text": self.text}
 
 
+VANISHED = "stopped: the device was deleted"
+
+
 @dataclass
 class GuestStats:
     """What the guest answered."""
@@ -91,7 +95,8 @@ class GuestStats:
     def line(self) -> str:
         """The summary printed on stderr at exit."""
         return (f"{self.frames} frames read, {self.arp_replies} ARP replies, {self.echo_replies} echo replies "
-                f"in {self.seconds:.2f} s; address {self.address or 'none'}")
+                f"in {self.seconds:.2f} s; address {self.address or 'none'}"
+                + ("; stopped: the device was deleted" if VANISHED in self.events else ""))
 
 
 class Guest:
@@ -232,6 +237,10 @@ def run(dev: str, cidr: str | None, mac: str | None = None, netns: str | None = 
                         emit(event)
             except Stop as e:
                 stats.events.append(f"stopped by {e}")
+            except OSError as e:
+                if e.errno not in tun.VANISHED:
+                    raise
+                stats.events.append(VANISHED)
     finally:
         stats.seconds = time.monotonic() - start
         os.close(fd)

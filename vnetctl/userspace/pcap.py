@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import struct
 import time
 from typing import BinaryIO
@@ -26,12 +28,53 @@ def record(data: bytes | memoryview, ts: float, snaplen: int = 262144) -> bytes:
     return struct.pack("<IIII", sec, usec, len(cap), len(data)) + cap
 
 
+class Refused(OSError):
+    """The capture file's path is one vnetctl will not write to."""
+
+
+def create_private(path: str) -> int:
+    """A new file at path, mode 0600, made exclusively and renamed into place; the fd open for writing.
+
+    An existing regular file of ours is replaced (never written through: another user's open
+    fd or a 0666 mode stays with the old inode); a symlink, a FIFO, a device, another user's
+    file, or a directory that is another user's symlink are refused with Refused.
+    """
+    parent, base = os.path.split(os.path.abspath(path))
+    me = os.geteuid()
+    link = os.lstat(parent)
+    if stat.S_ISLNK(link.st_mode) and link.st_uid not in (0, me):
+        raise Refused(errno.EPERM, f"its directory {parent} is a symlink of uid {link.st_uid}")
+    dfd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        try:
+            st: os.stat_result | None = os.stat(base, dir_fd=dfd, follow_symlinks=False)
+        except FileNotFoundError:
+            st = None
+        if st is not None:
+            if stat.S_ISLNK(st.st_mode):
+                raise Refused(errno.ELOOP, "it is a symlink")
+            if not stat.S_ISREG(st.st_mode):
+                raise Refused(errno.EINVAL, "it is not a regular file (a FIFO, a device or a directory)")
+            if st.st_uid != me:
+                raise Refused(errno.EPERM, f"it belongs to uid {st.st_uid}")
+        tmp = f".{base}.{os.getpid()}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dfd)
+        try:
+            os.rename(tmp, base, src_dir_fd=dfd, dst_dir_fd=dfd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp, dir_fd=dfd)
+            raise
+        return fd
+    finally:
+        os.close(dfd)
+
+
 class PcapWriter:
-    """Append packets to a new pcap file (private mode 0600, never following a symlink)."""
+    """Write packets to a new pcap file (private mode 0600, made exclusively, never through a link)."""
 
     def __init__(self, path: str, linktype: int, snaplen: int = 262144) -> None:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        self.f: BinaryIO = os.fdopen(fd, "wb")
+        self.f: BinaryIO = os.fdopen(create_private(path), "wb")
         self.snaplen = snaplen
         self.f.write(file_header(linktype, snaplen))
         self.f.flush()

@@ -13,7 +13,7 @@ from ..backend import tun
 from ..backend.netns import resolve
 from ..errors import Failed, UsageError
 from .packet import Summary, summarize
-from .pcap import LINKTYPES, PcapWriter
+from .pcap import LINKTYPES, PcapWriter, Refused
 
 BUF_SIZE = 65536 + 64
 
@@ -34,6 +34,9 @@ def stop_on_signals() -> Iterator[None]:
     finally:
         for s, h in old.items():
             signal.signal(s, h)
+
+
+VANISHED = "device deleted"
 
 
 @dataclass
@@ -58,7 +61,8 @@ class ReadStats:
     def line(self) -> str:
         """The summary printed on stderr at exit."""
         return (f"{self.packets} packets, {self.bytes} bytes in {self.seconds:.2f} s "
-                f"({self.pps:,.0f} packets/s, {self.bps / 1e6:,.2f} Mbit/s)")
+                f"({self.pps:,.0f} packets/s, {self.bps / 1e6:,.2f} Mbit/s)"
+                + ("; stopped: the device was deleted" if self.stopped_by == VANISHED else ""))
 
 
 def open_device(dev: str, mode: str, netns: str | None) -> int:
@@ -77,8 +81,10 @@ def read(dev: str, mode: str = "tun", netns: str | None = None, count: int | Non
         writer = PcapWriter(pcap, LINKTYPES[mode]) if pcap else None
     except OSError as e:
         os.close(fd)
-        raise Failed(f"cannot write the capture file {pcap}: {e.strerror}",
-                     "give a writable path (an existing symlink is refused)") from None
+        if isinstance(e, Refused):
+            raise UsageError(f"refusing to write the capture file {pcap}: {e.strerror}",
+                             "give a new path, or a regular file of your own (it is replaced, not written through)") from None
+        raise Failed(f"cannot write the capture file {pcap}: {e.strerror}", "give a writable path") from None
     stats = ReadStats()
     start = time.monotonic()
     try:
@@ -92,6 +98,10 @@ def read(dev: str, mode: str = "tun", netns: str | None = None, count: int | Non
                     _decode_loop(fd, mode == "tap", count, stats, on_packet, writer)
             except Stop as e:
                 stats.stopped_by = str(e)
+            except OSError as e:
+                if e.errno not in tun.VANISHED:
+                    raise
+                stats.stopped_by = VANISHED
     finally:
         stats.seconds = time.monotonic() - start
         if writer:

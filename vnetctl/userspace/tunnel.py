@@ -46,6 +46,7 @@ NO_GSO = b"vnetctl:no-udp-gso\0"
 PIECES_BEFORE_ASKING = 8
 # Errors a tunnel must ride out: the tun is down (EIO), the peer is not listening yet
 # (ECONNREFUSED from an ICMP port unreachable), no route or buffer for a moment.
+DEVICE_GONE = "device deleted"
 TRANSIENT = {errno.EIO, errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENOBUFS, errno.EAGAIN,
              errno.EINVAL, errno.EMSGSIZE, errno.ENETDOWN}
 
@@ -121,7 +122,8 @@ class TunnelStats:
             return f"{c.packets} packets {c.bytes} bytes ({c.errors} errors{': ' + kinds if kinds else ''}, " \
                    f"{c.dropped} dropped)"
 
-        return f"tun->udp {side(self.tx)}; udp->tun {side(self.rx)} in {self.seconds:.2f} s"
+        gone = "; stopped: the device was deleted" if DEVICE_GONE in (self.tx.last_error, self.rx.last_error) else ""
+        return f"tun->udp {side(self.tx)}; udp->tun {side(self.rx)} in {self.seconds:.2f} s{gone}"
 
 
 class _Router:
@@ -279,6 +281,9 @@ class Tunnel:
             try:
                 loop(*args)
             except OSError as e:
+                if e.errno in tun.VANISHED:
+                    c.last_error = DEVICE_GONE  # deleted under us: an end, not a failure
+                    return
                 if e.errno not in TRANSIENT:
                     c.last_error = f"{os.strerror(e.errno or 0)} (fatal)"
                     return
@@ -441,7 +446,7 @@ def serve(dev: str, local: str, remote: str | None, routes: list[str], netns: st
 
 def run(tunnel: Tunnel, stop: threading.Event | None = None, count: int | None = None, poll: float = 0.2,
         on_ready: Callable[[], None] | None = None, on_note: Callable[[str], None] | None = None) -> TunnelStats:
-    """Open and start the tunnel, wait until SIGINT/SIGTERM or stop (or count packets each way); the totals.
+    """Open and start the tunnel, wait until SIGINT/SIGTERM, stop, count packets (both ways) or its device is deleted.
 
     on_note(text) is told what the tunnel changed on its own (a fallback from UDP GSO to IP fragments).
     """
@@ -469,11 +474,11 @@ def run(tunnel: Tunnel, stop: threading.Event | None = None, count: int | None =
                 break
             if count is not None:
                 st = tunnel.stats()
-                if st.tx.packets >= count and st.rx.packets >= count:
+                if st.tx.packets + st.rx.packets >= count:  # both ways together: one-way traffic ends too
                     break
         tell()
         st = tunnel.stats()
-        if not tunnel.alive():
+        if not tunnel.alive() and DEVICE_GONE not in (st.tx.last_error, st.rx.last_error):
             why = st.tx.last_error if "fatal" in st.tx.last_error else st.rx.last_error
             raise Failed(f"tunnel {tunnel.dev} stopped: {why}", "check the tun device and the UDP socket")
         return st
