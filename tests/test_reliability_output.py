@@ -173,3 +173,25 @@ def test_deleting_a_held_tuntap_names_the_holder_and_the_holder_ends_cleanly(pro
             holder.wait()
         if link("hold0") is not None:
             sh("ip", "link", "del", "hold0")
+
+
+def test_tunnel_count_ends_with_one_way_traffic() -> None:
+    """--count N counts both directions together: a peer that never answers still lets it end."""
+    sh("ip", "tuntap", "add", "mode", "tun", "ctun0")
+    sh("ip", "addr", "add", "10.88.0.1/24", "dev", "ctun0")
+    sh("ip", "link", "set", "ctun0", "up")
+    tunnel = start("tuntap", "tunnel", "ctun0", "--local", "127.0.0.1:47010", "--remote", "127.0.0.1:47011",
+                   "--count", "3")
+    ping = subprocess.Popen(["ping", "-i", "0.2", "-c", "50", "10.88.0.2"], stdout=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: tunnel.poll() is not None, timeout=20, what="the tunnel to stop after 3 packets")
+        code, _, err = stop(tunnel)
+        assert code == 0, err
+        assert "udp->tun 0 packets" in err and "tun->udp 0 packets" not in err, err
+    finally:
+        ping.kill()
+        ping.wait()
+        if tunnel.poll() is None:
+            tunnel.kill()
+            tunnel.wait()
+        sh("ip", "link", "del", "ctun0")
