@@ -122,7 +122,7 @@ def test_bridge_add_addif_show_delif_del() -> None:
     vnetctl("bridge", "delif", "br0", "p0", check=True)
     assert json.loads(sh("bridge", "-j", "link", "show").stdout) == []
     notport = vnetctl("bridge", "delif", "br0", "p1")
-    assert notport.returncode == 2 and "not a port" in notport.stderr
+    assert notport.returncode == 4 and "not a port" in notport.stderr
     vnetctl("bridge", "del", "br0", check=True)
     assert link("br0") is None and link("p0")
 

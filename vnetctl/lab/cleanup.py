@@ -207,8 +207,8 @@ def cleanup(dry_run: bool = False, owner: str | None = None, all_: bool = False,
     outer = None if dry_run else jr.CleanupLock(exclusive=True).acquire()  # no lab changes meanwhile, 75 otherwise
     locks: list[jr.LabLock] = []
     try:
-        if not dry_run:
-            locks = [jr.LabLock(name, by_cleanup=True).acquire() for name in _lab_dirs()]
+        for name in [] if dry_run else _lab_dirs():
+            locks.append(jr.LabLock(name, by_cleanup=True).acquire())
         kept = _undo_labs(wanted, dry_run, done, left, warnings)
         skipped: list[str] = []
         run(_process_actions(wanted))

@@ -164,5 +164,5 @@ def table(columns: Sequence[str | Col], rows: Iterable[Sequence[Any]], title: st
 
 def script(lines: Iterable[str]) -> None:
     """Print command lines (a --dry-run), one per line, runnable as a shell script."""
-    for line in lines:
-        sys.stdout.write(safe(line) + "\n")
+    for line in lines:  # a Step's command may be several lines: each is made safe, the line breaks stay
+        sys.stdout.write("\n".join(safe(part) for part in line.split("\n")) + "\n")
