@@ -173,7 +173,7 @@ def _crashed_between_create_and_mark(kind: str, planned: str = "veth") -> None:
 
     ns = NetnsAdd("nsa", owner="adopt")
     veth = (LinkAdd("va0", "veth", peer="va1", peer_netns="nsa", owner="adopt") if planned == "veth"
-            else LinkAdd("va0", "bridge", owner="adopt"))
+            else LinkAdd("va0", "bridge", owner="adopt")).identified()  # the ifindex it would ask for, journaled
     with jr.LabLock("adopt"):
         journal = jr.begin("adopt", "name: adopt\n", {"name": "adopt", "status": "starting", "pid": 999999})
         journal.intent(0, ns)
@@ -181,8 +181,9 @@ def _crashed_between_create_and_mark(kind: str, planned: str = "veth") -> None:
             journal.done(0, ns, ns.apply(s))
         journal.intent(1, veth)
         journal.close()
-    if kind == "veth":
-        subprocess.run(["ip", "link", "add", "va0", "type", "veth", "peer", "name", "va1", "netns", "nsa"], check=True)
+    if kind == "veth":  # made by the Step itself: with the ifindex its intent recorded
+        subprocess.run(["ip", "link", "add", "va0", "index", str(veth.ifindex), "type", "veth", "peer", "name", "va1",
+                        "netns", "nsa", "index", str(veth.peer_ifindex)], check=True)
     elif kind == "host-veth":
         subprocess.run(["ip", "link", "add", "va0", "type", "veth", "peer", "name", "vz1"], check=True)
     else:
