@@ -80,7 +80,7 @@ def _watch(netns: str | None) -> None:
     mon = Monitor(netns, owners=False)
     events = mon.events(stop, lambda n: click.echo(f"watching {n} namespace(s) (Ctrl-C to stop)", err=True))
     while not stop():
-        view = discovery.host(netns)
+        view = sanitized(discovery.host(netns))
         if sys.stdout.isatty():
             from ..render.output import stdout_console
             console = stdout_console()

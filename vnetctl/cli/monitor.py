@@ -12,6 +12,7 @@ import click
 from ..monitor import Monitor
 from ..owners import describe
 from ..render.output import json_text
+from ..render.safe import safe
 from .common import json_option, netns_option, warn
 
 
@@ -48,7 +49,7 @@ def monitor(netns: str | None, as_json: bool) -> None:
     for event in mon.events(stop_on_signals(), ready):
         warn(mon.warnings)
         mon.warnings.clear()
-        sys.stdout.write((json_text(event, pretty=False) if as_json else event_line(event)) + "\n")
+        sys.stdout.write((json_text(event, pretty=False) if as_json else safe(event_line(event))) + "\n")
         sys.stdout.flush()
 
 
