@@ -184,7 +184,7 @@ def test_lab_up_during_cleanup_exits_75_naming_cleanup(tmp_path: Path) -> None:
     before = snapshot()
     vnetctl("lab", "up", _write(tmp_path, STUBBORN), check=True)
     clean = subprocess.Popen(VNETCTL + ["cleanup"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lock = Path(f"{STATE}/labs/.cleanup.lock")
+    lock = Path(f"{STATE}/lock")
     wait_for(lambda: lock.exists() and lock.read_text().strip() == str(clean.pid), what="cleanup to hold its lock")
     up = vnetctl("lab", "up", "labs/veth-netns.yaml")
     assert up.returncode == 75, up.stderr

@@ -146,6 +146,6 @@ def test_unwritable_pcap_is_a_one_line_error(tmp_path) -> None:
     _tun()
     (tmp_path / "link.pcap").symlink_to(tmp_path / "elsewhere")
     proc = vnetctl("tuntap", "read", "tun0", "-n", "ns1", "--pcap", str(tmp_path / "link.pcap"))
-    assert proc.returncode == 1
-    assert proc.stderr.startswith(f"Error: cannot write the capture file {tmp_path / 'link.pcap'}")
+    assert proc.returncode == 2  # refused: vnetctl never writes through a link
+    assert proc.stderr.startswith(f"Error: refusing to write the capture file {tmp_path / 'link.pcap'}: it is a symlink")
     assert not (tmp_path / "elsewhere").exists()

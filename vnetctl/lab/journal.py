@@ -25,7 +25,7 @@ JOURNAL = "journal.jsonl"
 META = "meta.json"
 COPY = "lab.yaml"
 LOCK = "lock"
-CLEANUP_LOCK = ".cleanup.lock"  # in the labs directory; never a lab's name (names start with a letter or digit)
+CLEANUP_LOCK = "lock"  # in the state directory, beside labs/ and netns/
 RUN = "run"
 
 
@@ -65,7 +65,7 @@ class CleanupLock:
 
     def acquire(self) -> CleanupLock:
         """Take it, or raise Locked naming the other side's pid(s)."""
-        path = os.path.join(_private_dir(paths.labs_dir()), CLEANUP_LOCK)
+        path = os.path.join(state.subdir(), CLEANUP_LOCK)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
             fcntl.flock(fd, (fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
