@@ -39,6 +39,23 @@ def _holder(fd: int) -> str:
     return os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
 
 
+def _flock(path: str, how: int) -> tuple[int | None, str]:
+    """Open a lock file and flock it without waiting: (fd, '') or, when another holds it, (None, its recorded pid)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, how | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = _holder(fd)
+        os.close(fd)
+        return None, holder
+    return fd, ""
+
+
+def _record_pid(fd: int) -> None:
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+
+
 def lock_holders() -> list[str]:
     """'lab NAME (pid N)' for each lab another vnetctl is changing right now."""
     out = []
@@ -65,20 +82,14 @@ class CleanupLock:
 
     def acquire(self) -> CleanupLock:
         """Take it, or raise Locked naming the other side's pid(s)."""
-        path = os.path.join(state.subdir(), CLEANUP_LOCK)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, (fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder(fd)
-            os.close(fd)
+        fd, holder = _flock(os.path.join(state.subdir(), CLEANUP_LOCK), fcntl.LOCK_EX if self.exclusive else fcntl.LOCK_SH)
+        if fd is None:
             if self.exclusive:
                 raise Locked("cleanup: a lab is being changed by another vnetctl: " + (", ".join(lock_holders()) or "pid unknown"),
-                             "wait for it to finish, then retry") from None
-            raise Locked(f"vnetctl cleanup (pid {holder}) is running", "wait for it to finish, then retry") from None
+                             "wait for it to finish, then retry")
+            raise Locked(f"vnetctl cleanup (pid {holder}) is running", "wait for it to finish, then retry")
         if self.exclusive:
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            _record_pid(fd)
         self.fd = fd
         return self
 
@@ -119,18 +130,12 @@ class LabLock:
         path = self.path()
         if self.outer is not None:
             self.outer.acquire()
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _holder(fd)
-            os.close(fd)
+        fd, holder = _flock(path, fcntl.LOCK_EX)
+        if fd is None:
             if self.outer is not None:
                 self.outer.release()
-            raise Locked(f"lab {self.name!r} is locked by another vnetctl (pid {holder})",
-                         "wait for it to finish, then retry") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            raise Locked(f"lab {self.name!r} is locked by another vnetctl (pid {holder})", "wait for it to finish, then retry")
+        _record_pid(fd)
         self.fd = fd
         return self
 
