@@ -34,7 +34,7 @@ def add(name: str, mode: str, netns: str | None, user: str | None, group: str | 
 @click.option("--force", is_flag=True, help="Delete it even while processes hold it open (they then end).")
 @dry_run_option
 def delete(name: str, netns: str | None, force: bool, dry_run: bool) -> None:
-    """Delete tun/tap NAME; one a process holds open is refused (5, naming the holders) unless --force."""
+    """Delete tun/tap NAME (one a process holds needs --force)."""
     show_plan(api.link_del(name, netns, kinds=("tun",), dry_run=dry_run, force=force), dry_run)
 
 
