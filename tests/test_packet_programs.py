@@ -7,7 +7,7 @@ import pytest
 from vnetctl.errors import UsageError
 from vnetctl.userspace import guest as G
 from vnetctl.userspace import packet as P
-from vnetctl.userspace import tunnel as T
+from vnetctl.userspace import tunnel_routes as T
 
 MAC = "52:54:00:12:34:56"
 PEER = "02:00:00:00:00:01"
@@ -98,7 +98,7 @@ def test_endpoints_and_routes_parse_or_explain() -> None:
 def test_router_picks_the_longest_prefix_then_the_default() -> None:
     routes = [T.parse_route(x) for x in ("10.244.0.0/16=192.168.0.9:1", "10.244.2.0/24=192.168.0.2:1",
                                          "fd00:2::/64=192.168.0.6:1")]
-    r = T._Router(routes, None)
+    r = T.Router(routes, None)
 
     def to(dst: str) -> tuple[str, int] | None:
         if ":" in dst:
@@ -109,6 +109,6 @@ def test_router_picks_the_longest_prefix_then_the_default() -> None:
     assert to("10.244.3.7") == ("192.168.0.9", 1)
     assert to("10.245.0.1") is None
     assert to("fd00:2::5") == ("192.168.0.6", 1)
-    assert T._Router(routes, ("192.168.0.1", 2)).lookup(memoryview(P.build_ipv4("1.1.1.1", "8.8.8.8", 17, b""))) \
+    assert T.Router(routes, ("192.168.0.1", 2)).lookup(memoryview(P.build_ipv4("1.1.1.1", "8.8.8.8", 17, b""))) \
         == ("192.168.0.1", 2)
     assert r.lookup(memoryview(b"\x00" * 30)) is None

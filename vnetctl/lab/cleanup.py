@@ -221,12 +221,7 @@ def cleanup(dry_run: bool = False, owner: str | None = None, all_: bool = False,
         if skipped:
             why = "other owners" if owner is not None else "made by plain vnetctl commands; --all or --owner cli removes them"
             warnings.append(f"left ({why}): " + ", ".join(skipped))
-        for name in [n for n in _lab_dirs() if wanted(n) and n not in kept]:
-            if set(os.listdir(paths.lab_dir(name))) - {jr.LOCK}:
-                done.append(Action(f"state of lab {name}", f"rm -r {shlex.quote(paths.lab_dir(name))}", lambda: None, "remove",
-                                   "lab-state", name, owner=name))
-                if not dry_run:
-                    jr.forget(name, keep_lock=True)
+        done += _forget_labs([n for n in _lab_dirs() if wanted(n) and n not in kept], dry_run)
     finally:
         for lock in locks:
             lock.release()
@@ -235,6 +230,18 @@ def cleanup(dry_run: bool = False, owner: str | None = None, all_: bool = False,
     if left:
         raise IncompleteUndo(f"cleanup left {len(left)} thing(s): " + "; ".join(left), left)
     return done
+
+
+def _forget_labs(names: list[str], dry_run: bool) -> list[Action]:
+    """Drop the state of labs whose objects are gone (the lock file stays, as a lab's does)."""
+    out = []
+    for name in names:
+        if set(os.listdir(paths.lab_dir(name))) - {jr.LOCK}:
+            out.append(Action(f"state of lab {name}", f"rm -r {shlex.quote(paths.lab_dir(name))}", lambda: None, "remove",
+                              "lab-state", name, owner=name))
+            if not dry_run:
+                jr.forget(name, keep_lock=True)
+    return out
 
 
 def _undo_labs(wanted: Wanted, dry_run: bool, done: list[Action], left: list[str], warnings: list[str]) -> set[str]:

@@ -174,23 +174,9 @@ class Checker:
 
     def _scalar_problem(self, v: Any, f: F, what: str) -> str | None:
         kind = f.kind
-        if kind in ("str", "procname", "labname", "netnsname", "ifname", "ip", "ipv4", "dest") and not isinstance(v, str):
-            return f"'{what}' must be a string, not {_typename(v)}"
-        if isinstance(v, str) and "\0" in v:
-            return f"'{what}' contains a NUL character"
-        special = _special_problem(v, kind, what)
-        if special:
-            return special
-        if kind == "netns" and v is not None and not isinstance(v, str):
-            return f"'{what}' must be a namespace name or null (the host), not {_typename(v)}"
-        if kind == "int" and type(v) is not int:
-            return f"'{what}' must be an integer, not {_typename(v)}"
-        if f.range and type(v) is int and not f.range[0] <= v <= f.range[1]:
-            return f"'{what}' must be between {f.range[0]} and {f.range[1]}, not {v}"
-        if kind == "num" and (type(v) not in (int, float) or v <= 0):
-            return f"'{what}' must be a positive number of seconds"
-        if kind == "bool" and type(v) is not bool:
-            return f"'{what}' must be true or false, not {_typename(v)}"
+        basic = _type_problem(v, f, what) or _special_problem(v, kind, what)
+        if basic:
+            return basic
         if f.choices and v not in f.choices:
             near = difflib.get_close_matches(str(v), [str(c) for c in f.choices], 1)
             return (f"'{what}' must be one of {', '.join(map(str, f.choices))}, not {v!r}"
@@ -237,6 +223,26 @@ class Checker:
                 if not isinstance(k, str) or isinstance(x, (MMap, MList)) or x is None:
                     return f"'{what}': {k!r} needs a plain value"
         return None
+
+
+def _type_problem(v: Any, f: F, what: str) -> str | None:
+    """A value of the wrong type, with NUL inside, or out of its range."""
+    kind = f.kind
+    if kind in ("str", "procname", "labname", "netnsname", "ifname", "ip", "ipv4", "dest") and not isinstance(v, str):
+        return f"'{what}' must be a string, not {_typename(v)}"
+    if isinstance(v, str) and "\0" in v:
+        return f"'{what}' contains a NUL character"
+    if kind == "netns" and v is not None and not isinstance(v, str):
+        return f"'{what}' must be a namespace name or null (the host), not {_typename(v)}"
+    if kind == "int" and type(v) is not int:
+        return f"'{what}' must be an integer, not {_typename(v)}"
+    if f.range and type(v) is int and not f.range[0] <= v <= f.range[1]:
+        return f"'{what}' must be between {f.range[0]} and {f.range[1]}, not {v}"
+    if kind == "num" and (type(v) not in (int, float) or v <= 0):
+        return f"'{what}' must be a positive number of seconds"
+    if kind == "bool" and type(v) is not bool:
+        return f"'{what}' must be true or false, not {_typename(v)}"
+    return None
 
 
 def _special_problem(v: Any, kind: str, what: str) -> str | None:

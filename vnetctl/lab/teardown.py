@@ -100,15 +100,20 @@ def teardown(entries: list[Entry], s: Session, journal: Journal | None = None,
         for e in outer:
             undo(e)
         if awaited:
-            owner = getattr(awaited[0][0].step, "owner", "")
-            try:
-                _await_gone(s, [d for _, devs in awaited for d in devs], owner)
-                if journal:
-                    for e, _ in awaited:
-                        journal.undone(e.index, e.step)
-            except Exception as exc:
-                left.append(f"remove veths of the lab's namespaces ({error_text(exc)})")
+            _finish_awaited(s, awaited, journal, left)
     return left
+
+
+def _finish_awaited(s: Session, awaited: list[tuple[Entry, list[Dev]]], journal: Journal | None, left: list[str]) -> None:
+    """Wait for the veth ends the kernel removes with the lab's namespaces; then record their Steps undone."""
+    owner = getattr(awaited[0][0].step, "owner", "")
+    try:
+        _await_gone(s, [d for _, devs in awaited for d in devs], owner)
+        if journal:
+            for e, _ in awaited:
+                journal.undone(e.index, e.step)
+    except Exception as exc:
+        left.append(f"remove veths of the lab's namespaces ({error_text(exc)})")
 
 
 def undo_journal(name: str, warnings: list[str] | None = None, handles: int = 256) -> tuple[list[Entry], list[str], list[str]]:

@@ -18,7 +18,6 @@ release the GIL, so the two directions and several queues run on separate cores.
 from __future__ import annotations
 
 import errno
-import ipaddress
 import os
 import signal
 import socket
@@ -26,12 +25,13 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from ..backend import tun
 from ..backend.netns import call_in, resolve
 from ..errors import BackendError, Failed, UsageError
+from .tunnel_routes import Route, Router, parse_endpoint, parse_route
+from .tunnel_stats import DEVICE_GONE, Counters, TunnelStats
 
 IP_MTU_DISCOVER = 10
 IP_PMTUDISC_DONT = 0
@@ -46,109 +46,8 @@ NO_GSO = b"vnetctl:no-udp-gso\0"
 PIECES_BEFORE_ASKING = 8
 # Errors a tunnel must ride out: the tun is down (EIO), the peer is not listening yet
 # (ECONNREFUSED from an ICMP port unreachable), no route or buffer for a moment.
-DEVICE_GONE = "device deleted"
 TRANSIENT = {errno.EIO, errno.ECONNREFUSED, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENOBUFS, errno.EAGAIN,
              errno.EINVAL, errno.EMSGSIZE, errno.ENETDOWN}
-
-
-def parse_endpoint(text: str) -> tuple[str, int]:
-    """'IP:PORT' (or '[IPv6]:PORT') as (ip, port)."""
-    host, sep, port = text.rpartition(":")
-    host = host.strip("[]")
-    try:
-        ipaddress.ip_address(host)
-        if not sep or not 0 < int(port) < 65536:
-            raise ValueError
-    except ValueError:
-        raise UsageError(f"invalid endpoint {text!r}", "give IP:PORT, e.g. 192.168.0.2:8285") from None
-    return host, int(port)
-
-
-@dataclass(frozen=True)
-class Route:
-    """Packets to `net` go to the peer at `endpoint`."""
-
-    net: ipaddress.IPv4Network | ipaddress.IPv6Network
-    endpoint: tuple[str, int]
-
-
-def parse_route(text: str) -> Route:
-    """'CIDR=IP:PORT' as a Route."""
-    cidr, sep, ep = text.partition("=")
-    try:
-        net = ipaddress.ip_network(cidr, strict=False)
-    except ValueError:
-        net = None
-    if not sep or net is None:
-        raise UsageError(f"invalid route {text!r}", "give CIDR=IP:PORT, e.g. 10.244.2.0/24=192.168.0.3:8285")
-    return Route(net, parse_endpoint(ep))
-
-
-@dataclass
-class Counters:
-    """Per-direction counts of one worker thread (only that thread writes them)."""
-
-    packets: int = 0
-    bytes: int = 0
-    errors: int = 0
-    dropped: int = 0
-    last_error: str = ""
-    by_errno: dict[str, int] = field(default_factory=dict)
-
-    def failed(self, e: OSError) -> None:
-        """Count one transient error by its errno name."""
-        name = errno.errorcode.get(e.errno or 0, str(e.errno))
-        self.errors += 1
-        self.by_errno[name] = self.by_errno.get(name, 0) + 1
-        self.last_error = os.strerror(e.errno or 0)
-
-
-@dataclass
-class TunnelStats:
-    """What the tunnel moved, summed over its queues."""
-
-    tx: Counters = field(default_factory=Counters)
-    rx: Counters = field(default_factory=Counters)
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, object]:
-        """JSON-ready form."""
-        return {"tun_to_udp": vars(self.tx), "udp_to_tun": vars(self.rx), "seconds": round(self.seconds, 3)}
-
-    def line(self) -> str:
-        """The summary printed on stderr at exit."""
-        def side(c: Counters) -> str:
-            kinds = ", ".join(f"{k} {v}" for k, v in sorted(c.by_errno.items()))
-            return f"{c.packets} packets {c.bytes} bytes ({c.errors} errors{': ' + kinds if kinds else ''}, " \
-                   f"{c.dropped} dropped)"
-
-        gone = "; stopped: the device was deleted" if DEVICE_GONE in (self.tx.last_error, self.rx.last_error) else ""
-        return f"tun->udp {side(self.tx)}; udp->tun {side(self.rx)} in {self.seconds:.2f} s{gone}"
-
-
-class _Router:
-    """Longest-prefix choice of a peer for a destination, over a handful of routes."""
-
-    def __init__(self, routes: list[Route], default: tuple[str, int] | None) -> None:
-        self.v4 = sorted(((int(r.net.network_address), int(r.net.netmask), r.net.prefixlen, r.endpoint)
-                          for r in routes if r.net.version == 4), key=lambda x: -x[2])
-        self.v6 = sorted(((int(r.net.network_address), int(r.net.netmask), r.net.prefixlen, r.endpoint)
-                          for r in routes if r.net.version == 6), key=lambda x: -x[2])
-        self.default = default
-
-    def lookup(self, pkt: memoryview) -> tuple[str, int] | None:
-        """The peer for an IP packet (starting at pkt[0]), or None to drop it."""
-        version = pkt[0] >> 4
-        if version == 4 and len(pkt) >= 20:
-            dst, table = int.from_bytes(pkt[16:20], "big"), self.v4
-        elif version == 6 and len(pkt) >= 40:
-            dst, table = int.from_bytes(pkt[24:40], "big"), self.v6
-        else:
-            return None
-        for net, mask, _, ep in table:
-            if dst & mask == net:
-                return ep
-        return self.default
 
 
 class Tunnel:
@@ -173,7 +72,7 @@ class Tunnel:
         self.peers = {ep for ep in [remote, *(r.endpoint for r in routes)] if ep is not None}
         self.ns = resolve(netns)
         self.hdr = tun.VNET_HDR_LEN if offload else 0
-        self.router = _Router(routes, remote)
+        self.router = Router(routes, remote)
         self.fds: list[int] = []
         self.socks: list[socket.socket] = []
         self.counters: list[tuple[Counters, Counters]] = []
