@@ -231,8 +231,10 @@ def test_bad_input(lab, args, code):
 
 SHIPPED = [
     ("labs/veth-netns.yaml", "ns1", "10.1.1.3", [], None),
+    # the near end without carrier, or the far end itself admin down: which one the walk meets first
+    # depends on whether the kernel's linkwatch has already dropped vethDemo0's carrier
     ("labs/veth-netns.yaml", "ns1", "10.1.1.3", [["ip", "-n", "ns2", "link", "set", "vethDemo1", "down"]],
-     ("ns1", "vethDemo0", "link-down")),
+     [("ns1", "vethDemo0", "link-down"), ("ns2", "vethDemo1", "link-down")]),
     ("labs/vxlan-overlay.yaml", "node1", "10.42.0.2", [], None),
     ("labs/vxlan-overlay.yaml", "node1", "10.42.0.2", [["ip", "-n", "node2", "link", "set", "vxlan42", "down"]],
      ("node2", "vxlan42", "link-down")),
@@ -255,7 +257,7 @@ def test_shipped_labs(path, src, dst, inject, expect):
         assert code == 0 and r["replied"] and all(h["seen"] for h in r["hops"]), r
     else:
         v = r["verdict"]
-        assert code == 1 and (v["netns"], v["device"], v["reason"]) == expect, v
+        assert code == 1 and (v["netns"], v["device"], v["reason"]) in (expect if isinstance(expect, list) else [expect]), v
 
 
 def test_lab_check_trace_kind_and_failed_ping_detail(lab):

@@ -152,7 +152,9 @@ class Walker:
         if target is None:
             target = next((lk for lk in ports if self._leads_to(st, lk, nexthop)), None)
         if target is None:
-            stray = next((lk for lk in st.links() if lk.master != br.index and self._leads_to(st, lk, nexthop)), None)
+            # the non-port whose peer device itself holds nexthop, before one that reaches its namespace only
+            strays = [lk for lk in st.links() if lk.master != br.index and self._leads_to(st, lk, nexthop)]
+            stray = next((lk for lk in strays if self._leads_to(st, lk, nexthop, device=True)), strays[0] if strays else None)
             if stray is not None:
                 return Stop("blocked", st.name, stray.name, "bridge-port",
                             f"{stray.name} leads to {nexthop} but is not a port of {br.name}")
@@ -161,11 +163,13 @@ class Walker:
         _port_problem(h, st, target, br)
         return st, target
 
-    def _leads_to(self, st: NsState, lk: Link, ip: str) -> bool:
+    def _leads_to(self, st: NsState, lk: Link, ip: str, device: bool = False) -> bool:
+        """lk's peer is in the namespace holding ip (with device: the peer device itself holds it)."""
         if lk.kind == "tun":
             return False
         p = self.world.peer(st, lk) if lk.kind == "veth" else None
-        return p is not None and p[0].owner_of(ip) is not None
+        owner = p[0].owner_of(ip) if p is not None else None
+        return owner is not None and (not device or p is not None and owner.index == p[1].index)
 
     def vxlan(self, st: NsState, vx: Link) -> tuple[NsState, Link] | Stop:
         """Into a VXLAN: the underlay leg to its remote, out of the remote's VXLAN with the same VNI."""
