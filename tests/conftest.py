@@ -37,12 +37,44 @@ def _reset_sandbox() -> None:
     subprocess.run(["sh", "-c", "rm -rf /run/vnetctl/* /run/netns/*"], capture_output=True)
 
 
+def _live_pids() -> set[int]:
+    """Pids of the sandbox's live processes (zombies excluded)."""
+    pids = set()
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat") as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            if stat[stat.rindex(")") + 2] not in "ZX":
+                pids.add(int(entry.name))
+    return pids
+
+
+def _note_leaks(nodeid: str, before: set[int]) -> None:
+    """With VNETCTL_LEAK_LOG set, append the processes a test left running to that file."""
+    log = os.environ.get("VNETCTL_LEAK_LOG")
+    if not log:
+        return
+    for pid in sorted(_live_pids() - before - {os.getpid()}):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        with open(log, "a") as out:
+            out.write(f"{nodeid}\t{pid}\t{argv}\n")
+
+
 @pytest.fixture(autouse=True)
 def _clean_sandbox(request: pytest.FixtureRequest):
     """Each kernel test starts from, and leaves, an empty sandbox."""
     if IN_SANDBOX and "kernel" in request.keywords:
         _reset_sandbox()
+        before = _live_pids()
         yield
         _reset_sandbox()
+        _note_leaks(request.node.nodeid, before)
     else:
         yield

@@ -54,6 +54,39 @@ def everything() -> tuple[Any, set[tuple[int, str]], list[str]]:
     return snapshot(), processes(), jr.names()
 
 
+def _diff(before: Any, now: Any) -> str:
+    """What differs between two everything() snapshots, for a failure message."""
+    (spaces0, devs0), procs0, labs0 = before
+    (spaces1, devs1), procs1, labs1 = now
+    parts = [f"namespaces +{sorted(spaces1 - spaces0)} -{sorted(spaces0 - spaces1)}"]
+    for ns in sorted(set(devs0) | set(devs1)):
+        old, new = devs0.get(ns, frozenset()), devs1.get(ns, frozenset())
+        if old != new:
+            parts.append(f"devices in {ns or 'host'} +{sorted(new - old)} -{sorted(old - new)}")
+    parts.append(f"processes +{sorted(procs1 - procs0)} -{sorted(procs0 - procs1)}")
+    parts.append(f"labs +{sorted(set(labs1) - set(labs0))} -{sorted(set(labs0) - set(labs1))}")
+    return "; ".join(parts)
+
+
+def _as_before(before: Any) -> bool:
+    """The kernel's objects and the labs as before, and no process that was not there before.
+
+    A process that was there and is gone is not counted: one left by an earlier test may exit
+    on its own meanwhile; foreign processes surviving down and cleanup is checked by the tests
+    that start one (test_cleanup_never_touches_what_vnetctl_did_not_create, test_reliability_processes).
+    """
+    (objects, procs, names), (objects1, procs1, names1) = before, everything()
+    return objects == objects1 and names == names1 and not procs1 - procs
+
+
+def settles(before: Any, timeout: float, what: str) -> None:
+    """Wait (bounded) until everything is as before; on timeout say what differs."""
+    try:
+        wait_for(lambda: _as_before(before), timeout=timeout, what=what)
+    except AssertionError as e:
+        raise AssertionError(f"{e}: {_diff(before, everything())}") from None
+
+
 def _short(path: str) -> str:
     return Path(path).stem
 
@@ -71,7 +104,7 @@ def test_fault_at_every_step_of_every_lab_undoes_everything(path: str, step: int
     assert "nothing was changed" in e.value.line()
     # devices whose peers were in the lab's namespaces go when the kernel destroys those namespaces,
     # asynchronously: bounded, generous for the tree lab's hundreds of ports on a busy machine
-    wait_for(lambda: everything() == before, timeout=30, what="the sandbox as it was")
+    settles(before, 30, "the sandbox as it was")
 
 
 def test_fault_through_the_cli() -> None:
@@ -166,7 +199,7 @@ def test_kill9_before_each_step_then_down_or_cleanup_leaves_nothing(path: str, s
     foreign = _take_planned_names(path, step)
     _remove(how, name)
     _still_there(foreign)
-    wait_for(lambda: everything() == before, timeout=10, what="nothing left")
+    settles(before, 10, "nothing left")
     down_again = vnetctl("lab", "down", name)
     assert down_again.returncode == 0  # idempotent
 
@@ -191,7 +224,7 @@ def test_kill9_at_random_moments_of_a_big_up(seed: int) -> None:
     time.sleep(rnd.uniform(0.0, 0.5))
     assert _kill9(proc) in (-signal.SIGKILL, 0)  # 0: it finished first
     _remove(rnd.choice(["down", "cleanup"]), "star")
-    wait_for(lambda: everything() == before, timeout=10, what="nothing left")
+    settles(before, 10, "nothing left")
 
 
 FOREIGN = [
@@ -241,7 +274,7 @@ def test_cleanup_never_touches_what_vnetctl_did_not_create(crash: bool) -> None:
         assert proc2.returncode == 0, proc2.stderr
         assert _foreign_state() == foreign
         assert sleeper.poll() is None  # a process vnetctl did not start is never signalled
-        wait_for(lambda: everything() == before, timeout=10, what="exactly the lab gone")
+        settles(before, 10, "exactly the lab gone")
         again = vnetctl("cleanup")
         assert again.returncode == 0 and _foreign_state() == foreign
     finally:
@@ -277,7 +310,7 @@ def test_a_damaged_journal_is_a_clean_error_and_cleanup_still_works(record: str)
     assert "internal error" not in down.stderr and "Traceback" not in down.stderr
     clean = vnetctl("cleanup")
     assert clean.returncode == 0, clean.stderr
-    wait_for(lambda: everything() == before, timeout=10, what="nothing left")
+    settles(before, 10, "nothing left")
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -292,7 +325,7 @@ def test_kill9_during_down_then_down_again_leaves_nothing(seed: int) -> None:
     assert _kill9(down) in (-signal.SIGKILL, 0)
     again = vnetctl("lab", "down", "star")
     assert again.returncode == 0 and "Traceback" not in again.stderr, again.stderr
-    wait_for(lambda: everything() == before, timeout=10, what="nothing left")
+    settles(before, 10, "nothing left")
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -308,4 +341,4 @@ def test_signal_during_down_does_not_stop_it_halfway(signum: int) -> None:
     assert "Traceback" not in err, err
     if down.returncode != 0:
         assert vnetctl("lab", "down", "star").returncode == 0
-    wait_for(lambda: everything() == before, timeout=10, what="nothing left")
+    settles(before, 10, "nothing left")
