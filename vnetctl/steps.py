@@ -175,6 +175,13 @@ class Step:
 S = TypeVar("S", bound=Step)
 
 
+def step_record(step: Step) -> dict[str, Any]:
+    """One Step as plain data: its type, the equivalent command, and its arguments."""
+    rec = step.to_record()
+    kind = rec.pop("step")
+    return {"step": kind, "command": step.command(), "args": rec}
+
+
 def with_fields(step: S, **changes: Any) -> S:
     """A copy of a frozen Step with some fields changed, without re-running its argument checks."""
     new = copy.copy(step)

@@ -1,13 +1,16 @@
-"""pytest plugin for testing network software against real labs: `pytest -p vnetctl.testing`.
+"""pytest plugin for testing network software against real labs; installed with vnetctl, nothing to enable.
 
     def test_my_daemon(vnet_lab):
-        lab = vnet_lab("labs/veth-netns.yaml")          # up for this test
-        assert subprocess.run(["ip", "netns", "exec", "ns1", "ping", "-c1", "10.1.1.3"]).returncode == 0
+        lab = vnet_lab("labs/star.yaml", hosts=3)       # up for this test; parameters as lab.load takes them
+        assert subprocess.run(["ip", "netns", "exec", "h0", "ping", "-c1", "10.10.0.3"]).returncode == 0
         assert all(r.ok for r in lab.check())
     # ... and always torn down afterwards, whether the test passed, failed or errored.
 
-Needs the privileges `vnetctl lab up` needs (root, or CAP_NET_ADMIN + CAP_SYS_ADMIN);
-run it inside a throwaway network namespace such as `unshare --net --mount`.
+The plugin is registered as the pytest11 entry point `vnetctl.testing`, so every pytest run
+where vnetctl is installed has the fixture (`-p vnetctl.testing` is accepted and changes
+nothing; `-p no:vnetctl.testing` turns it off). Needs the privileges `vnetctl lab up` needs
+(root, or CAP_NET_ADMIN + CAP_SYS_ADMIN); run it inside a throwaway network namespace such
+as `unshare --net --mount`.
 """
 
 from __future__ import annotations
@@ -22,11 +25,11 @@ from . import lab as labs
 
 @pytest.fixture
 def vnet_lab() -> Iterator[Callable[..., labs.Lab]]:
-    """A factory: vnet_lab(PATH, **params) brings a lab up and returns it; every lab goes down after the test."""
+    """A factory taking what lab.load takes: vnet_lab(PATH, {params} and/or **params) brings a lab up and returns it."""
     made: list[labs.Lab] = []
 
-    def factory(path: str, **params: Any) -> labs.Lab:
-        lab = labs.load(path, params)
+    def factory(path: str, params: dict[str, Any] | None = None, **kw: Any) -> labs.Lab:
+        lab = labs.load(path, params, **kw)
         if lab.up() == "unchanged":
             pytest.fail(f"lab {lab.name!r} was already up; vnet_lab only manages labs it brings up itself "
                         f"(run 'vnetctl lab down {lab.name}')")

@@ -20,7 +20,7 @@ from ..errors import Busy, IncompleteUndo, NotFound
 from ..steps import Session, Step
 from . import journal as jr
 from .process import ProcessStart
-from .teardown import undo_journal
+from .teardown import Removed, undo_journal
 
 if TYPE_CHECKING:
     from .checks import CheckResult
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # `lab down` and `lab list` need only the journal: loading, planning and checks are
 # imported when used, so those commands start faster.
 
-__all__ = ["Lab", "load", "down", "labs", "status"]
+__all__ = ["Lab", "Removed", "load", "down", "labs", "status"]
 
 Progress = Callable[[int, int, Step], None]
 SESSION_HANDLES = 256
@@ -119,8 +119,8 @@ class Lab:
         raise Busy(f"lab {self.name!r} is partly up ({jr.status_of(meta)})",
                    f"run 'vnetctl lab down {self.name}' to remove what is left; nothing was changed")
 
-    def down(self) -> list[str]:
-        """Remove exactly what the lab made (by its journal); returns the undone Steps' descriptions."""
+    def down(self) -> list[Removed]:
+        """Remove exactly what the lab made (by its journal); one record per Step undone ([] when it was not up)."""
         return down(self.name)
 
     def check(self, on_result: Callable[[CheckResult], None] | None = None) -> list[CheckResult]:
@@ -151,10 +151,14 @@ class Lab:
         self.down()
 
 
-def load(path: str, params: dict[str, Any] | None = None) -> Lab:
-    """Load and validate a lab file (LabError lists every problem); nothing is touched."""
+def load(path: str, params: dict[str, Any] | None = None, **kw: Any) -> Lab:
+    """Load and validate a lab file (LabError lists every problem); nothing is touched.
+
+    Parameters (the file's `params:`, what `--set` gives) as a dict, as keywords, or both:
+    `load(path, {"hosts": 8})` and `load(path, hosts=8)` are the same lab.
+    """
     from .validate import load_spec
-    spec = load_spec(path, {k: str(v) for k, v in (params or {}).items()})
+    spec = load_spec(path, {k: str(v) for k, v in {**(params or {}), **kw}.items()})
     if spec.hosts:
         from ..remote.controller import MultiLab
         return MultiLab(spec)
@@ -169,7 +173,7 @@ def name_of(target: str, params: dict[str, Any] | None = None) -> str:
 
 
 def down(target: str, params: dict[str, Any] | None = None, here: bool = False,
-         warnings: list[str] | None = None) -> list[str]:
+         warnings: list[str] | None = None) -> list[Removed]:
     """Bring a lab down by name or file, from its journal; a lab that is not up is a no-op.
 
     A lab across hosts is brought down on every host it is on, unless `here` (this host's part only).
@@ -195,7 +199,7 @@ def down(target: str, params: dict[str, Any] | None = None, here: bool = False,
             jr.write_meta(name, status="failed")
             raise IncompleteUndo(f"lab {name!r}: {len(left)} change(s) could not be undone: " + "; ".join(left), left)
         jr.forget(name)
-    return [e.step.describe() for e in entries]
+    return [Removed.of(e.step) for e in entries]
 
 
 def labs() -> list[dict[str, Any]]:

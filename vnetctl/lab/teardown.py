@@ -9,15 +9,40 @@ a fraction of the calls.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..backend import rtdump
 from ..errors import NotFound, NotOurs
 from ..ops.link import delete_if_owned
 from ..ops.netns import drop_placeholder
 from ..ownership import owner_of
-from ..steps import Dev, Journal, Session, Step, error_text, signals_deferred
+from ..steps import Dev, Journal, Session, Step, error_text, signals_deferred, step_record
 from . import journal as jr
 from .journal import Entry
+
+
+@dataclass(frozen=True)
+class Removed:
+    """One change `lab down` undid: the Step's type, the command that had made it, its arguments, the host (across hosts)."""
+
+    step: str
+    command: str
+    args: dict[str, Any] = field(default_factory=dict)
+    host: str | None = None
+
+    @classmethod
+    def of(cls, step: Step) -> Removed:
+        """The record of an undone Step."""
+        return cls(**step_record(step))
+
+    def to_json(self) -> dict[str, Any]:
+        """As `lab down --json` prints it (`host` only for a lab across hosts)."""
+        out = {"step": self.step, "command": self.command, "args": self.args}
+        return out if self.host is None else {**out, "host": self.host}
+
+    def __str__(self) -> str:
+        return (f"{self.host}: " if self.host else "") + self.command
 
 
 def _await_gone(s: Session, devs: list[Dev], owner: str, timeout: float = 30.0) -> None:

@@ -126,7 +126,7 @@ class Agent:
             return {"undone": self.undo()}
         if op == "down":
             from ..lab import down
-            return {"undone": down(req["name"], here=True)}
+            return {"undone": [r.to_json() for r in down(req["name"], here=True)]}
         if op == "status":
             from ..lab.status import lab_status
             return {"status": lab_status(req["name"], None)}
@@ -163,10 +163,10 @@ class Agent:
             raise errors.Failed(f"lab {lab.name}: interrupted", "this host's part was undone")
         return {"result": result, "steps": len(lab.plan())}
 
-    def undo(self) -> list[str]:
+    def undo(self) -> list[dict[str, Any]]:
         from ..lab import down
         name, self.pending = self.pending, None
-        return down(name, here=True) if name else []
+        return [r.to_json() for r in down(name, here=True)] if name else []
 
     def check(self, req: dict[str, Any]) -> list[dict[str, Any]]:
         from dataclasses import asdict

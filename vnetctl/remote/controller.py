@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import Busy, IncompleteUndo, NotFound, Unreachable, VnetError
-from ..lab import Lab, Progress
+from ..lab import Lab, Progress, Removed
 from ..lab.hosts import Part, compile_part, notes, split
 from ..lab.spec import Host, LabSpec
 from ..steps import Step
@@ -150,7 +150,7 @@ class MultiLab(Lab):
                 for c in conns.values():
                     c.close()
 
-    def down(self) -> list[str]:
+    def down(self) -> list[Removed]:
         """Remove every host's part."""
         return down_everywhere(self.name)
 
@@ -291,7 +291,7 @@ class _Aborted(VnetError):
     """A host's part was undone because another host failed."""
 
 
-def down_everywhere(name: str) -> list[str]:
+def down_everywhere(name: str) -> list[Removed]:
     """Bring every host's part of the lab down (by its journal there); forget the record when all are down."""
     with record.Lock(name):
         rec = record.read(name)
@@ -308,13 +308,13 @@ def down_everywhere(name: str) -> list[str]:
             err.hint = f"run 'vnetctl lab down {name}' again once they can be reached; the other hosts are down"
             raise err
         record.forget(name)
-    return [f"{h}: {d}" for h, r in got.items() for d in r]
+    return [r for h, rs in got.items() for r in rs]
 
 
-def _down_one(host: Host, name: str) -> list[str]:
+def _down_one(host: Host, name: str) -> list[Removed]:
     c = Connection(host).open()
     try:
-        return list(c.call({"op": "down", "name": name}, "lab down")["undone"])
+        return [Removed(**{**r, "host": host.name}) for r in c.call({"op": "down", "name": name}, "lab down")["undone"]]
     finally:
         c.close()
 

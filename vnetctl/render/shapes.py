@@ -9,9 +9,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ..ownership import owner_of
+from ..steps import step_record
 
 if TYPE_CHECKING:
     from ..lab import Lab
+    from ..lab.teardown import Removed
     from ..model import Link
     from ..steps import Step
 
@@ -25,9 +27,7 @@ def link_json(lk: Link, masters: dict[int, str]) -> dict[str, Any]:
 
 def step_json(step: Step) -> dict[str, Any]:
     """One Step: its type, the equivalent command, and its arguments."""
-    rec = step.to_record()
-    kind = rec.pop("step")
-    return {"step": kind, "command": step.command(), "args": rec}
+    return step_record(step)
 
 
 def plan_json(lab: Lab) -> dict[str, Any]:
@@ -42,6 +42,6 @@ def up_json(lab: Lab, result: str) -> dict[str, Any]:
     return {"lab": lab.name, "result": result, "made": [step_json(s) for s in lab.plan()] if result == "up" else []}
 
 
-def down_json(name: str, removed: list[str]) -> dict[str, Any]:
-    """`lab down --json`: what was removed, one description per Step undone (nothing when the lab was not up)."""
-    return {"lab": name, "result": "down" if removed else "not-up", "removed": list(removed)}
+def down_json(name: str, removed: list[Removed]) -> dict[str, Any]:
+    """`lab down --json`: what was removed, one record per Step undone (nothing when the lab was not up)."""
+    return {"lab": name, "result": "down" if removed else "not-up", "removed": [r.to_json() for r in removed]}
