@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -121,3 +122,35 @@ def test_monitor_text_lines() -> None:
         assert m.stop() == 0
 
 
+
+
+def test_monitor_notices_namespaces_held_only_by_a_socket_or_a_thread(monitor: Lines) -> None:
+    from tests.test_discovery_every_namespace import HOLDER
+
+    p = subprocess.Popen([sys.executable, "-c", HOLDER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None
+        info = json.loads(p.stdout.readline())
+        # the oracle, from the holder's /proc: the socket is its fd; neither namespace is any of its threads' but one
+        assert os.readlink(f"/proc/{p.pid}/fd/{info['fd']}").startswith("socket:[")
+        task_ns = {int(t): os.stat(f"/proc/{p.pid}/task/{t}/ns/net").st_ino for t in os.listdir(f"/proc/{p.pid}/task")}
+        assert info["socket"] not in task_ns.values() and task_ns[info["tid"]] == info["thread"]
+        assert sum(1 for ino in task_ns.values() if ino == info["thread"]) == 1
+        wanted = {info["socket"], info["thread"]}
+        added: dict[int, dict[str, Any]] = {}
+
+        def both(line: str) -> bool:
+            e = event(line)
+            if e["event"] == "netns-add" and e["netns_inode"] in wanted:
+                added[e["netns_inode"]] = e
+            return set(added) == wanted
+
+        monitor.until(both, "netns-add of the socket-held and the thread-held namespaces")
+        assert added[info["socket"]]["devices"] == ["lo"] and added[info["thread"]]["devices"] == ["lo"]
+        assert added[info["thread"]]["netns"] == f"/proc/{p.pid}/task/{info['tid']}/ns/net"
+    finally:
+        p.kill()
+        p.wait(timeout=10)
+    gone = set()
+    monitor.until(lambda ln: event(ln)["event"] == "netns-del" and (gone.add(event(ln)["netns_inode"]) or gone >= wanted),
+                  "netns-del of both")

@@ -16,12 +16,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from .backend import netmon, nsfind
+from .backend import netmon, nsfind, procfs
 from .backend import netns as nsb
 from .model import Owner, iso_time
 from .owners import Resolver
 
-POLL = 0.5  # new namespaces are noticed within this (plus one discovery pass)
+POLL = 0.5  # new namespaces, however held, are noticed within this (plus one discovery pass)
 
 
 @dataclass(eq=False)
@@ -56,16 +56,17 @@ class Monitor:
         self.resolver = Resolver() if owners else None
         self.watched: dict[int, _Watched] = {}
         self.warnings: list[str] = []
+        self.sockets: dict[int, int] = {}  # socket inode -> namespace inode, asked once (SIOCGSKNS)
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft != hard:  # one socket per namespace, for as long as it lives
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
-    def _discover(self) -> dict[int, nsfind.Found]:
+    def _discover(self) -> nsfind.Discovery:
         if self.only is not None:
-            return {self.only.inode: nsfind.Found(self.only.inode, self.only.name, [self.only.path])}
-        found = nsfind.discover(fds=True, sockets=False)
-        found.close()
-        return found.spaces
+            found = nsfind.Discovery({}, procfs.ProcScan())
+            found.add(self.only.inode, self.only.path, self.only.name)
+            return found
+        return nsfind.discover(fds=True, sockets=True, seen_sockets=self.sockets)
 
     def _watch(self, spaces: list[nsfind.Found], announce: bool) -> list[dict[str, Any]]:
         events = []
@@ -92,7 +93,13 @@ class Monitor:
                 "device": device, **extra}
 
     def _rescan(self) -> list[dict[str, Any]]:
-        spaces = self._discover()
+        found = self._discover()
+        try:
+            return self._update(found.spaces)
+        finally:
+            found.close()  # namespaces held only by a socket: open until watched (the watch holds them then)
+
+    def _update(self, spaces: dict[int, nsfind.Found]) -> list[dict[str, Any]]:
         events = []
         for inode in [i for i in self.watched if i not in spaces]:
             w = self.watched.pop(inode)
@@ -130,7 +137,9 @@ class Monitor:
     def events(self, stop: Callable[[], bool] | None = None,
                ready: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
         """Events as they happen (until stop() is true); ready(n) is called once the n namespaces found at start are watched."""
-        self._watch(list(self._discover().values()), announce=False)
+        found = self._discover()
+        self._watch(list(found.spaces.values()), announce=False)
+        found.close()
         if ready is not None:
             ready(len(self.watched))
         next_scan = time.monotonic() + POLL

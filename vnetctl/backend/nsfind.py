@@ -55,8 +55,13 @@ class Discovery:
         self.kept.clear()
 
 
-def discover(fds: bool = True, sockets: bool = True) -> Discovery:
-    """Every namespace reachable from this host's /proc (with fds: also those held by an fd or a socket)."""
+def discover(fds: bool = True, sockets: bool = True, seen_sockets: dict[int, int] | None = None) -> Discovery:
+    """Every namespace reachable from this host's /proc (with fds: also those held by an fd or a socket).
+
+    seen_sockets (socket inode -> namespace inode), kept by a caller that discovers again and
+    again, spares SIOCGSKNS on sockets already asked: a namespace held only by such a socket is
+    still listed, without a path (the caller already has it open).
+    """
     proc = procfs.scan(fds=fds)
     found = Discovery({}, proc)
     add = found.add
@@ -79,23 +84,35 @@ def discover(fds: bool = True, sockets: bool = True) -> Discovery:
                 if inode not in found.spaces:
                     add(inode, f"/proc/{pid}/root{path}", held=f"mount {path} in the mount namespace of pid {pid}")
     if sockets:
-        _socket_held(found)
+        _socket_held(found, seen_sockets)
     _warn(found)
     return found
 
 
-def _socket_held(found: Discovery) -> None:
+def _socket_held(found: Discovery, seen: dict[int, int] | None) -> None:
     """Namespaces whose only reference is a socket: kept open through the fd SIOCGSKNS returns."""
-    for pid, fd in found.proc.socket_fds:
-        nsfd = procfs.socket_netns(pid, fd)
-        if nsfd is None:
-            continue
-        inode = os.fstat(nsfd).st_ino
-        if inode in found.spaces:
-            os.close(nsfd)
-            continue
-        found.kept.append(nsfd)
-        found.add(inode, f"/proc/{os.getpid()}/fd/{nsfd}", held=f"socket fd {fd} of pid {pid}")
+    asked = dict(seen or {})
+    if seen is not None:
+        seen.clear()  # only the sockets alive now are remembered
+    me = os.getpid()
+    for pid, fd, sock in found.proc.socket_fds:
+        if pid == me:
+            continue  # our own sockets (a monitor's subscriptions) would keep every namespace it watches alive
+        held = f"socket fd {fd} of pid {pid}"
+        if sock in asked:
+            inode = asked[sock]
+            if inode and inode not in found.spaces:
+                found.spaces[inode] = Found(inode, held=held)
+        else:
+            nsfd = procfs.socket_netns(pid, fd)
+            inode = os.fstat(nsfd).st_ino if nsfd is not None else 0  # 0: not to be asked again
+            if nsfd is not None and inode in found.spaces:
+                os.close(nsfd)
+            elif nsfd is not None:
+                found.kept.append(nsfd)
+                found.add(inode, f"/proc/{os.getpid()}/fd/{nsfd}", held=held)
+        if seen is not None:
+            seen[sock] = inode
 
 
 def _warn(found: Discovery) -> None:

@@ -29,7 +29,7 @@ class ProcScan:
     hidden_fds: list[int] = field(default_factory=list)
     thread_ns: list[tuple[int, int, int]] = field(default_factory=list)
     mount_ns: dict[int, int] = field(default_factory=dict)
-    socket_fds: list[tuple[int, int]] = field(default_factory=list)
+    socket_fds: list[tuple[int, int, int]] = field(default_factory=list)  # (pid, fd, socket inode)
 
 
 def netns_pids() -> dict[int, list[int]]:
@@ -105,7 +105,7 @@ def _scan_fds(pid: int, out: ProcScan, tap_major: int | None = None) -> None:
         except OSError:
             continue
         if target.startswith("socket:["):
-            out.socket_fds.append((pid, int(name)))
+            out.socket_fds.append((pid, int(name), int(target[8:-1])))
         elif target.startswith("net:["):
             out.netns_fds.append((pid, int(name), int(target[5:-1])))
         elif target.startswith("/"):
