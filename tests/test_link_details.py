@@ -106,16 +106,22 @@ def test_link_details_are_the_listings(made: list[tuple[str, str]], kind: str, n
 
 
 def test_registry_attributes_are_decoded() -> None:
-    """Every netlink attribute the device-kind registry declares for an option or lower device is decoded under that name."""
+    """Every netlink attribute the registry declares for an option or lower device is in the kind's own IFLA_INFO_DATA
+    declaration, which the one decoder reads, and every type there has a decoder."""
     from vnetctl import kinds
-    from vnetctl.backend.ifla import INFO_DATA
+    from vnetctl.backend import ifla
 
     checked = 0
     for kind in kinds.all_kinds():
-        names = {name for name, _ in INFO_DATA.get(kind.name, {}).values()}
+        table = kind.data_table()
+        assert ifla._tables().get(kind.name, {}) == table, f"{kind.name}: the decoder's table is not the registry's"
+        names = {name for name, _ in table.values()}
+        assert len(names) == len(table), f"{kind.name}: a detail name declared twice in info_data"
+        for name, typ in table.values():
+            assert typ in ifla.DECODERS, f"{kind.name}: {name} has type {typ!r}, which backend/ifla.py cannot decode"
         attrs = [a for opt in kind.options for a in (opt.attr, opt.attr6) if a]
         attrs += [kind.lower_attr] if kind.lower_attr and kind.lower_attr != "link" else []  # link: IFLA_LINK itself
         for attr in attrs:
-            assert attr in names, f"{kind.name}: {attr} is not decoded (backend/ifla.py INFO_DATA)"
+            assert attr in names, f"{kind.name}: {attr} is not in its info_data (vnetctl/kinds/{kind.name}.py)"
             checked += 1
     assert checked

@@ -1,10 +1,12 @@
 """The rtnetlink link attributes (IFLA_*), defined once, and the one decoder of IFLA_INFO_DATA.
 
 Every link vnetctl reads goes through backend.rtdump.parse_link, which decodes the
-kind-specific IFLA_INFO_DATA with the table below, keyed by IFLA_INFO_KIND. A detail's
-key is the attribute's name without IFLA_ in lower case (IFLA_BR_STP_STATE ->
-br_stp_state), the names pyroute2 and the device-kind registry use for the same
-attributes. Attributes a kind's table does not know are left out.
+kind-specific IFLA_INFO_DATA with the decoders below, keyed by IFLA_INFO_KIND; which
+attribute number is which detail of which type is declared once per kind, in the device-kind
+registry (`Kind.info_data` in vnetctl/kinds/, plain data). A detail's key is the attribute's
+name without IFLA_ in lower case (IFLA_BR_STP_STATE -> br_stp_state), the names pyroute2 and
+the registry's options use for the same attributes. Attributes a kind does not declare are
+left out.
 """
 
 from __future__ import annotations
@@ -12,6 +14,9 @@ from __future__ import annotations
 import socket
 import struct
 from collections.abc import Callable
+from functools import cache
+
+from .. import kinds
 
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD, IFLA_EXT_MASK = 16, 18, 20, 28, 29
@@ -61,55 +66,15 @@ DECODERS: dict[str, Callable[[bytes], object]] = {
 }
 
 
-def _table(spec: str) -> dict[int, tuple[str, str]]:
-    """'name:type name:type ...' in the kernel's attribute order from 1 ('-' for one left out)."""
-    out = {}
-    for number, item in enumerate(spec.split(), start=1):
-        if item != "-":
-            name, typ = item.split(":")
-            out[number] = (name, typ)
-    return out
-
-
-_MACVLAN = "mode:macvlan_mode flags:macvlan_flags macaddr_mode:u32 - - macaddr_count:u32 bc_queue_len:u32 bc_queue_len_used:u32"
-_GRE = ("gre_link:u32 gre_iflags:be16 gre_oflags:be16 gre_ikey:be32 gre_okey:be32 gre_local:ip4 gre_remote:ip4 "
-        "gre_ttl:u8 gre_tos:u8 gre_pmtudisc:u8 gre_encap_limit:u8 gre_flowinfo:be32 gre_flags:u32 gre_encap_type:u16 "
-        "gre_encap_flags:u16 gre_encap_sport:be16 gre_encap_dport:be16 gre_collect_metadata:flag gre_ignore_df:u8 "
-        "gre_fwmark:u32")
-
-# IFLA_INFO_DATA per IFLA_INFO_KIND: attribute number -> (detail key, type)
-INFO_DATA: dict[str, dict[int, tuple[str, str]]] = {
-    "bridge": _table(
-        "br_forward_delay:u32 br_hello_time:u32 br_max_age:u32 br_ageing_time:u32 br_stp_state:u32 br_priority:u16 "
-        "br_vlan_filtering:u8 br_vlan_protocol:be16 br_group_fwd_mask:u16 br_root_id:brid br_bridge_id:brid "
-        "br_root_port:u16 br_root_path_cost:u32 br_topology_change:u8 br_topology_change_detected:u8 "
-        "br_hello_timer:u64 br_tcn_timer:u64 br_topology_change_timer:u64 br_gc_timer:u64 br_group_addr:mac - "
-        "br_mcast_router:u8 br_mcast_snooping:u8 br_mcast_query_use_ifaddr:u8 br_mcast_querier:u8 "
-        "br_mcast_hash_elasticity:u32 br_mcast_hash_max:u32 br_mcast_last_member_cnt:u32 br_mcast_startup_query_cnt:u32 "
-        "br_mcast_last_member_intvl:u64 br_mcast_membership_intvl:u64 br_mcast_querier_intvl:u64 br_mcast_query_intvl:u64 "
-        "br_mcast_query_response_intvl:u64 br_mcast_startup_query_intvl:u64 br_nf_call_iptables:u8 "
-        "br_nf_call_ip6tables:u8 br_nf_call_arptables:u8 br_vlan_default_pvid:u16 - br_vlan_stats_enabled:u8 "
-        "br_mcast_stats_enabled:u8 br_mcast_igmp_version:u8 br_mcast_mld_version:u8 br_vlan_stats_per_port:u8 - - "
-        "br_fdb_n_learned:u32 br_fdb_max_learned:u32"),
-    "vxlan": _table(
-        "vxlan_id:u32 vxlan_group:ip4 vxlan_link:u32 vxlan_local:ip4 vxlan_ttl:u8 vxlan_tos:u8 vxlan_learning:u8 "
-        "vxlan_ageing:u32 vxlan_limit:u32 - vxlan_proxy:u8 vxlan_rsc:u8 vxlan_l2miss:u8 vxlan_l3miss:u8 vxlan_port:be16 "
-        "vxlan_group6:ip6 vxlan_local6:ip6 vxlan_udp_csum:u8 vxlan_udp_zero_csum6_tx:u8 vxlan_udp_zero_csum6_rx:u8 "
-        "vxlan_remcsum_tx:u8 vxlan_remcsum_rx:u8 vxlan_gbp:flag vxlan_remcsum_nopartial:flag vxlan_collect_metadata:u8 "
-        "vxlan_label:be32 vxlan_gpe:flag vxlan_ttl_inherit:flag vxlan_df:u8 vxlan_vnifilter:u8 vxlan_localbypass:u8"),
-    "vlan": _table("vlan_id:u16 - - - vlan_protocol:be16"),
-    "macvlan": _table(" ".join("macvlan_" + x if x != "-" else x for x in _MACVLAN.split())),
-    "macvtap": _table(" ".join("macvtap_" + x if x != "-" else x for x in _MACVLAN.split())),
-    "tun": _table("tun_owner:u32 tun_group:u32 tun_type:u8 tun_pi:u8 tun_vnet_hdr:u8 tun_persist:u8 tun_multi_queue:u8 "
-                  "tun_num_queues:u32 tun_num_disabled_queues:u32"),
-    "gretap": _table(_GRE),
-    "gre": _table(_GRE),
-}
+@cache
+def _tables() -> dict[str, dict[int, tuple[str, str]]]:
+    """IFLA_INFO_KIND -> attribute number -> (detail key, type): each kind's `info_data` in the registry."""
+    return {k.name: k.data_table() for k in kinds.all_kinds() if k.info_data}
 
 
 def info_data(kind: str | None, attrs: dict[int, bytes]) -> tuple[tuple[str, object], ...]:
     """The details of a link of `kind` from its IFLA_INFO_DATA attributes (number -> payload)."""
-    table = INFO_DATA.get(kind or "")
+    table = _tables().get(kind or "")
     if not table:
         return ()
     out = []

@@ -7,14 +7,15 @@ declarations, and only from them, come:
 - the `vnetctl KIND add|del|show` commands and their option types (cli/kinds.py),
 - the Python API functions `KIND_add()` (api.py),
 - the lab file's `KINDs:` sections and their checks at load time (lab/schema.py, lab/validate.py),
-- the kernel probe and its "kernel lacks MODULE" message (backend/kernel.py).
+- the kernel probe and its "kernel lacks MODULE" message (backend/kernel.py),
+- the decoder's table of each kind's IFLA_INFO_DATA attributes (backend/ifla.py),
+- the device kinds `vnetctl doctor` checks (doctor.py).
 
 This package is plain data: it imports nothing of the kernel, click or YAML.
 """
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import ipaddress
 from collections.abc import Callable, Iterable
@@ -53,6 +54,7 @@ class Option:
                 return f"must be true or false, not {_typename(value)}"
         elif self.type == "choice":
             if value not in self.choices:
+                import difflib  # only for the hint; kept off the import path of inspect
                 near = difflib.get_close_matches(str(value), self.choices, 1)
                 return (f"must be one of {', '.join(self.choices)}, not {value!r}"
                         + (f" (did you mean {near[0]!r}?)" if near else ""))
@@ -99,6 +101,9 @@ class Kind:
     probe: dict[str, Any] = field(default_factory=dict)   # attributes a probe device needs
     rules: tuple[Callable[[dict[str, Any]], Iterable[tuple[str, str]]], ...] = ()
     reader: Callable[[dict[str, Any]], None] | None = None   # fixes up options read back from a device
+    # IFLA_INFO_DATA as the kernel numbers it from 1: "name:type ..." ('-' for a number left out); the
+    # names are the details' keys and the options' attrs, the types the words backend/ifla.py decodes
+    info_data: str = ""
 
     def option(self, name: str) -> Option:
         """One option by name (KeyError if the kind has none such)."""
@@ -131,6 +136,15 @@ class Kind:
                 continue
             out.append((o.name, value))
         return tuple(out)
+
+    def data_table(self) -> dict[int, tuple[str, str]]:
+        """IFLA_INFO_DATA attribute number -> (detail key, type), from `info_data`."""
+        out = {}
+        for number, item in enumerate(self.info_data.split(), start=1):
+            if item != "-":
+                name, typ = item.split(":")
+                out[number] = (name, typ)
+        return out
 
     def read(self, details: dict[str, Any]) -> dict[str, Any]:
         """The options as found on a live device (its IFLA_INFO_DATA, decoded)."""
@@ -176,6 +190,11 @@ def with_cli() -> list[Kind]:
 def in_labs() -> list[Kind]:
     """The kinds a lab file declares in a section of their own."""
     return [k for k in all_kinds() if k.section]
+
+
+def prefixed(prefix: str, spec: str) -> str:
+    """An `info_data` spec with every attribute name prefixed (kinds sharing one layout: macvlan_mode, macvtap_mode)."""
+    return " ".join(item if item == "-" else prefix + item for item in spec.split())
 
 
 def same_family(*names: str) -> Callable[[dict[str, Any]], Iterable[tuple[str, str]]]:

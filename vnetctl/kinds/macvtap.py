@@ -1,12 +1,6 @@
 """macvtap: a macvlan whose frames a program reads and writes through /dev/tapN (a VM's NIC)."""
 
-from . import Kind, Option, register
-from .macvlan import MODES
+from . import register
+from .macvlan import macvlan_like
 
-KIND = register(Kind(
-    "macvtap", module="macvtap", section="macvtaps", cli=True,
-    help="macvtap: a macvlan a program (a VM) reads and writes through /dev/tapN.",
-    options=(Option("mode", "macvtap_mode", "mode", type="choice", choices=MODES, default="bridge",
-                    help="How devices on the same parent reach each other."),),
-    lower_attr="link", lower_word="link", lower_flag="link", lower_required=True, lower_help="Parent device.",
-))
+KIND = register(macvlan_like("macvtap", "macvtap: a macvlan a program (a VM) reads and writes through /dev/tapN."))

@@ -8,4 +8,5 @@ KIND = register(Kind(
     options=(Option("id", "vlan_id", "id", range=(1, 4094), required=True, help="VLAN id."),),
     lower_attr="link", lower_word="link", lower_flag="link", lower_required=True, lower_help="Parent device.",
     probe={"vlan_id": 2},
+    info_data="vlan_id:u16 - - - vlan_protocol:be16",
 ))

@@ -45,4 +45,10 @@ KIND = register(Kind(
     probe={"vxlan_id": 1},
     rules=(exclusive("remote", "group"), same_family("remote", "group", "local"), _multicast),
     reader=_read,
+    info_data=(
+        "vxlan_id:u32 vxlan_group:ip4 vxlan_link:u32 vxlan_local:ip4 vxlan_ttl:u8 vxlan_tos:u8 vxlan_learning:u8 "
+        "vxlan_ageing:u32 vxlan_limit:u32 - vxlan_proxy:u8 vxlan_rsc:u8 vxlan_l2miss:u8 vxlan_l3miss:u8 vxlan_port:be16 "
+        "vxlan_group6:ip6 vxlan_local6:ip6 vxlan_udp_csum:u8 vxlan_udp_zero_csum6_tx:u8 vxlan_udp_zero_csum6_rx:u8 "
+        "vxlan_remcsum_tx:u8 vxlan_remcsum_rx:u8 vxlan_gbp:flag vxlan_remcsum_nopartial:flag vxlan_collect_metadata:u8 "
+        "vxlan_label:be32 vxlan_gpe:flag vxlan_ttl_inherit:flag vxlan_df:u8 vxlan_vnifilter:u8 vxlan_localbypass:u8"),
 ))
