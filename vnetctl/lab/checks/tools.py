@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from ...errors import VnetError
+from ...tools import TOOLS as ALL_TOOLS
 
-TOOLS = {"ping": "iputils-ping", "tcpdump": "tcpdump", "dhclient": "isc-dhcp-client", "dnsmasq": "dnsmasq",
-         "ip": "iproute2", "iperf3": "iperf3", "ethtool": "ethtool"}
+TOOLS = {program: package for program, (package, _) in ALL_TOOLS.items()}   # program -> Debian package
 
 
 def in_ns(netns: str | None, argv: list[str]) -> list[str]:
