@@ -96,3 +96,27 @@ def snapshot() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
         except subprocess.CalledProcessError:  # listed but not a namespace (an empty mount point), or going away
             devs[ns] = frozenset({"<unreadable>"})
     return frozenset(spaces), devs
+
+
+BUSYBOX = "/bin/busybox"
+
+
+def busybox_rootfs(root: Any, applets: tuple[str, ...] = ("sh", "sleep", "ip", "cat")) -> Any:
+    """A minimal container rootfs at `root` (a Path): busybox-static and its applets, no image pulled."""
+    import shutil
+
+    for d in ("bin", "proc", "sys", "dev", "etc", "tmp"):
+        (root / d).mkdir(parents=True, exist_ok=True)
+    shutil.copy(BUSYBOX, root / "bin" / "busybox")
+    for applet in applets:
+        (root / "bin" / applet).symlink_to("busybox")
+    return root
+
+
+def tar_of(root: Any, tar: Any) -> Any:
+    """`root`'s contents as an uncompressed tar at `tar` (what `podman import` and `docker import` take)."""
+    import tarfile
+
+    with tarfile.open(tar, "w") as t:
+        t.add(root, arcname=".")
+    return tar

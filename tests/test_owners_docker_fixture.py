@@ -1,6 +1,6 @@
-"""-n docker:NAME through Docker's own files: dockerd cannot run on this machine (only the docker client is
-installed), so its data root is a fixture in Docker's documented config.v2.json format, pointing at a real
-process in a real namespace."""
+"""-n docker:NAME through Docker's own files at the default data root: a fixture in Docker's documented
+config.v2.json format, pointing at a real process in a real namespace (a real dockerd, with a data root of its
+own, is tests/test_owners_docker.py)."""
 
 from __future__ import annotations
 

@@ -61,6 +61,20 @@ def test_docker_config_v2() -> None:
     assert docker.running_pid(data) == 955 and docker.sandbox_key(data) == "/var/run/docker/netns/5d1f2b6c7a8e"
 
 
+def test_dockerd_command_line_and_api_listing() -> None:
+    from vnetctl.owners import dockerapi
+
+    argv = ("dockerd", "--data-root", "/srv/docker", "-H", "unix:///run/d.sock", "--host=tcp://0.0.0.0:2375",
+            "--host=unix:///run/e.sock")
+    assert docker.daemon_places(argv) == ("/srv/docker", ["/run/d.sock", "/run/e.sock"])
+    assert docker.daemon_places(("dockerd", "-g=/g")) == ("/g", [])
+    entry = {"Id": DOCKER_ID, "Names": ["/shop-web-1"], "Image": "nginx:1.27",
+             "Labels": {"com.docker.compose.project": "shop"}}
+    assert dockerapi.parse(entry) == Owner("container", "docker", DOCKER_ID, "shop-web-1", "shop", None, "nginx:1.27")
+    assert dockerapi.parse({"Names": ["/x"]}) is None
+    assert dockerapi.containers("/nonexistent/docker.sock") == {}
+
+
 def test_containerd_and_crio_annotations() -> None:
     store = cri.Store(str(ROOT))
     assert store.owner(SANDBOX_ID, None) == Owner("pod", "containerd", SANDBOX_ID, "coredns-5d78c9869d-x7k2p",

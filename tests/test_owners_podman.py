@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import tarfile
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +17,9 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import ip_json, vnetctl
+from tests.helpers import BUSYBOX, busybox_rootfs, ip_json, tar_of, vnetctl
 
 pytestmark = pytest.mark.kernel
-BUSYBOX = "/bin/busybox"
 
 
 class Podman:
@@ -35,12 +33,7 @@ class Podman:
         self.env = dict(os.environ, CONTAINERS_CONF=str(conf))
         self.runroot = tempfile.mkdtemp(prefix="pm.", dir="/run")  # podman refuses a runroot of 50 characters or more
         self.cmd = ["podman", "--root", str(base / "root"), "--runroot", self.runroot, "--tmpdir", str(base / "tmp")]
-        self.rootfs = base / "rootfs"
-        for d in ("bin", "proc", "sys", "dev", "etc", "tmp"):
-            (self.rootfs / d).mkdir(parents=True, exist_ok=True)
-        shutil.copy(BUSYBOX, self.rootfs / "bin" / "busybox")
-        for applet in ("sh", "sleep", "ip", "cat"):
-            (self.rootfs / "bin" / applet).symlink_to("busybox")
+        self.rootfs = busybox_rootfs(base / "rootfs")
         (self.rootfs / "bin" / "podinfra").write_text("#!/bin/sh\nexec sleep 100000\n")
         (self.rootfs / "bin" / "podinfra").chmod(0o755)
 
@@ -51,10 +44,7 @@ class Podman:
 
     def image(self) -> str:
         """A local image made from the busybox rootfs (podman import: nothing is pulled)."""
-        tar = self.base / "rootfs.tar"
-        with tarfile.open(tar, "w") as t:
-            t.add(self.rootfs, arcname=".")
-        self("import", "-q", str(tar), "localhost/vnetctl-bb")
+        self("import", "-q", str(tar_of(self.rootfs, self.base / "rootfs.tar")), "localhost/vnetctl-bb")
         return "localhost/vnetctl-bb"
 
     def inspect(self, name: str) -> dict[str, Any]:

@@ -264,3 +264,12 @@ def ppid(pid: int) -> int | None:
         return int(stat[stat.rindex(")") + 2:].split()[1])
     except (ValueError, IndexError):
         return None
+
+
+def pids_of(program: str) -> list[int]:
+    """The pids whose command name is `program` (a daemon found by name, e.g. dockerd)."""
+    out = []
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit() and comm(int(entry.name)) == program:
+            out.append(int(entry.name))
+    return sorted(out)

@@ -26,7 +26,7 @@ class Resolver:
 
     def __init__(self, root: str | None = None) -> None:
         self.root = root if root is not None else os.environ.get("VNETCTL_OWNERS_ROOT", "/")
-        self.docker = docker.Store(self._path("var/lib/docker"))
+        self.docker = docker.Store(self._path("var/lib/docker"), self.root)
         self.cri = cri.Store(self.root)
         self._podman: dict[str, podman.Store] = {}
         self._pids: dict[int, Owner] = {}
