@@ -123,6 +123,10 @@ def check(file: str, sets: tuple[str, ...], as_json: bool) -> int:
     else:
         table([Col("CHECK", cut=True), "KIND", "RESULT", Col("SECONDS", drop=1), Col("DETAIL", cut=True)],
               [[r.name, r.kind, "pass" if r.ok else "FAIL", f"{r.seconds:.2f}", r.detail] for r in results])
+        for r in results:
+            if not r.ok and r.output:  # what the failed check saw, e.g. a capture's first packets as tcpdump printed them
+                click.echo(f"\n{safe(r.name)}: the first {len(r.output)} lines it saw")
+                click.echo("\n".join("  " + safe(line) for line in r.output))
     failed = labs.check_errors(results)
     if failed:
         click.echo(f"Error: {failed} of {len(results)} check(s) failed", err=True)

@@ -13,7 +13,7 @@ import importlib
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ...errors import VnetError
@@ -35,6 +35,7 @@ class CheckResult:
     ok: bool
     detail: str
     seconds: float
+    output: list[str] = field(default_factory=list)  # what a failed check saw (a capture's first packets), to show below
 
 
 @dataclass
@@ -46,6 +47,9 @@ class CheckContext:
     kinds: dict[tuple[str | None, str], str]
     processes: set[str]
     run: str | None
+
+
+Outcome = tuple[bool, str] | tuple[bool, str, list[str]]
 
 
 class CheckKind:
@@ -66,8 +70,8 @@ class CheckKind:
             ctx.ck.add(at, f"{self.name} check: device {args['dev']!r} is not one the lab declares there")
         return True
 
-    def run(self, args: dict[str, Any], spec: LabSpec) -> tuple[bool, str]:
-        """Run the check on the lab that is up: (passed, one line of detail)."""
+    def run(self, args: dict[str, Any], spec: LabSpec) -> Outcome:
+        """Run the check on the lab that is up: (passed, one line of detail[, lines it saw, shown when it failed])."""
         raise NotImplementedError
 
     def command(self, args: dict[str, Any]) -> str:
@@ -94,15 +98,17 @@ def run_checks(spec: LabSpec, on_result: Callable[[CheckResult], None] | None = 
     out = []
     for check in spec.checks:
         t0 = time.monotonic()
+        output: list[str] = []
         try:
-            ok, detail = CHECK_KINDS[check.kind].run(check.args, spec)
+            ok, detail, *more = CHECK_KINDS[check.kind].run(check.args, spec)
+            output = list(more[0]) if more else []
         except VnetError as e:
             ok, detail = False, e.line()
         except (OSError, subprocess.SubprocessError) as e:
             ok, detail = False, f"{type(e).__name__}: {e}"
         except Exception as e:  # a check that cannot run is a failed row; the others still run
             ok, detail = False, f"could not run: {type(e).__name__}: {e}"
-        result = CheckResult(check.name, check.kind, ok, detail, round(time.monotonic() - t0, 3))
+        result = CheckResult(check.name, check.kind, ok, detail, round(time.monotonic() - t0, 3), output)
         out.append(result)
         if on_result:
             on_result(result)

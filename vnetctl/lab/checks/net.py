@@ -15,12 +15,13 @@ from .. import paths
 from ..schema import F
 from ..spec import LabSpec
 from ..yamlload import Pos
-from . import CheckContext, CheckKind, register
-from .tools import in_ns, matched_in_order, ping_argv, read, read_until, tool, wait
+from . import CheckContext, CheckKind, Outcome, register
+from .tools import flush_neighbours, in_ns, matched_in_order, ping_argv, read, read_until, tool, wait
 
 PATTERNS = {"arp request": r"\bARP, Request\b", "arp reply": r"\bARP, Reply\b",
             "icmp echo request": r"\bICMP echo request\b", "icmp echo reply": r"\bICMP echo reply\b",
             "dhcp discover": r"DHCP.*Discover|BOOTP/DHCP, Request", "dhcp offer": r"DHCP.*Offer|BOOTP/DHCP, Reply"}
+SHOWN = 20  # captured lines a failed capture check shows (all of them are in its pcap)
 PING = {"from": F("netns"), "to": F("ip", True), "count": F("int", default=1),
         "expect": F("str", default="success", choices=("success", "failure")), "timeout": F("int", default=2)}
 
@@ -142,11 +143,13 @@ class Capture(CheckKind):
                 ctx.ck.add(where.get("expect", at), f"capture check: expected item {item!r} is not a regular expression: {e}")
         return super().validate(args, ctx, at)
 
-    def run(self, a: dict[str, Any], spec: LabSpec) -> tuple[bool, str]:
+    def run(self, a: dict[str, Any], spec: LabSpec) -> Outcome:
         trig = a["trigger"]["ping"]
-        argv = in_ns(a["netns"], ["tcpdump", "-p", "-n", "-l", "-i", a["dev"]])
+        pcap = _pcap_path(spec, a)
+        argv = in_ns(a["netns"], ["tcpdump", "-p", "-n", "-l", "-U", "-Z", "root", "-w", pcap, "--print", "-i", a["dev"]])
         try:
-            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                    umask=0o077)
         except FileNotFoundError:
             raise VnetError("ip is not installed", "install the Debian package iproute2") from None
         lines: list[str] = []
@@ -154,10 +157,9 @@ class Capture(CheckKind):
             err: list[str] = []
             if read_until(proc, err, re.compile(r"listening on"), 10.0, stream="stderr") is None:
                 return False, "tcpdump did not start: " + (" | ".join(err[-2:]) or "no output")
-            # Empty the lab namespaces' neighbour caches, so the trigger has to resolve the peer
-            # with ARP again (never the host's: it is not the lab's to change).
-            for ns in {trig["from"], a["netns"]} - {None}:
-                tool(["ip", "-n", ns, "neigh", "flush", "all"], timeout=5)
+            # Empty the neighbour caches of every lab namespace, routers on the path included, so the
+            # trigger resolves each hop with ARP again (never the host's: it is not the lab's to change).
+            flush_neighbours(sorted({ns.name for ns in spec.namespaces} | ({trig["from"], a["netns"]} - {None})))
             ping = tool(in_ns(trig["from"], ping_argv(trig)), timeout=trig["count"] * (trig["timeout"] + 1) + 5)
             patterns = [re.compile(PATTERNS.get(p.lower(), p)) for p in a["expect"]]
             matched = read_until(proc, lines, None, a["timeout"], ordered=patterns)
@@ -167,12 +169,25 @@ class Capture(CheckKind):
         seen = matched_in_order(lines, patterns)
         detail = f"saw {seen}/{len(patterns)} in order ({', '.join(a['expect'][:seen]) or 'none'})" + \
             f"; trigger ping {'ok' if ping.returncode == 0 else 'failed'}; {len(lines)} packets"
-        return bool(matched), detail
+        if matched:
+            os.unlink(pcap)
+            return True, detail
+        return False, detail + f"; pcap {pcap}", lines[:SHOWN]
 
     def command(self, a: dict[str, Any]) -> str:
         trig = a["trigger"]["ping"]
         return (shlex.join(in_ns(a["netns"], ["tcpdump", "-p", "-n", "-l", "-i", a["dev"]])) + " & "
                 + shlex.join(in_ns(trig["from"], ping_argv(trig))) + "  # expect: " + ", ".join(a["expect"]))
+
+
+def _pcap_path(spec: LabSpec, a: dict[str, Any]) -> str:
+    """Where a capture check's packets go: the lab's run directory, one file per namespace and device (replaced)."""
+    run = paths.run_dir(spec.name)
+    os.makedirs(run, mode=0o700, exist_ok=True)
+    path = os.path.join(run, f"capture-{a['netns'] or 'host'}-{a['dev']}.pcap")
+    if os.path.lexists(path):
+        os.unlink(path)
+    return path
 
 
 def _server_lease_file(spec: LabSpec, server: str) -> str | None:

@@ -34,6 +34,15 @@ def tool(argv: list[str], timeout: float) -> subprocess.CompletedProcess[str]:
         raise VnetError(f"{argv[0]} is not installed", f"install the Debian package {TOOLS.get(argv[0], argv[0])}") from None
 
 
+def flush_neighbours(namespaces: list[str], batch: int = 32) -> None:
+    """Empty the neighbour (ARP/NDP) caches of these namespaces, a batch of `ip -n NS neigh flush all` at a time."""
+    for i in range(0, len(namespaces), batch):
+        procs = [subprocess.Popen(["ip", "-n", ns, "neigh", "flush", "all"], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL) for ns in namespaces[i:i + batch]]
+        for p in procs:
+            p.wait(timeout=10)
+
+
 def matched_in_order(lines: list[str], patterns: list[re.Pattern[str]]) -> int:
     """How many of patterns match lines, in order."""
     k = 0
