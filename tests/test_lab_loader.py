@@ -41,11 +41,16 @@ def test_veth_lab_plan_is_the_article_script() -> None:
     body = [ln for ln in lines if not ln.startswith("#")]
     assert body == [
         "set -e",
+        "umask 077",
+        "mkdir -p /run/vnetctl/plans/veth-netns/run /run/vnetctl/plans/veth-netns/pids",
         "ip netns add ns1",
+        'echo ns1 "$(stat -L -c %i /run/netns/ns1)" >>/run/vnetctl/plans/veth-netns/netns',
         "ip netns add ns2",
+        'echo ns2 "$(stat -L -c %i /run/netns/ns2)" >>/run/vnetctl/plans/veth-netns/netns',
         "ip link add vethDemo0 netns ns1 type veth peer name vethDemo1 netns ns2",
-        f"ip -n ns1 link property add dev vethDemo0 altname {marker('veth-netns', 'vethDemo0')}",
-        f"ip -n ns2 link property add dev vethDemo1 altname {marker('veth-netns', 'vethDemo1')}",
+        # a plan's marker: what `sh` makes of the script is never taken for what `lab up` made
+        f"ip -n ns1 link property add dev vethDemo0 altname {marker('plan:veth-netns', 'vethDemo0')}",
+        f"ip -n ns2 link property add dev vethDemo1 altname {marker('plan:veth-netns', 'vethDemo1')}",
         "ip -n ns1 addr add 10.1.1.2/24 dev vethDemo0",
         "ip -n ns1 link set dev vethDemo0 up",
         "ip -n ns2 addr add 10.1.1.3/24 dev vethDemo1",
@@ -130,3 +135,10 @@ def test_every_schema_key_has_a_documented_example() -> None:
     keys = {k for fields in [*SCHEMA.values(), CHECK_FIELDS, *CHECKS.values()] for k in fields} | {"ready", "device", "port", "file"}
     missing = sorted(k for k in keys if not re.search(rf"(^|[\s{{,-]){re.escape(k)}:", blocks, re.M))
     assert missing == []
+
+
+def test_a_plan_marker_is_distinct_from_the_lab_marker_and_names_its_owner() -> None:
+    from vnetctl.ownership import owner_of, plan_owner
+    plan = marker(plan_owner("veth-netns"), "vethDemo0")
+    assert plan.startswith("vnet-p-veth-netns-") and plan != marker("veth-netns", "vethDemo0")
+    assert owner_of([plan]) == "plan:veth-netns" and owner_of([marker("veth-netns", "x")]) == "veth-netns"

@@ -49,7 +49,7 @@ def test_del_by_via_dev_and_table() -> None:
     vnetctl("-n", "a", "route", "del", "10.9.0.0/24", "--table", "100", "--dev", "x0", check=True)
     assert ip_json("route", "show", "table", "100", netns="a") == []
     dry = vnetctl("-n", "a", "route", "add", "default", "--dev", "x0", "-6", "--table", "7", "--dry-run", check=True)
-    assert dry.stdout == "ip -n a -6 route add default dev x0 table 7\n"
+    assert dry.stdout == "ip -n a -6 route add default dev x0 table 7 proto static\n"
     assert vnetctl("route", "show", "--table", "nope").returncode == 2
 
 

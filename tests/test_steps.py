@@ -51,7 +51,7 @@ def test_other_commands_render_like_iproute2() -> None:
     assert LinkSet("a", "master", "br0").command() == "ip link set dev a master br0"
     assert LinkSet("a", "master", "").command() == "ip link set dev a nomaster"
     assert LinkSet("a", "netns", "ns2", netns="ns1").command() == "ip -n ns1 link set dev a netns ns2"
-    assert RouteAdd("default", via="10.0.0.1").command() == "ip route add default via 10.0.0.1"
+    assert RouteAdd("default", via="10.0.0.1").command() == "ip route add default via 10.0.0.1 proto static"
     assert SysctlSet("net.ipv4.ip_forward", "1", "r").command() == "ip netns exec r sysctl -w net.ipv4.ip_forward=1"
     assert NetnsAdd("ns1").command() == "ip netns add ns1"
 

@@ -11,21 +11,33 @@ import re
 import secrets
 
 PREFIX = "vnet-o-"
+PLAN_PREFIX = "vnet-p-"  # what a `lab plan` script makes: never taken for what `lab up` made
+PLAN_OWNER = "plan:"  # owner of what the plan script of lab X makes: 'plan:X' (':' is in no lab name)
 CLI_OWNER = "cli"
 OWNER_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 def marker(owner: str, ifname: str) -> str:
     """The altname marking device `ifname` as made by `owner` (a lab name or 'cli')."""
+    if owner.startswith(PLAN_OWNER):
+        lab = owner[len(PLAN_OWNER):]
+        return f"{PLAN_PREFIX}{lab}-{marker(lab, ifname)[-8:]}"
     digest = hashlib.sha1(f"{owner}\0{ifname}".encode()).hexdigest()[:8]
     return f"{PREFIX}{owner}-{digest}"
 
 
+def plan_owner(lab: str) -> str:
+    """The owner of what lab's `lab plan` script makes."""
+    return PLAN_OWNER + lab
+
+
 def owner_of(altnames: tuple[str, ...] | list[str]) -> str | None:
-    """The owner recorded in a device's altnames, or None if vnetctl did not make it."""
+    """The owner recorded in a device's altnames ('plan:LAB' for a plan script's), or None if vnetctl did not make it."""
     for alt in altnames:
         if alt.startswith(PREFIX) and len(alt) > len(PREFIX) + 9:
             return alt[len(PREFIX):-9]
+        if alt.startswith(PLAN_PREFIX) and len(alt) > len(PLAN_PREFIX) + 9:
+            return PLAN_OWNER + alt[len(PLAN_PREFIX):-9]
     return None
 
 

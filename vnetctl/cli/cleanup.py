@@ -12,7 +12,8 @@ from .common import dry_run_option, json_option
 
 @click.command("cleanup")
 @click.option("--all", "all_", is_flag=True, help="Also what plain vnetctl commands made (owner cli), not only labs.")
-@click.option("--owner", metavar="NAME", help="Only what this owner made: a lab's name, or 'cli'.")
+@click.option("--owner", metavar="NAME",
+              help="Only what this owner made: a lab's name, 'cli', or 'plan:LAB' (what a lab plan script made).")
 @dry_run_option
 @json_option
 def cleanup(all_: bool, owner: str | None, dry_run: bool, as_json: bool) -> None:
@@ -31,7 +32,7 @@ def cleanup(all_: bool, owner: str | None, dry_run: bool, as_json: bool) -> None
     elif dry_run or done:
         script(a.line() for a in done)
     if not done and not as_json:
-        stderr_console().print("nothing of vnetctl's found")
+        stderr_console().print("nothing removed" if warnings else "nothing of vnetctl's found")
 
 
 COMMANDS = [cleanup]

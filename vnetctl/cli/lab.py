@@ -161,9 +161,19 @@ def status(file: str | None, sets: tuple[str, ...], as_json: bool) -> None:
         emit_json(found)
         return
     table(["LAB", "STATUS", Col("FILE CHANGED", drop=1), "STEPS", Col("PROCESSES", cut=True), Col("DRIFT", cut=True)],
-          [[s["name"], s["status"] + "".join(f"; {h} {v}" for h, v in s.get("hosts", {}).items()), s["file_drift"], s.get("steps"),
+          [[s["name"], s["status"] + "".join(f"; {h} {v}" for h, v in s.get("hosts", {}).items()) + _plan_copy(s.get("plan")),
+            s["file_drift"], s.get("steps"),
             ",".join(f"{p['name']}:{p['pid']}{'' if p['running'] else ' (dead)'}" for p in s.get("processes", [])),
             "; ".join(s["drift"]) or "none"] for s in found])
+
+
+def _plan_copy(plan: dict[str, Any] | None) -> str:
+    """'; a copy made by its plan script: ...' when `lab plan | sh` made one."""
+    if not plan:
+        return ""
+    running = sum(1 for p in plan["processes"] if p["running"])
+    return (f"; a copy made by its plan script: {len(plan['namespaces'])} namespace(s), {len(plan['devices'])} device(s), "
+            f"{running} process(es) running (owner {plan['owner']})")
 
 
 @lab.command("down")

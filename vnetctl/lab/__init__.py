@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import time
 from collections.abc import Callable
@@ -33,6 +34,7 @@ __all__ = ["Lab", "Removed", "load", "down", "labs", "status"]
 
 Progress = Callable[[int, int, Step], None]
 SESSION_HANDLES = 256
+RUN_REF = re.compile(r"\{[^{}]*\brun\b[^{}]*\}")
 CAPS = frozenset({"CAP_NET_ADMIN", "CAP_SYS_ADMIN"})  # what taking a lab down or cleaning up needs
 
 
@@ -60,9 +62,14 @@ class Lab:
         return []
 
     def script(self) -> list[str]:
-        """The plan as the equivalent ip/brctl shell script."""
-        from .plan import script
-        return script(self.spec, self.plan())
+        """The plan as a shell script that runs end to end with `sh`; what it makes is marked as the plan's."""
+        from .plan import compile_steps, script
+        spec = self.spec
+        if RUN_REF.search(spec.source):  # `{run}` is the plan's runtime directory in the script
+            from .validate import load_spec
+            spec = load_spec(spec.path, {k: str(v) for k, v in spec.params.items()}, spec.source, plan=True)
+            return script(spec, compile_steps(spec))
+        return script(spec, self.plan())
 
     def up(self, progress: Progress | None = None) -> str:
         """Bring the lab up; 'up' when created, 'unchanged' when it already was, identical."""
@@ -70,6 +77,7 @@ class Lab:
         from .plan import digest
         steps = self.plan()
         self.preflight(steps)
+        self._no_plan_copy()
         with jr.LabLock(self.name):
             meta = jr.read_meta(self.name)
             fingerprint = digest(steps)
@@ -109,6 +117,15 @@ class Lab:
             if prog != "vnetctl" and shutil.which(prog) is None:
                 raise NotFound(f"process {proc.name!r}: program {prog!r} not found",
                                f"install the Debian package {TOOLS.get(os.path.basename(prog), prog)}; nothing was changed")
+
+    def _no_plan_copy(self) -> None:
+        """Conflict (5) while what this lab's plan script made is there: the names are taken, and not by the lab."""
+        from .plancopy import summary
+        copy = summary(self.name)
+        if copy and (copy["namespaces"] or copy["devices"] or any(p["running"] for p in copy["processes"])):
+            raise Busy(f"lab {self.name!r}: a copy made by its plan script is up ({len(copy['namespaces'])} namespace(s), "
+                       f"{len(copy['devices'])} device(s))", f"remove it with 'vnetctl cleanup --owner {copy['owner']}'; "
+                       "nothing was changed")
 
     def _already(self, meta: dict[str, Any], fingerprint: str) -> str:
         if meta.get("status") == "up" and meta.get("digest") == fingerprint:
@@ -229,7 +246,9 @@ def status(target: str | None = None, params: dict[str, Any] | None = None,
     def one(name: str, lab: Lab | None) -> dict[str, Any]:
         return lab_status(name, lab, (lambda done, total: progress(name, done, total)) if progress else None)
     if target is None:
-        return [one(n, None) for n in jr.names()] + [status_everywhere(n) for n in record.names()]
+        from .plancopy import names as plan_names
+        local = sorted(set(jr.names()) | set(plan_names()))
+        return [one(n, None) for n in local] + [status_everywhere(n) for n in record.names()]
     if os.path.isfile(target):
         lab = load(target, params)
         return [status_everywhere(lab.name) if lab.spec.hosts else one(lab.name, lab)]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -25,10 +26,10 @@ from ..backend.privilege import require
 from ..backend.procfs import netns_pids
 from ..errors import IncompleteUndo, NotFound, VnetError
 from ..ops.netns import drop_placeholder, is_ours
-from ..ownership import CLI_OWNER, owner_of
+from ..ownership import CLI_OWNER, PLAN_OWNER, owner_of, plan_owner
 from ..steps import Session, ip
 from . import journal as jr
-from . import paths
+from . import paths, plancopy
 from .process import ProcessStart
 from .teardown import undo_journal
 
@@ -41,7 +42,7 @@ def scope(owner: str | None = None, all_: bool = False) -> Wanted:
         return lambda o: o == owner
     if all_:
         return lambda o: o is not None
-    return lambda o: o is not None and o != CLI_OWNER
+    return lambda o: o is not None and o != CLI_OWNER and not o.startswith(PLAN_OWNER)
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Action:
     command: str
     run: Callable[[], None]
     verb: str = "delete"  # stop | delete | forget | remove | undo
-    target: str = "device"  # process | netns | netns-record | device | lab-state | lab
+    target: str = "device"  # process | netns | netns-record | device | lab-state | plan-state | lab
     name: str = ""
     netns: str | None = None
     owner: str | None = None
@@ -123,6 +124,37 @@ def _netns_actions(wanted: Wanted, skipped: list[str], damaged: list[str]) -> li
         out.append(Action(f"delete namespace {name} (owner {rec.get('owner')}{busy})",
                           shlex.join(["ip", "netns", "del", name]), partial(_del_netns, name, ref.inode),
                           "delete", "netns", name, owner=rec.get("owner")))
+    return out
+
+
+def _plan_actions(wanted: Wanted, skipped: list[str]) -> list[Action]:
+    """What `lab plan` scripts made, when in scope: their processes (pid and start time), their namespaces (same inode)."""
+    out = []
+    for lab in plancopy.names():
+        owner = plan_owner(lab)
+        if not wanted(owner):
+            skipped.append(f"what the plan script of lab {lab} made (owner {owner})")
+            continue
+        for p in plancopy.processes(lab):
+            if p["running"]:
+                out.append(Action(f"stop process {p['name']} of lab {lab}'s plan script (pid {p['pid']})", f"kill {p['pid']}",
+                                  partial(_stop, p["pid"], p["start"]), "stop", "process", p["name"], owner=owner, pid=p["pid"]))
+        inodes = dict(plancopy.namespaces(lab))
+        for name in plancopy.alive_namespaces(lab):
+            out.append(Action(f"delete namespace {name} (owner {owner})", shlex.join(["ip", "netns", "del", name]),
+                              partial(_del_netns, name, inodes[name]), "delete", "netns", name, owner=owner))
+    return out
+
+
+def _forget_plans(wanted: Wanted, dry_run: bool) -> list[Action]:
+    """Drop the records of the plan scripts whose copies were removed."""
+    out = []
+    for lab in plancopy.names():
+        if wanted(plan_owner(lab)):
+            out.append(Action(f"record of lab {lab}'s plan script", f"rm -r {shlex.quote(paths.plan_dir(lab))}", lambda: None,
+                              "remove", "plan-state", lab, owner=plan_owner(lab)))
+            if not dry_run:
+                shutil.rmtree(paths.plan_dir(lab), ignore_errors=True)
     return out
 
 
@@ -214,14 +246,20 @@ def cleanup(dry_run: bool = False, owner: str | None = None, all_: bool = False,
         run(_process_actions(wanted))
         damaged: list[str] = []
         run(_netns_actions(wanted, skipped, damaged))
+        run(_plan_actions(wanted, skipped))
         doomed = {n for n, rec in state.owned_netns().items() if wanted(rec.get("owner"))} if dry_run else set()
+        if dry_run:
+            doomed |= {n for lab in plancopy.names() if wanted(plan_owner(lab)) for n in plancopy.alive_namespaces(lab)}
         with Session(256) as s:
             run(_device_actions(s, doomed, wanted, skipped))
         warnings += [f"{d}; skipped" for d in damaged]
         if skipped:
-            why = "other owners" if owner is not None else "made by plain vnetctl commands; --all or --owner cli removes them"
+            why = "other owners" if owner is not None else \
+                "made by plain vnetctl commands or 'lab plan' scripts; --all, --owner cli or --owner plan:LAB removes them"
             warnings.append(f"left ({why}): " + ", ".join(skipped))
         done += _forget_labs([n for n in _lab_dirs() if wanted(n) and n not in kept], dry_run)
+        if not left:
+            done += _forget_plans(wanted, dry_run)
     finally:
         for lock in locks:
             lock.release()

@@ -30,3 +30,14 @@ def lab_dir(name: str) -> str:
 def run_dir(name: str) -> str:
     """The private runtime directory of lab `name`: pid, log and lease files of its processes."""
     return os.path.join(lab_dir(name), "run")
+
+
+def plan_dir(name: str) -> str:
+    """Where the `lab plan` script of lab `name` records what it made (see lab/plancopy.py)."""
+    lab_dir(name)  # the same name check
+    return os.path.join(state.state_dir(), "plans", name)
+
+
+def plan_run_dir(name: str) -> str:
+    """The plan script's runtime directory: `{run}` in a plan, its processes' pid and log files."""
+    return os.path.join(plan_dir(name), "run")

@@ -12,6 +12,7 @@ from ..errors import NotFound, VnetError
 from ..model import Link
 from ..steps import FDS_PER_HANDLE, Session, fd_budget
 from . import journal as jr
+from . import plancopy
 from .plan import digest
 from .process import ProcessStart
 
@@ -93,7 +94,8 @@ def lab_status(name: str, lab: Lab | None, progress: Progress | None = None) -> 
     meta = jr.read_meta(name)
     out: dict[str, Any] = {"name": name, "status": jr.status_of(meta) if meta else "down",
                            "file": meta.get("file") if meta else (lab.spec.path if lab else None),
-                           "params": meta.get("params", {}) if meta else {}, "file_drift": None, "drift": []}
+                           "params": meta.get("params", {}) if meta else {}, "file_drift": None, "drift": [],
+                           "plan": plancopy.summary(name)}
     if meta is None:
         return out
     if lab is not None:

@@ -25,8 +25,11 @@ def read(path: str) -> str:
         raise LabError([f"{path}:1:1: cannot read the lab file: {e}"]) from None
 
 
-def load_spec(path: str, params: dict[str, str] | None = None, text: str | None = None) -> LabSpec:
-    """Parse, expand and validate a lab file; LabError lists every problem found."""
+def load_spec(path: str, params: dict[str, str] | None = None, text: str | None = None, plan: bool = False) -> LabSpec:
+    """Parse, expand and validate a lab file; LabError lists every problem found.
+
+    With plan, `{run}` is the runtime directory of the lab's plan script instead of the lab's.
+    """
     source = read(path) if text is None else text
     ck = Checker(path)
     doc, syntax = load_text(source)
@@ -45,7 +48,7 @@ def load_spec(path: str, params: dict[str, str] | None = None, text: str | None 
         name = expand(raw_name, env, doc.at("name"), tproblems)
         ck.problems += [(p.where, p.message) for p in tproblems]
     if isinstance(name, str) and paths.valid_name(name):  # else reported as an invalid name
-        env.update(lab=name, run=paths.run_dir(name))
+        env.update(lab=name, run=paths.plan_run_dir(name) if plan else paths.run_dir(name))
     tproblems = []
     tree = expand(doc, env, doc.mark, tproblems)
     ck.problems += [(p.where, p.message) for p in tproblems]

@@ -105,7 +105,8 @@ class RouteAdd(Step):
             pass
 
     def command(self) -> str:
-        return ip(self.netns, *_words("add", self.dest, self.via, self.dev, self.table, self.family))
+        # vnetctl's routes are proto static (netlink's default here); ip's would be proto boot
+        return ip(self.netns, *_words("add", self.dest, self.via, self.dev, self.table, self.family), "proto", "static")
 
 
     def vanishes_with(self, lab_ns: set[str], made: set[Dev]) -> bool:
