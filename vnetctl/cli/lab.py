@@ -113,11 +113,13 @@ def up(file: str, sets: tuple[str, ...], as_json: bool) -> None:
 @lab.command("check")
 @click.argument("file", type=click.Path(dir_okay=False))
 @set_option
+@click.option("--only", "only", multiple=True, metavar="NAME", help="Run only the check with this name (repeatable).")
 @json_option
-def check(file: str, sets: tuple[str, ...], as_json: bool) -> int:
+def check(file: str, sets: tuple[str, ...], only: tuple[str, ...], as_json: bool) -> int:
     """Run the lab's checks; exit 0 only if all pass."""
     from ..render.output import Col, emit_json, table
-    results = _load(file, sets).check()
+    the_lab = _load(file, sets)
+    results = (the_lab.only(only) if only else the_lab).check()
     if as_json:
         emit_json(results)
     else:
@@ -132,6 +134,22 @@ def check(file: str, sets: tuple[str, ...], as_json: bool) -> int:
         click.echo(f"Error: {failed} of {len(results)} check(s) failed", err=True)
         return 1
     return 0
+
+
+@lab.command("exec", context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.argument("target", metavar="LAB")
+@click.argument("node")
+@click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
+def exec_(target: str, node: str, argv: tuple[str, ...]) -> None:
+    """Run a command in node NODE (a namespace) of lab LAB, by name or file: `lab exec LAB NODE -- CMD`.
+
+    Like ip netns exec without knowing the namespace's name; the exit code is CMD's.
+    """
+    from ..backend import exec as nsexec
+    args = list(argv)
+    if args and args[0] == "--":
+        args = args[1:]
+    nsexec.exec_in(labs.node(target, node), args)
 
 
 @lab.command("status")

@@ -9,15 +9,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..backend.privilege import require
-from ..errors import Busy, IncompleteUndo, NotFound
+from ..errors import Busy, IncompleteUndo, LabError, NotFound
 from ..steps import Session, Step
 from . import journal as jr
 from .process import ProcessStart
@@ -150,6 +151,17 @@ class Lab:
             require(frozenset({"CAP_SYS_ADMIN"}), f"lab check {self.name}")
         return run_checks(self.spec, on_result)
 
+    def only(self, names: Iterable[str]) -> Lab:
+        """This lab with only the checks named (LabError, exit 65, for a name it has not, listing its checks)."""
+        wanted = list(dict.fromkeys(names))
+        known = [c.name for c in self.spec.checks]
+        unknown = [n for n in wanted if n not in known]
+        if unknown:
+            err = LabError([f"lab {self.name!r} has no check " + ", ".join(map(repr, unknown))])
+            err.hint = ("its checks: " + ", ".join(map(repr, known))) if known else "it has no checks"
+            raise err
+        return type(self)(dataclasses.replace(self.spec, checks=tuple(c for c in self.spec.checks if c.name in wanted)))
+
     def check_commands(self) -> list[str]:
         """Each check as the command line an operator would type."""
         from .checks import command_of
@@ -187,6 +199,19 @@ def name_of(target: str, params: dict[str, Any] | None = None) -> str:
     if os.path.isfile(target) or target.endswith((".yaml", ".yml")):
         return load(target, params).name
     return target
+
+
+def node(target: str, name: str) -> str:
+    """The namespace of node `name` of a lab that is up here (by lab name or file); NotFound listing its nodes otherwise."""
+    from ..ops.netns import NetnsAdd
+    lab = name_of(target)
+    if jr.read_meta(lab) is None:
+        raise NotFound(f"lab {lab!r} is not up", "see 'vnetctl lab list'")
+    nodes = [e.step.name for e in jr.replay(lab) if isinstance(e.step, NetnsAdd) and e.done and not e.undone]
+    if name not in nodes:
+        raise NotFound(f"lab {lab!r} has no node {name!r}",
+                       ("its nodes: " + ", ".join(nodes)) if nodes else "it has no namespaces: run the command directly")
+    return name
 
 
 def down(target: str, params: dict[str, Any] | None = None, here: bool = False,
