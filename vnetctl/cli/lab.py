@@ -141,9 +141,9 @@ def check(file: str, sets: tuple[str, ...], only: tuple[str, ...], as_json: bool
 @click.argument("node")
 @click.argument("argv", nargs=-1, required=True, type=click.UNPROCESSED)
 def exec_(target: str, node: str, argv: tuple[str, ...]) -> None:
-    """Run a command in node NODE (a namespace) of lab LAB, by name or file: `lab exec LAB NODE -- CMD`.
+    """Run a command in node NODE (a namespace) of lab LAB, by name or file.
 
-    Like ip netns exec without knowing the namespace's name; the exit code is CMD's.
+    `lab exec LAB NODE -- CMD`: like ip netns exec without knowing the namespace's name; the exit code is CMD's.
     """
     from ..backend import exec as nsexec
     args = list(argv)
