@@ -81,8 +81,8 @@ def _holders_text(name: str, ns_inode: int | None) -> str:
     return ", ".join(f"{c}[{p}] fd {fd}" for p, c, fd in held) or "an unknown process"
 
 
-def device_mode(name: str) -> str | None:
-    """'tun' or 'tap' for an existing tun/tap `name` in the calling thread's namespace, else None."""
+def device_flags(name: str) -> tuple[str, bool] | None:
+    """('tun' or 'tap', multi-queue?) of an existing tun/tap `name` in the calling thread's namespace, else None."""
     from .netlink import Netlink  # netlink imports this module's neighbours; import late
 
     nl = Netlink(None)
@@ -92,7 +92,18 @@ def device_mode(name: str) -> str | None:
         nl.close()
     if link is None or link.kind != "tun":
         return None
-    return "tap" if link.detail("tun_type") == 2 else "tun"
+    return "tap" if link.detail("tun_type") == 2 else "tun", bool(link.detail("tun_multi_queue"))
+
+
+def device_mode(name: str) -> str | None:
+    """'tun' or 'tap' for an existing tun/tap `name` in the calling thread's namespace, else None."""
+    found = device_flags(name)
+    return found[0] if found else None
+
+
+def existing(name: str, ns: NsRef | None = None) -> tuple[str, bool] | None:
+    """('tun' or 'tap', multi-queue?) of tun/tap `name` in ns, as the kernel reports it (IFLA_TUN_*), or None."""
+    return call_in(ns, lambda: device_flags(name))
 
 
 def _setiff(fd: int, name: str, flags: int, mode: str, ns: NsRef | None = None) -> str:
@@ -103,7 +114,8 @@ def _setiff(fd: int, name: str, flags: int, mode: str, ns: NsRef | None = None) 
         if e.errno == errno.EBUSY:
             held = _holders_text(name, ns.inode if ns else current_inode())
             raise Busy(f"{mode} device {name!r} is busy: held by {held}",
-                       "stop that process, or use a multi-queue device (--multi-queue) to share it") from None
+                       f"stop that process, or recreate {name} multi-queue ('vnetctl tuntap add {name} --mode {mode} "
+                       "--multi-queue') so that several programs can attach, each with its own queues") from None
         if e.errno == errno.EINVAL:
             actual = device_mode(name)
             if actual is not None and actual != mode:
@@ -193,12 +205,13 @@ def set_vnet_hdr_size(fd: int, size: int) -> None:
 
 
 def attach_queues(name: str, mode: str, ns: NsRef | None, queues: int, *, vnet_hdr: bool = False,
-                  offload: int = 0) -> list[int]:
-    """Open `queues` fds on `name` (multi-queue when more than one), with vnet_hdr and offloads set."""
+                  offload: int = 0, multi_queue: bool | None = None) -> list[int]:
+    """Open `queues` fds on `name` (multi-queue when more than one, or as multi_queue says), with vnet_hdr and offloads set."""
+    mq = queues > 1 if multi_queue is None else multi_queue
     fds: list[int] = []
     try:
         for _ in range(queues):
-            fd = attach(name, mode, ns, multi_queue=queues > 1, vnet_hdr=vnet_hdr)
+            fd = attach(name, mode, ns, multi_queue=mq, vnet_hdr=vnet_hdr)
             fds.append(fd)
             if vnet_hdr and offload:
                 set_offload(fd, offload)

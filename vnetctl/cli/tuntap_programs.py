@@ -29,21 +29,25 @@ def _err(line: str) -> None:
 
 @click.command("read")
 @click.argument("dev")
-@click.option("--mode", type=click.Choice(["tun", "tap"]), default="tun", show_default=True,
-              help="tun: IP packets; tap: Ethernet frames. Must match the device.")
+@click.option("--mode", type=click.Choice(["tun", "tap"]), default=None,
+              help="tun: IP packets; tap: Ethernet frames. Detected for an existing device; a missing one is made tun.")
 @netns_option
+@click.option("--queues", metavar="N", type=click.IntRange(min=1, max=16), default=1, show_default=True,
+              help="Attach N queues of a multi-queue device (IFF_MULTI_QUEUE) and read them all.")
 @click.option("--count", metavar="N", type=click.IntRange(min=1), default=None, help="Stop after N packets.")
 @json_option
 @click.option("--pcap", metavar="FILE", type=click.Path(dir_okay=False), default=None,
               help="Also write every packet to FILE (pcap; tcpdump -r reads it).")
 @click.option("--quiet", "-q", is_flag=True, help="Print nothing per packet (fastest); only the summary.")
-def read(dev: str, mode: str, netns: str | None, count: int | None, as_json: bool, pcap: str | None,
+def read(dev: str, mode: str | None, netns: str | None, queues: int, count: int | None, as_json: bool, pcap: str | None,
          quiet: bool) -> None:
     """Attach to (or create) tun/tap DEV and print one line per packet read from it.
 
-    Each line gives the bytes read and a decoded summary (IPv4/IPv6, ARP, ICMP type,
-    UDP/TCP ports); --json prints JSON Lines (with a timestamp). On exit (Ctrl-C, SIGTERM or --count) a
-    summary of packets, bytes and rate goes to stderr.
+    An existing device is attached as what it is (tun or tap, single- or multi-queue); a
+    multi-queue one takes other programs' queues beside this one. Each line gives the bytes
+    read and a decoded summary (IPv4/IPv6, ARP, ICMP type, UDP/TCP ports); --json prints JSON
+    Lines (with a timestamp). On exit (Ctrl-C, SIGTERM or --count) a summary of packets, bytes
+    and rate goes to stderr.
     """
     def show(s: Summary) -> None:
         if as_json:
@@ -51,10 +55,12 @@ def read(dev: str, mode: str, netns: str | None, count: int | None, as_json: boo
         else:
             _out(f"Read {s.len} bytes from tun/tap device: {s.line()}")
 
+    def ready(attached: str) -> None:
+        where = f" in namespace {netns}" if netns else ""
+        _err(f"reading {attached} {dev}{where}" + (f" ({queues} queues)" if queues > 1 else "") + "; Ctrl-C to stop")
+
     set_name("vnetctl-read")
-    where = f" in namespace {netns}" if netns else ""
-    stats = reader.read(dev, mode, netns, count, None if quiet else show, pcap,
-                        on_ready=lambda: _err(f"reading {mode} {dev}{where}; Ctrl-C to stop"))
+    stats = reader.read(dev, mode, netns, count, None if quiet else show, pcap, on_ready=ready, queues=queues)
     _err(stats.line())
 
 

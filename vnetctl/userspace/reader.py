@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -65,22 +66,47 @@ class ReadStats:
                 + ("; stopped: the device was deleted" if self.stopped_by == VANISHED else ""))
 
 
-def open_device(dev: str, mode: str, netns: str | None) -> int:
-    """Attach to tun/tap dev in netns (creating a non-persistent one if missing); the fd."""
-    if mode not in tun.MODES:
+def open_queues(dev: str, mode: str | None, netns: str | None, queues: int = 1) -> tuple[str, list[int]]:
+    """Attach `queues` fds to tun/tap dev in netns; its mode (the kernel's, for an existing device) and the fds.
+
+    An existing device is attached as what it is: tun or tap, single- or multi-queue (IFLA_TUN_TYPE,
+    IFLA_TUN_MULTI_QUEUE); a missing one is created non-persistent (tun unless mode says tap).
+    """
+    if mode is not None and mode not in tun.MODES:
         raise UsageError(f"invalid mode {mode!r}", "use --mode tun or --mode tap")
-    return tun.attach(dev, mode, resolve(netns))
+    ns = resolve(netns)
+    found = tun.existing(dev, ns)
+    if found is None:
+        actual, multi_queue = mode or "tun", queues > 1
+    else:
+        actual, multi_queue = found
+        if mode is not None and mode != actual:
+            raise UsageError(f"{dev!r} is a {actual} device, not {mode}",
+                             f"leave out --mode (it is detected), or attach with --mode {actual}")
+        if queues > 1 and not multi_queue:
+            raise UsageError(f"{dev!r} is a single-queue {actual} device: --queues {queues} needs a multi-queue one",
+                             f"read it with --queues 1, or recreate it with "
+                             f"'vnetctl tuntap add {dev} --mode {actual} --multi-queue'")
+    return actual, tun.attach_queues(dev, actual, ns, queues, multi_queue=multi_queue)
 
 
-def read(dev: str, mode: str = "tun", netns: str | None = None, count: int | None = None,
+def open_device(dev: str, mode: str | None, netns: str | None) -> int:
+    """Attach one fd to tun/tap dev in netns (creating a non-persistent one if missing); the fd."""
+    return open_queues(dev, mode, netns)[1][0]
+
+
+def read(dev: str, mode: str | None = None, netns: str | None = None, count: int | None = None,
          on_packet: Callable[[Summary], None] | None = None, pcap: str | None = None,
-         on_ready: Callable[[], None] | None = None) -> ReadStats:
-    """Read packets from dev until count or SIGINT/SIGTERM; decode each for on_packet, append to pcap."""
-    fd = open_device(dev, mode, netns)
+         on_ready: Callable[[str], None] | None = None, queues: int = 1) -> ReadStats:
+    """Read packets from dev's queues until count or SIGINT/SIGTERM; decode each for on_packet, append to pcap.
+
+    mode None: the existing device's own (tun for one created here); on_ready gets the mode attached.
+    """
+    mode, fds = open_queues(dev, mode, netns, queues)
     try:
         writer = PcapWriter(pcap, LINKTYPES[mode]) if pcap else None
     except OSError as e:
-        os.close(fd)
+        _close(fds)
         if isinstance(e, Refused):
             raise UsageError(f"refusing to write the capture file {pcap}: {e.strerror}",
                              "give a new path, or a regular file of your own (it is replaced, not written through)") from None
@@ -90,12 +116,12 @@ def read(dev: str, mode: str = "tun", netns: str | None = None, count: int | Non
     try:
         with stop_on_signals():
             if on_ready:
-                on_ready()
+                on_ready(mode)
             try:
-                if on_packet is None and writer is None:
-                    _drain(fd, count, stats)
+                if on_packet is None and writer is None and len(fds) == 1:
+                    _drain(fds[0], count, stats)
                 else:
-                    _decode_loop(fd, mode == "tap", count, stats, on_packet, writer)
+                    _decode_loop(_packets(fds), mode == "tap", count, stats, on_packet, writer)
             except Stop as e:
                 stats.stopped_by = str(e)
             except OSError as e:
@@ -106,8 +132,26 @@ def read(dev: str, mode: str = "tun", netns: str | None = None, count: int | Non
         stats.seconds = time.monotonic() - start
         if writer:
             writer.close()
-        os.close(fd)
+        _close(fds)
     return stats
+
+
+def _close(fds: list[int]) -> None:
+    for fd in fds:
+        os.close(fd)
+
+
+def _packets(fds: list[int]) -> Iterator[bytes]:
+    """Packets as they come from any of the queues' fds (one fd: plain blocking reads)."""
+    if len(fds) == 1:
+        while True:
+            yield os.read(fds[0], BUF_SIZE)
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    while True:
+        for fd, _ in poller.poll():
+            yield os.read(fd, BUF_SIZE)
 
 
 def _drain(fd: int, count: int | None, stats: ReadStats) -> None:
@@ -126,11 +170,11 @@ def _drain(fd: int, count: int | None, stats: ReadStats) -> None:
         stats.bytes += nbytes
 
 
-def _decode_loop(fd: int, l2: bool, count: int | None, stats: ReadStats,
+def _decode_loop(packets: Iterator[bytes], l2: bool, count: int | None, stats: ReadStats,
                  on_packet: Callable[[Summary], None] | None, writer: PcapWriter | None) -> None:
     try:
         while count is None or stats.packets < count:
-            data = os.read(fd, BUF_SIZE)
+            data = next(packets)
             stats.packets += 1
             stats.bytes += len(data)
             if writer:
