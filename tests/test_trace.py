@@ -6,10 +6,11 @@ import json
 import os
 import signal
 import subprocess
+import sys
 
 import pytest
 
-from tests.helpers import sh, vnetctl, wait_for
+from tests.helpers import VNETCTL, sh, vnetctl, wait_for
 
 pytestmark = pytest.mark.kernel
 
@@ -140,7 +141,7 @@ def test_firewall_rule_that_counted_the_probe(lab, netns, rule, proto, expect):
 
 
 def _tcpdump(netns: str, dev: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(["ip", "netns", "exec", netns, "tcpdump", "-p", "-n", "-l", "-i", dev, "icmp"],
+    proc = subprocess.Popen(["ip", "netns", "exec", netns, "tcpdump", "--immediate-mode", "-p", "-n", "-l", "-i", dev, "icmp"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
     lines = [proc.stderr.readline() for _ in range(2)]
@@ -269,3 +270,85 @@ def test_lab_check_trace_kind_and_failed_ping_detail(lab):
     assert proc.returncode != 0
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("ha reaches hb through rt"))
     assert "trace: forwarding-off at eth1 in rt" in line, line
+
+
+def test_kernel_drop_in_softirq_on_another_cpu_is_the_probes(lab):
+    """RPS sends rt's receive work to CPU 1 while trace runs on CPU 0: the drop is raised there, not by the sender."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs (the drop must happen on another CPU than the sender's)")
+    rps = "/sys/class/net/eth1/queues/rx-0/rps_cpus"
+    sh("ip", "netns", "exec", "rt", "sh", "-c", f"echo 2 > {rps}")
+    assert sh("ip", "netns", "exec", "rt", "cat", rps).stdout.strip().endswith("2")
+    sh("ip", "netns", "exec", "rt", "sysctl", "-qw", "net.ipv4.ip_forward=0")
+    for _ in range(3):  # whatever the scheduler does, each run is pinned to CPU 0
+        proc = subprocess.run(["taskset", "-c", "0", *VNETCTL, "trace", "--json", "-n", "ha", "10.0.2.2"],
+                              capture_output=True, text=True)
+        r = json.loads(proc.stdout)
+        assert r["verdict"]["reason"] == "forwarding-off", r
+        assert "ip_error" in (r["verdict"]["kernel_drop_reason"] or ""), r
+
+
+def _guest_pid() -> int:
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    argv = f.read().split(b"\0")
+            except OSError:
+                continue
+            if b"tuntap" in argv and b"guest" in argv:
+                return int(entry)
+    raise AssertionError("the lab's guest is not running")
+
+
+def test_tap_holder_stopped_is_not_reading(lab):
+    wait_for(lambda: sh("ip", "netns", "exec", "rt", "ping", "-c", "1", "-W", "1", "10.0.4.5", check=False).returncode == 0,
+             what="the guest answering on tap0")
+    pid = _guest_pid()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: sh("ps", "-o", "stat=", "-p", str(pid)).stdout.startswith("T"), what="guest stopped")
+        code, r = trace("-n", "ha", "10.0.4.5", "--timeout", "1")
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    v = r["verdict"]
+    assert code == 1 and (v["netns"], v["device"], v["reason"]) == ("rt", "tap0", "holder-not-reading"), v
+    assert f"[{pid}]" in v["detail"] and "state T" in v["detail"], v
+
+
+HOLD = """
+import fcntl, os, struct, sys, time
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, 0x400454CA, struct.pack("16sH22x", b"tap0", 0x0002 | 0x1000))
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def _tx(netns: str, dev: str) -> tuple[int, int]:
+    stats = json.loads(sh("ip", "-n", netns, "-s", "-j", "link", "show", dev).stdout)[0]["stats64"]["tx"]
+    return stats["packets"], stats["dropped"]
+
+
+def test_tap_holder_that_never_reads(lab):
+    kill_guest()
+    holder = subprocess.Popen(["ip", "netns", "exec", "rt", sys.executable, "-c", HOLD], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        sh("ip", "-n", "rt", "neigh", "replace", "10.0.4.5", "lladdr", "02:00:00:00:04:05", "dev", "tap0", "nud", "permanent")
+        before = _tx("rt", "tap0")
+        code, r = trace("-n", "ha", "10.0.4.5", "--timeout", "1")
+        v = r["verdict"]
+        assert code == 1 and (v["netns"], v["device"], v["reason"]) == ("rt", "tap0", "holder-not-reading"), v
+        assert "tx_packets" in v["detail"] and _tx("rt", "tap0")[0] == before[0], (v, before)
+        assert any(h["seen"] for h in r["hops"] if (h["netns"], h["device"], h["direction"]) == ("rt", "tap0", "out"))
+        # a queue of one, already full: the next probe is dropped by the tap itself
+        sh("ip", "-n", "rt", "link", "set", "tap0", "txqueuelen", "1")
+        before = _tx("rt", "tap0")
+        code, r = trace("-n", "ha", "10.0.4.5", "--timeout", "1")
+        v = r["verdict"]
+        assert code == 1 and v["reason"] == "holder-not-reading" and "tx_dropped" in v["detail"], v
+        assert _tx("rt", "tap0")[1] > before[1]
+    finally:
+        holder.kill()
+        holder.wait()

@@ -83,3 +83,26 @@ def test_drawings_mark_the_verdict_hop():
     assert "style h1 fill" in mermaid(r) and "h0 -.-> h1" in mermaid(r)
     assert 'h1 [label="rt/eth1 in (not seen)", color=red' in dot(r)
     assert "forwarding-off: ip_forward is 0" in mermaid(r)
+
+
+TRACE_TEXT = """\
+            ping-101   [001] b.s1. 1.000001: tracing_mark_write: vnetctl-trace-ab
+            ping-101   [001] b.s1. 1.000002: net_dev_queue: dev=eth0 skbaddr=00000000aaaa len=98
+     ksoftirqd/1-22    [001] ..s1. 1.000003: netif_receive_skb: dev=eth1 skbaddr=00000000aaaa len=84
+     ksoftirqd/1-22    [001] ..s1. 1.000004: kfree_skb: skbaddr=00000000aaaa rx_sk=0 protocol=2048 location=ip_error+0x94/0x220 reason: IP_INADDRERRORS
+     ksoftirqd/1-22    [001] ..s1. 1.000005: kfree_skb: skbaddr=00000000aaaa rx_sk=0 protocol=2048 location=x+0x1/0x2 reason: NOT_SPECIFIED
+     ksoftirqd/1-22    [001] ..s1. 1.000006: netif_receive_skb: dev=eth1 skbaddr=00000000bbbb len=84
+     ksoftirqd/1-22    [001] ..s1. 1.000007: kfree_skb: skbaddr=00000000bbbb rx_sk=0 protocol=2048 location=y+0x1/0x2 reason: IP_RPFILTER
+            ping-101   [001] ..s1. 1.000008: kfree_skb: skbaddr=00000000cccc rx_sk=0 protocol=2048 location=z+0x1/0x2 reason: NEIGH_FAILED
+"""
+
+
+def test_drops_are_the_probes_by_skb_on_its_path_or_by_its_sender():
+    from vnetctl.backend.tracefs import attribute
+
+    got = [(d.reason, d.comm) for d in attribute(TRACE_TEXT, "101", {84, 98}, {"eth0", "eth1"})]
+    # the skb seen on the path with the probe's length, dropped in softirq; freed once, so its reuse is not ours;
+    # bbbb is on the path with the right length too; cccc is dropped in the sender's own context
+    assert got == [("IP_INADDRERRORS", "ksoftirqd/1"), ("IP_RPFILTER", "ksoftirqd/1"), ("NEIGH_FAILED", "ping")]
+    assert [d.reason for d in attribute(TRACE_TEXT, None, {84, 98}, {"eth9"})] == []
+    assert [d.reason for d in attribute(TRACE_TEXT, None, {60}, set())] == []

@@ -6,6 +6,7 @@ import errno
 import select
 import socket
 import struct
+import threading
 import time
 from dataclasses import dataclass
 
@@ -50,23 +51,31 @@ def attach_filter(sock: socket.socket, program: bytes) -> None:
 
 @dataclass(frozen=True)
 class Frame:
-    """One captured frame: where (the tap's key), which way, when (kernel time, epoch seconds), its bytes."""
+    """One captured frame: where (the tap's key, the device), which way, when (kernel time, epoch seconds), its bytes."""
 
     key: int
     outgoing: bool
     hatype: int
     stamp: float
     data: bytes
+    device: str = ""
 
 
 class Taps:
-    """AF_PACKET sockets on (namespace file, device) pairs, filtered by one BPF program; close() releases them."""
+    """AF_PACKET sockets on (namespace file, device) pairs, filtered by one BPF program; close() releases them.
 
-    def __init__(self, points: list[tuple[str, str]], program: bytes) -> None:
+    A device of None taps every device of its namespace with one socket (Frame.device names it).
+    """
+
+    def __init__(self, points: list[tuple[str, str | None]], program: bytes) -> None:
         self.errors: dict[int, str] = {}
         self._socks: dict[int, socket.socket] = {}
         # Protocol 0 at creation: no frame is queued before the filter is attached and the socket bound.
-        opened = nsocket.sockets_in([p for p, _ in points], lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0))
+        # A whole-namespace tap cannot be bound to ifindex 0 from Python: it listens from creation,
+        # and what it queued before its filter (never the probe, not sent yet) is thrown away.
+        protos = [0 if dev is not None else socket.htons(ETH_P_ALL) for _, dev in points]
+        it = iter(protos)
+        opened = nsocket.sockets_in([p for p, _ in points], lambda: socket.socket(socket.AF_PACKET, socket.SOCK_RAW, next(it)))
         for key, ((_, dev), sock) in enumerate(zip(points, opened, strict=True)):
             if isinstance(sock, OSError):
                 self.errors[key] = sock.strerror or str(sock)
@@ -75,12 +84,15 @@ class Taps:
                 attach_filter(sock, program)
                 sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
                 sock.setblocking(False)
-                sock.bind((dev, ETH_P_ALL))
+                if dev is not None:
+                    sock.bind((dev, ETH_P_ALL))
             except OSError as e:
                 sock.close()
-                self.errors[key] = f"{dev}: {e.strerror or e}"
+                self.errors[key] = f"{dev or 'all devices'}: {e.strerror or e}"
                 continue
             self._socks[key] = sock
+            if dev is None:
+                self._drain(key)
 
     def collect(self, until: float, done: object = None) -> list[Frame]:
         """Read frames from every socket until monotonic time `until` (or until done() is true)."""
@@ -91,10 +103,13 @@ class Taps:
             poller.register(fd, select.POLLIN)
         while True:
             left = until - time.monotonic()
-            if left <= 0 or (callable(done) and done(out)):
+            if callable(done) and done(out):
                 break
-            for fd, _ in poller.poll(max(1, int(left * 1000))):
+            ready = poller.poll(max(0, int(left * 1000)))
+            for fd, _ in ready:
                 out += self._drain(by_fd[fd])
+            if left <= 0 and not ready:
+                break
         return out
 
     def _drain(self, key: int) -> list[Frame]:
@@ -114,10 +129,13 @@ class Taps:
                 if level == socket.SOL_SOCKET and typ == SO_TIMESTAMPNS and len(raw) >= 16:
                     sec, nsec = struct.unpack("qq", raw[:16])
                     stamp = sec + nsec / 1e9
-            out.append(Frame(key, addr[2] == PACKET_OUTGOING, addr[3], stamp, data))
+            out.append(Frame(key, addr[2] == PACKET_OUTGOING, addr[3], stamp, data, addr[0]))
 
     def close(self) -> None:
-        """Close every socket."""
-        for sock in self._socks.values():
-            sock.close()
+        """Close every socket, side by side: each close waits for an RCU grace period (synchronize_net)."""
+        threads = [threading.Thread(target=s.close, name="vnetctl-tap-close") for s in self._socks.values()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
         self._socks.clear()

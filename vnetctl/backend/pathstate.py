@@ -1,4 +1,4 @@
-"""What the kernel of one namespace decides for a packet: route lookups, neighbours, FDB, port states, sysctls.
+"""What the kernel of one namespace decides for a packet (IPv4 or IPv6): routes, neighbours, FDB, port states, sysctls.
 
 Plain rtnetlink requests on a socket bound to the namespace (rtnl), decoded here; nothing changes.
 """
@@ -47,7 +47,17 @@ class RouteAnswer:
 
 
 def _ip(v: memoryview) -> str:
-    return socket.inet_ntoa(bytes(v[:4]))
+    raw = bytes(v)
+    return socket.inet_ntop(socket.AF_INET6, raw[:16]) if len(raw) >= 16 else socket.inet_ntoa(raw[:4])
+
+
+def family(ip: str) -> int:
+    """AF_INET6 for an IPv6 address, else AF_INET."""
+    return socket.AF_INET6 if ":" in ip else socket.AF_INET
+
+
+def _pack(ip: str) -> bytes:
+    return socket.inet_pton(family(ip), ip)
 
 
 class NsState:
@@ -96,10 +106,12 @@ class NsState:
 
     def route_get(self, dst: str, src: str | None = None, iif: int | None = None, fibmatch: bool = False) -> RouteAnswer:
         """RTM_GETROUTE for dst (as forwarded from iif with source src when given), like `ip route get`."""
-        body = RTMSG.pack(socket.AF_INET, 32, 32 if src else 0, 0, 0, 0, 0, 0, RTM_F_FIB_MATCH if fibmatch else 0)
-        body += rtnl.nla(RTA_DST, socket.inet_aton(dst))
+        fam = family(dst)
+        bits = 128 if fam == socket.AF_INET6 else 32
+        body = RTMSG.pack(fam, bits, bits if src else 0, 0, 0, 0, 0, 0, RTM_F_FIB_MATCH if fibmatch else 0)
+        body += rtnl.nla(RTA_DST, _pack(dst))
         if src:
-            body += rtnl.nla(RTA_SRC, socket.inet_aton(src))
+            body += rtnl.nla(RTA_SRC, _pack(src))
         if iif:
             body += rtnl.nla(RTA_IIF, struct.pack("=I", iif))
         try:
@@ -114,14 +126,15 @@ class NsState:
     def refusing_route(self, dst: str) -> str | None:
         """The longest unreachable/prohibit/blackhole route covering dst in any table, as `TYPE PREFIX table N`."""
         best: tuple[int, str] | None = None
-        for t, m in rtnl.dump(self.nl.sock, RTM_GETROUTE, RTMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0, 0, 0)):
+        fam = family(dst)
+        for t, m in rtnl.dump(self.nl.sock, RTM_GETROUTE, RTMSG.pack(fam, 0, 0, 0, 0, 0, 0, 0, 0)):
             if t != RTM_NEWROUTE:
                 continue
             _, dst_len, _, _, table, _, _, rtype, _ = RTMSG.unpack_from(m, rtnl.HDR.size)
             if rtype not in (6, 7, 8):
                 continue
             a = rtdump._attrs(m, rtnl.HDR.size + RTMSG.size, len(m))
-            prefix = f"{_ip(a[RTA_DST]) if RTA_DST in a else '0.0.0.0'}/{dst_len}"
+            prefix = f"{_ip(a[RTA_DST]) if RTA_DST in a else ('::' if fam == socket.AF_INET6 else '0.0.0.0')}/{dst_len}"
             if RTA_TABLE in a:
                 table = struct.unpack("=I", a[RTA_TABLE])[0]
             if ipaddress.ip_address(dst) in ipaddress.ip_network(prefix, strict=False) and (best is None or dst_len > best[0]):
@@ -129,8 +142,8 @@ class NsState:
         return best[1] if best else None
 
     def neighbour(self, ifindex: int, ip: str) -> tuple[str, str | None]:
-        """The ARP entry for ip on a device: (state, MAC) — state NONE when there is none."""
-        for _, m, attrs in self._neigh_dump(socket.AF_INET):
+        """The ARP (IPv4) or NDP (IPv6) entry for ip on a device: (state, MAC) — state NONE when there is none."""
+        for _, m, attrs in self._neigh_dump(family(ip)):
             idx, state = NDMSG.unpack_from(m, rtnl.HDR.size)[1:3]
             if idx == ifindex and NDA_DST in attrs and _ip(attrs[NDA_DST]) == ip:
                 mac = bytes(attrs[NDA_LLADDR]).hex(":") if NDA_LLADDR in attrs else None
@@ -145,6 +158,16 @@ class NsState:
             if master == bridge and NDA_LLADDR in attrs and bytes(attrs[NDA_LLADDR]).hex(":") == mac and port != bridge:
                 return int(port)
         return None
+
+    def vxlan_fdb(self, ifindex: int) -> list[tuple[str, str]]:
+        """A VXLAN device's FDB entries that name a remote: (MAC, remote IP), like `bridge fdb show dev VX`."""
+        out = []
+        for _, m, attrs in self._neigh_dump(7):
+            if NDMSG.unpack_from(m, rtnl.HDR.size)[1] == ifindex and NDA_DST in attrs and NDA_LLADDR in attrs:
+                raw = bytes(attrs[NDA_DST])
+                ip = socket.inet_ntop(socket.AF_INET if len(raw) == 4 else socket.AF_INET6, raw)
+                out.append((bytes(attrs[NDA_LLADDR]).hex(":"), ip))
+        return out
 
     def port_state(self, ifindex: int) -> str | None:
         """A bridge port's STP state (forwarding, disabled, blocking...), from one AF_BRIDGE link dump (cached)."""
@@ -171,6 +194,24 @@ class NsState:
             return call_in(self.ns, read)
         except OSError:
             return None
+
+    def dev_counters(self, name: str) -> tuple[int, int] | None:
+        """A device's (tx_packets, tx_dropped) from /proc/net/dev as this namespace sees it."""
+
+        def read() -> str:
+            with open("/proc/thread-self/net/dev") as f:
+                return f.read()
+
+        try:
+            text = call_in(self.ns, read)
+        except OSError:
+            return None
+        for line in text.splitlines()[2:]:
+            dev, _, nums = line.partition(":")
+            if dev.strip() == name:
+                cols = nums.split()
+                return int(cols[9]), int(cols[11])
+        return None
 
     def nsid_map(self, refs: list[NsRef | None]) -> dict[int, NsRef | None]:
         """The nsid this namespace gives each of refs (those it has given one)."""

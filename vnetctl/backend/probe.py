@@ -1,4 +1,4 @@
-"""Send one real probe from inside a namespace (ICMP echo, UDP datagram or TCP SYN) and wait for its answer."""
+"""Send one real probe (IPv4 or IPv6) from inside a namespace — ICMP echo, UDP datagram or TCP SYN — and wait for its answer."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from .netns import NsRef, call_in
 
 IP_MTU_DISCOVER, IP_PMTUDISC_DONT, IP_PMTUDISC_DO, IP_RECVERR = 10, 0, 2, 11
+IPV6_MTU_DISCOVER, IPV6_RECVERR = 23, 25
+ICMP6_ECHO_REPLY = 129
+ICMP6_ERRORS = (1, 2, 3, 4)  # destination unreachable, packet too big, time exceeded, parameter problem
 
 
 @dataclass
@@ -27,9 +30,17 @@ class Answer:
     ms: float | None = None
 
 
-def _open(ns: NsRef | None, kind: int, proto: int, df: bool) -> socket.socket:
-    sock = call_in(ns, lambda: socket.socket(socket.AF_INET, kind | socket.SOCK_CLOEXEC, proto))
-    sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO if df else IP_PMTUDISC_DONT)
+def _v6(dst: str) -> bool:
+    return ":" in dst
+
+
+def _open(ns: NsRef | None, kind: int, proto: int, df: bool, v6: bool = False) -> socket.socket:
+    fam = socket.AF_INET6 if v6 else socket.AF_INET
+    sock = call_in(ns, lambda: socket.socket(fam, kind | socket.SOCK_CLOEXEC, proto))
+    level, opt = (socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER) if v6 else (socket.IPPROTO_IP, IP_MTU_DISCOVER)
+    sock.setsockopt(level, opt, IP_PMTUDISC_DO if df else IP_PMTUDISC_DONT)
+    if kind == socket.SOCK_DGRAM:
+        sock.setsockopt(*((socket.IPPROTO_IPV6, IPV6_RECVERR) if v6 else (socket.IPPROTO_IP, IP_RECVERR)), 1)
     return sock
 
 
@@ -39,7 +50,8 @@ def _send_error(e: OSError, sent_at: float) -> Answer:
 
 def icmp_echo(ns: NsRef | None, dst: str, packets: list[bytes], ident: int, df: bool, timeout: float) -> Answer:
     """Send ICMP echo requests (ready-made ICMP messages) on a raw socket; wait for the reply or an ICMP error."""
-    with _open(ns, socket.SOCK_RAW, socket.IPPROTO_ICMP, df) as sock:
+    v6 = _v6(dst)
+    with _open(ns, socket.SOCK_RAW, socket.IPPROTO_ICMPV6 if v6 else socket.IPPROTO_ICMP, df, v6) as sock:
         sent_at = time.time()
         try:
             for pkt in packets:
@@ -50,8 +62,8 @@ def icmp_echo(ns: NsRef | None, dst: str, packets: list[bytes], ident: int, df: 
         while (left := deadline - time.monotonic()) > 0:
             if not select.select([sock], [], [], left)[0]:
                 break
-            data = sock.recv(65535)
-            ans = _match_icmp(data, ident, sent_at)
+            data, addr = sock.recvfrom(65535)
+            ans = _match_icmp6(data, addr[0], ident, sent_at) if v6 else _match_icmp(data, ident, sent_at)
             if ans is not None:
                 return ans
         return Answer("none", sent_at)
@@ -76,13 +88,27 @@ def _match_icmp(data: bytes, ident: int, sent_at: float) -> Answer | None:
     return None
 
 
+def _match_icmp6(data: bytes, src: str, ident: int, sent_at: float) -> Answer | None:
+    """An ICMPv6 message (a raw ICMPv6 socket gets no IP header) about our echo: its reply, or an error quoting it."""
+    if len(data) < 8:
+        return None
+    typ, code = data[0], data[1]
+    ms = round((time.time() - sent_at) * 1000, 3)
+    if typ == ICMP6_ECHO_REPLY and int.from_bytes(data[4:6], "big") == ident:
+        return Answer("reply", sent_at, "echo reply", ms=ms)
+    inner = data[8:]
+    if typ in ICMP6_ERRORS and len(inner) >= 48 and inner[6] == 58 and int.from_bytes(inner[44:46], "big") == ident:
+        mtu = int.from_bytes(data[4:8], "big") if typ == 2 else 0
+        return Answer("icmp-error", sent_at, f"ICMPv6 type {typ} code {code} from {src}", icmp=(typ, code, mtu), ms=ms)
+    return None
+
+
 def udp(ns: NsRef | None, dst: str, port: int, sport: int, payloads: list[bytes], df: bool, timeout: float) -> Answer:
     """Send UDP datagrams from `sport` to dst:port; a reply, a port unreachable (refused) or an ICMP error."""
-    with _open(ns, socket.SOCK_DGRAM, 0, df) as sock:
-        sock.setsockopt(socket.IPPROTO_IP, IP_RECVERR, 1)
+    with _open(ns, socket.SOCK_DGRAM, 0, df, _v6(dst)) as sock:
         sent_at = time.time()
         try:
-            sock.bind(("0.0.0.0", sport))
+            sock.bind(("::" if _v6(dst) else "0.0.0.0", sport))
             sock.connect((dst, port))
             for p in payloads:
                 sock.send(p)
@@ -93,12 +119,12 @@ def udp(ns: NsRef | None, dst: str, port: int, sport: int, payloads: list[bytes]
 
 def tcp(ns: NsRef | None, dst: str, port: int, sport: int, timeout: float) -> Answer:
     """Send a TCP SYN from `sport`; a SYN-ACK (reply), a RST (refused) or an ICMP error."""
-    with _open(ns, socket.SOCK_STREAM, 0, False) as sock:
+    with _open(ns, socket.SOCK_STREAM, 0, False, _v6(dst)) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.setblocking(False)
         sent_at = time.time()
         try:
-            sock.bind(("0.0.0.0", sport))
+            sock.bind(("::" if _v6(dst) else "0.0.0.0", sport))
             rc = sock.connect_ex((dst, port))
         except OSError as e:
             return _send_error(e, sent_at)

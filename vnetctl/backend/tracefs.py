@@ -2,10 +2,12 @@
 
 The instance is made for one probe window and removed after it, so the global trace
 buffer and other tracers are never touched. Events are global to the kernel, not to a
-namespace: only those raised in this thread's own context (the probe's send path, where
-veth and bridge deliver synchronously) are kept, so other hosts' traffic does not get the
-blame. tracefs prints pids as the initial pid namespace sees them, which a process in a
-pid namespace cannot know: a line written to the instance's trace_marker tells it.
+namespace, and a drop often happens far from the sender: in softirq on another CPU,
+in ksoftirqd, in a neighbour timer. So a drop is the probe's when the same skb
+(by address) was last seen by net:net_dev_queue or net:netif_receive_skb on a device of
+the probe's path with the probe's length, or when it is raised in the sender's own
+context. tracefs prints pids as the initial pid namespace sees them, which a process in
+a pid namespace cannot know: a line written to the instance's trace_marker tells it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,11 @@ import re
 from dataclasses import dataclass
 
 CANDIDATES = ("/sys/kernel/tracing", "/sys/kernel/debug/tracing")
-_LINE = re.compile(r"^\s*(.+?)-(\d+)\s+\[\d+\].*kfree_skb:.*location=(\S+) reason: (\w+)", re.M)
+_EVENT = re.compile(r"^\s*(.+?)-(\d+)\s+\[\d+\]\s+\S+\s+[\d.]+: (\w+): (.*)$", re.M)
+_DROP = re.compile(r"skbaddr=(\S+) .*location=(\S+) reason: (\w+)")
+_NET = re.compile(r"dev=(\S*) skbaddr=(\S+) len=(\d+)")
+NET_EVENTS = ("net_dev_queue", "netif_receive_skb")
+ETH_P_IP, ETH_P_IPV6 = 0x0800, 0x86DD
 IGNORED = {"NO_SOCKET"}  # a raw or ping socket not wanting a packet is no drop of the path
 
 
@@ -42,9 +48,14 @@ def tracefs_root() -> str | None:
 
 
 class DropWatch:
-    """A tracefs instance with skb:kfree_skb enabled for IPv4; stop() reads and removes it."""
+    """A tracefs instance with skb:kfree_skb of one protocol and the skb's path through devices; stop() reads and removes it.
 
-    def __init__(self) -> None:
+    lens: the probe's lengths as the net events report them; devices: the names on its path;
+    protocol: its ethertype (IPv4 or IPv6: drops of the other family are never the probe's).
+    """
+
+    def __init__(self, lens: set[int] | None = None, devices: set[str] | None = None, protocol: int = ETH_P_IP) -> None:
+        self.lens, self.devices = lens or set(), devices or set()
         self.unavailable: str | None = None
         self.path: str | None = None
         self.tag = "vnetctl-trace-" + os.urandom(4).hex()
@@ -59,10 +70,11 @@ class DropWatch:
             self.unavailable = f"cannot make a tracefs instance: {e.strerror}"
             return
         self.path = path
-        event = os.path.join(path, "events", "skb", "kfree_skb")
         try:
-            _write(os.path.join(event, "filter"), "protocol == 2048")
-            _write(os.path.join(event, "enable"), "1")
+            self._enable("skb", "kfree_skb", f"protocol == {protocol}")
+            if self.lens:
+                for name in NET_EVENTS:
+                    self._enable("net", name, " || ".join(f"len == {n}" for n in sorted(self.lens)))
         except OSError as e:
             self.unavailable = f"skb:kfree_skb cannot be enabled: {e.strerror}"
             self.close()
@@ -72,12 +84,18 @@ class DropWatch:
         except OSError:
             pass
 
+    def _enable(self, system: str, event: str, filt: str) -> None:
+        assert self.path is not None
+        where = os.path.join(self.path, "events", system, event)
+        _write(os.path.join(where, "filter"), filt)
+        _write(os.path.join(where, "enable"), "1")
+
     def stop(self) -> list[Drop]:
-        """Disable the event, return the drops raised in this process's context, remove the instance."""
+        """Stop tracing, return the probe's drops (by skb, or in this process's context), remove the instance."""
         if self.path is None:
             return []
         try:
-            _write(os.path.join(self.path, "events", "skb", "kfree_skb", "enable"), "0")
+            _write(os.path.join(self.path, "tracing_on"), "0")
             with open(os.path.join(self.path, "trace")) as f:
                 text = f.read()
         except OSError:
@@ -85,11 +103,7 @@ class DropWatch:
         finally:
             self.close()
         me = re.search(r"-(\d+)\s+\[\d+\][^\n]*" + self.tag, text)
-        out = []
-        for m in _LINE.finditer(text):
-            if me is not None and m.group(2) == me.group(1) and m.group(4) not in IGNORED:
-                out.append(Drop(m.group(4), m.group(3), m.group(1).strip()))
-        return out
+        return attribute(text, me.group(1) if me else None, self.lens, self.devices)
 
     def close(self) -> None:
         """Remove the instance (the kernel frees its buffers)."""
@@ -99,6 +113,21 @@ class DropWatch:
             except OSError:
                 pass
             self.path = None
+
+
+def attribute(text: str, pid: str | None, lens: set[int], devices: set[str]) -> list[Drop]:
+    """The kfree_skb events of `text` that are the probe's: its skb last seen on its path with its length, or its sender."""
+    claimed: dict[str, bool] = {}
+    out = []
+    for m in _EVENT.finditer(text):
+        comm, who, event, fields = m.groups()
+        if event in NET_EVENTS and (n := _NET.match(fields)) is not None:
+            claimed[n.group(2)] = int(n.group(3)) in lens and (not devices or n.group(1) in devices)
+        elif event == "kfree_skb" and (d := _DROP.search(fields)) is not None:
+            ours = claimed.pop(d.group(1), False) or who == pid
+            if ours and d.group(3) not in IGNORED:
+                out.append(Drop(d.group(3), d.group(2), comm.strip()))
+    return out
 
 
 def _write(path: str, text: str) -> None:

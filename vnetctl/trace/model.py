@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 REASONS = ("link-down", "no-route", "unreachable-route", "neighbour-failed", "forwarding-off", "rp-filter", "mtu",
-           "bridge-port", "firewall", "no-listener", "no-holder", "unknown")
+           "bridge-port", "firewall", "no-listener", "no-holder", "holder-not-reading", "unknown")
 
 
 @dataclass
@@ -45,6 +45,7 @@ class Stop:
     reason: str = ""
     detail: str = ""
     state: Any = None  # the namespace's NsState, for the reply leg; never printed
+    counters: tuple[int, int] | None = None  # a tun/tap's (tx_packets, tx_dropped) when predicted
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 
+from ..backend import process
 from ..backend import tun as tunb
 from ..backend.netns import NsRef
 from ..backend.pathstate import NsState, RouteAnswer
@@ -13,6 +14,7 @@ from .model import Hop, Leg, Stop
 MAX_STEPS = 24
 BAD_NEIGH = ("FAILED", "INCOMPLETE")
 BAD_ROUTE = ("unreachable", "prohibit", "blackhole")
+STOPPED = ("T", "t")  # stopped by a signal, or stopped under a tracer
 
 
 class World:
@@ -100,7 +102,7 @@ class Walker:
             if out.kind == "tun":
                 return Leg(self.hops, self.holder(st, out))
             if out.kind == "vxlan":
-                nxt = self.vxlan(st, out)
+                nxt = self.vxlan(st, out, nexthop)
             else:
                 state, mac = st.neighbour(out.index, nexthop)
                 if state in BAD_NEIGH:
@@ -118,7 +120,13 @@ class Walker:
             return Stop("blocked", st.name, lk.name, "no-holder",
                         f"no process holds {lk.name}: the kernel drops what is sent to it", state=st)
         pid, comm, fd = held[0]
-        return Stop("holder", st.name, lk.name, detail=f"{lk.name} is held by {comm}[{pid}] fd {fd}", state=st)
+        states = {p: (process.stat_fields(p) or ["?"])[0] for p, _, _ in held}
+        if all(s in STOPPED for s in states.values()):
+            who = ", ".join(f"{c}[{p}] fd {f} (state {states[p]})" for p, c, f in held)
+            return Stop("blocked", st.name, lk.name, "holder-not-reading",
+                        f"{lk.name} is held by {who}, stopped: nothing reads what the kernel queues to it", state=st)
+        return Stop("holder", st.name, lk.name, detail=f"{lk.name} is held by {comm}[{pid}] fd {fd}", state=st,
+                    counters=st.dev_counters(lk.name))
 
     def segment(self, st: NsState, out: Link, nexthop: str, mac: str | None) -> tuple[NsState, Link] | Stop:
         """Across veths and bridges to the namespace that holds nexthop."""
@@ -171,25 +179,53 @@ class Walker:
         owner = p[0].owner_of(ip) if p is not None else None
         return owner is not None and (not device or p is not None and owner.index == p[1].index)
 
-    def vxlan(self, st: NsState, vx: Link) -> tuple[NsState, Link] | Stop:
-        """Into a VXLAN: the underlay leg to its remote, out of the remote's VXLAN with the same VNI."""
+    def vxlan(self, st: NsState, vx: Link, nexthop: str) -> tuple[NsState, Link] | Stop:
+        """Into a VXLAN: the underlay leg to its remote (its own, or the FDB's), out of the remote's VXLAN of the same VNI."""
         attrs = st.vxlan(vx.index)
         remote, local, vni = attrs.get("vxlan_group"), attrs.get("vxlan_local"), attrs.get("vxlan_id")
-        if not isinstance(remote, str):
-            return Stop("blocked", st.name, vx.name, "unknown", f"{vx.name} has no remote (FDB-driven VXLAN is not followed)")
-        under = Walker(self.world, self.leg, self.size + 50, self.df, self.inner)
-        leg = under.walk(st, str(local) if local else "", remote)
-        for h in leg.hops:
+        if isinstance(remote, str):
+            remotes = [(remote, f"remote {remote}")]
+        else:
+            remotes = self._fdb_remotes(st, vx, nexthop)
+            if not remotes:
+                return Stop("blocked", st.name, vx.name, "no-route",
+                            f"{vx.name} has no remote and no FDB entry (for {nexthop}'s MAC or 00:00:00:00:00:00) "
+                            "naming one: the VXLAN has nowhere to send it")
+        tried: list[tuple[Leg, list[Hop], str]] = []
+        for rem, how in remotes:
+            under = Walker(self.world, self.leg, self.size + 50, self.df, self.inner)
+            leg = under.walk(st, str(local) if local else "", rem)
+            tried.append((leg, under.hops, how))
+            if leg.stop.kind == "reached" and self._vni_peer(leg.stop.state, vni, nexthop, len(remotes) > 1) is not None:
+                break
+        leg, hops, how = tried[-1] if tried[-1][0].stop.kind == "reached" else tried[0]
+        for h in hops:
             h.note = (h.note + "; " if h.note else "") + f"VXLAN {vni} underlay"
-        self.hops += leg.hops
+        if self.hops and self.hops[-1].device == vx.name:
+            self.hops[-1].note += f"; VXLAN {vni} {how}"
+        self.hops += hops
         if leg.stop.kind != "reached":
             return leg.stop
         rst: NsState = leg.stop.state
-        peer = next((lk for lk in rst.links() if lk.kind == "vxlan" and rst.vxlan(lk.index).get("vxlan_id") == vni), None)
+        peer = self._vni_peer(rst, vni, nexthop, False)
         if peer is None:
             return Stop("blocked", rst.name, leg.stop.device, "unknown", f"no VXLAN with VNI {vni} in {rst.name}")
         self.hop(rst, peer, "in", f"VXLAN {vni} from {local}")
         return rst, peer
+
+    def _fdb_remotes(self, st: NsState, vx: Link, nexthop: str) -> list[tuple[str, str]]:
+        """Where a remote-less VXLAN sends nexthop's frames: the FDB entry for its MAC, else every all-zeros entry."""
+        fdb = st.vxlan_fdb(vx.index)
+        _, mac = st.neighbour(vx.index, nexthop)
+        exact = [(ip, f"FDB: {mac} dst {ip}") for m, ip in fdb if mac is not None and m == mac]
+        return exact or [(ip, f"FDB: 00:00:00:00:00:00 dst {ip}") for m, ip in fdb if m == "00:00:00:00:00:00"]
+
+    @staticmethod
+    def _vni_peer(st: NsState, vni: object, nexthop: str, must_hold: bool) -> Link | None:
+        """The VXLAN of VNI vni in st (with must_hold: only if st holds nexthop, for flooded head-end replication)."""
+        if must_hold and st.owner_of(nexthop) is None:
+            return None
+        return next((lk for lk in st.links() if lk.kind == "vxlan" and st.vxlan(lk.index).get("vxlan_id") == vni), None)
 
 
 def _kind(lk: Link) -> str | None:

@@ -13,11 +13,9 @@ from ..backend import probe as sender
 from ..backend.pathstate import NsState
 from ..errors import NotFound, UsageError
 from . import probe as pr
-from .model import Hop, Leg, TraceResult
+from .model import Hop, Leg, Stop, TraceResult
 from .predict import Walker, World
 from .verdict import decide
-
-SETTLE = 0.05
 
 
 def resolve_dst(world: World, dst: str) -> tuple[str, NsState | None]:
@@ -68,13 +66,11 @@ def _send(ns: nsb.NsRef | None, dst: str, p: pr.Probe, timeout: float) -> sender
     return sender.tcp(ns, dst, p.port, p.sport, timeout)
 
 
-def _mark(hops: list[Hop], points: list[tuple[int, str]], frames: list[capture.Frame], src: str, dst: str,
-          sent_at: float) -> None:
+def _mark(hops: list[Hop], spaces: list[int], frames: list[capture.Frame], src: str, dst: str, sent_at: float) -> None:
     for f in frames:
         leg = pr.classify(f.data, f.hatype, src, dst)
-        inode, dev = points[f.key]
         for h in hops:
-            if h.key == (inode, dev) and h.leg == leg and (h.direction == "out") == f.outgoing:
+            if h.key == (spaces[f.key], f.device) and h.leg == leg and (h.direction == "out") == f.outgoing:
                 ms = round(max(0.0, f.stamp - sent_at) * 1000, 3)
                 h.seen, h.ms = True, ms if h.ms is None else min(h.ms, ms)
 
@@ -87,8 +83,29 @@ def _refresh(legs: list[Leg | None], again: list[Leg | None]) -> None:
         fresh = {(h.netns_inode, h.device, h.direction): h.problems for h in new.hops}
         for h in leg.hops:
             h.problems = fresh.get((h.netns_inode, h.device, h.direction), h.problems)
+        unread = _unread(leg, new.stop) if leg.stop.kind == new.stop.kind == "holder" else None
         if [h.key for h in new.hops] == [h.key for h in leg.hops] or new.stop.kind == "blocked":
             leg.stop = new.stop
+        leg.stop = unread or leg.stop
+
+
+def _unread(leg: Leg, after: Stop) -> Stop | None:
+    """A tun/tap holder that read nothing of what the kernel queued to it during the probe, from the device's counters."""
+    before = leg.stop
+    if before.counters is None or after.counters is None:
+        return None
+    (tx0, drop0), (tx1, drop1) = before.counters, after.counters
+    holder = before.detail.split(" is held by ")[-1]
+    handed = any(h.seen and (h.netns, h.device, h.direction) == (after.netns, after.device, "out") for h in leg.hops)
+    if drop1 > drop0:
+        return Stop("blocked", after.netns, after.device, "holder-not-reading",
+                    f"{after.device} dropped {drop1 - drop0} packet(s) during the probe (tx_dropped {drop0} -> {drop1}): "
+                    f"its queue is full, {holder} does not read it")
+    if handed and tx1 == tx0:
+        return Stop("blocked", after.netns, after.device, "holder-not-reading",
+                    f"the probe was queued to {after.device} but its tx_packets stayed {tx1} (counted when a packet is read): "
+                    f"{holder} read nothing")
+    return None
 
 
 @dataclass
@@ -96,7 +113,7 @@ class Window:
     """What the probe's window produced: the answer, the frames, kernel drops, firewall rules that counted."""
 
     answer: sender.Answer
-    points: list[tuple[int, str]]
+    spaces: list[int]
     frames: list[capture.Frame]
     drops: list[tracefs.Drop]
     tracefs_missing: str | None
@@ -114,25 +131,28 @@ def _nsfile(ref: nsb.NsRef | None) -> str:
 
 
 def _probe(world: World, hops: list[Hop], src_ref: nsb.NsRef | None, dst: str, p: pr.Probe, timeout: float) -> Window:
-    """Open the taps, the drop watch and the firewall counters; send; collect; close everything."""
+    """Open the taps (one per namespace), the drop watch and the firewall counters; send; collect; close everything."""
     refs = {st.inode: st.ns for st in world.states() if any(h.netns_inode == st.inode for h in hops)}
     names = {h.netns_inode: h.netns for h in hops}
-    points = sorted({h.key for h in hops})
-    fw_before = _counters(refs) if firewall.tools() else {}
-    taps = None
-    if points:
-        taps = capture.Taps([(_nsfile(refs[i]), d) for i, d in points], capture.bpf_program(pr.matches(p)))
-    watch = tracefs.DropWatch()
-    try:
-        answer = _send(src_ref, dst, p, timeout)
-        frames = taps.collect(time.monotonic() + SETTLE) if taps else []
-    finally:
-        drops = watch.stop()
-        if taps:
-            taps.close()
-    fw_after = _counters(refs) if fw_before else {}
-    hits = [(names[i], rule, n) for i, before in fw_before.items() for rule, n in firewall.moved(before, fw_after[i])]
-    return Window(answer, points, frames, drops, watch.unavailable, hits)
+    spaces = sorted(refs)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        counted = pool.submit(_counters, refs) if firewall.tools() else None  # while the taps open
+        taps = capture.Taps([(_nsfile(refs[i]), None) for i in spaces], capture.bpf_program(pr.matches(p))) if spaces else None
+        watch = tracefs.DropWatch(pr.lengths(p), {h.device for h in hops})
+        try:
+            fw_before = counted.result() if counted else {}
+            answer = _send(src_ref, dst, p, timeout)
+            # Every hop's tap queued its copy before the answer could arrive: one last drain, no settling time.
+            frames = taps.collect(time.monotonic()) if taps else []
+        finally:
+            stopped = pool.submit(watch.stop)
+            if taps:
+                taps.close()
+            drops = stopped.result()
+    # An answered probe needs no verdict: the counters after it are read only when it was not answered.
+    fw_after = _counters(refs) if fw_before and answer.kind != "reply" else {}
+    hits = [(names[i], rule, n) for i, before in fw_before.items() if fw_after for rule, n in firewall.moved(before, fw_after[i])]
+    return Window(answer, spaces, frames, drops, watch.unavailable, hits)
 
 
 def run(src_ns: str | None, dst: str, proto: str = "icmp", size: int = 84, df: bool = False, count: int = 1,
@@ -150,9 +170,10 @@ def run(src_ns: str | None, dst: str, proto: str = "icmp", size: int = 84, df: b
         fwd, rep = predict(world, src_st, src_ip, dst_ip, p)
         hops = fwd.hops + (rep.hops if rep else [])
         w = _probe(world, hops, src_ref, dst_ip, p, timeout)
-        _mark(hops, w.points, w.frames, src_ip, dst_ip, w.answer.sent_at)
-        # Devices and addresses did not change during the probe; neighbours, FDB and sysctls are read afresh.
-        _refresh([fwd, rep], list(predict(world, src_st, src_ip, dst_ip, p)))
+        _mark(hops, w.spaces, w.frames, src_ip, dst_ip, w.answer.sent_at)
+        if w.answer.kind != "reply":
+            # Devices and addresses did not change during the probe; neighbours, FDB and sysctls are read afresh.
+            _refresh([fwd, rep], list(predict(world, src_st, src_ip, dst_ip, p)))
     finally:
         world.close()
     drop = f"{w.drops[-1].reason} ({w.drops[-1].location})" if w.drops else None  # the last: the probe's fate
