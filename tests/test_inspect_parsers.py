@@ -50,6 +50,16 @@ def test_mountinfo_escapes() -> None:
     assert procfs._unescape("/run/plain") == "/run/plain"
 
 
+def test_mountinfo_nsfs_lines() -> None:
+    text = (b"36 35 0:4 net:[4026532255] /run/netns/a\\040b rw,relatime shared:1 master:2 - nsfs nsfs rw\n"
+            b"37 35 98:0 / /mnt rw,relatime - ext4 /dev/vda rw\n"
+            b"38 35 0:4 net:[4026532256] /run/x rw - nsfs nsfs rw\n"
+            b"39 35 0:4 mnt:[4026532257] /run/y rw - nsfs nsfs rw\n")
+    assert procfs.parse_nsfs(text) == [("/run/netns/a b", 4026532255), ("/run/x", 4026532256)]
+    assert procfs.parse_nsfs(text, {4026532255}) == [("/run/x", 4026532256)]
+    assert procfs.parse_nsfs(text, {4026532255, 4026532256}) == []
+
+
 def test_ethtool_drvinfo_layout_matches_the_kernel() -> None:
     # struct ethtool_drvinfo is 196 bytes: cmd, 5 x 32-byte strings, 12 reserved, 5 x u32
     assert ethtool._DRVINFO.size == 196

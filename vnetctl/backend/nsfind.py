@@ -80,7 +80,7 @@ def discover(fds: bool = True, sockets: bool = True, seen_sockets: dict[int, int
     here = os.stat("/proc/self/ns/mnt").st_ino
     for mnt, pid in proc.mount_ns.items():
         if mnt != here:
-            for path, inode in procfs.nsfs_mounts(pid):
+            for path, inode in procfs.nsfs_mounts(pid, found.spaces.keys()):
                 if inode not in found.spaces:
                     add(inode, f"/proc/{pid}/root{path}", held=f"mount {path} in the mount namespace of pid {pid}")
     if sockets:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import stat
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,6 +16,9 @@ TUNGETIFF = 0x800454D2  # _IOR('T', 210, unsigned int): the device's name; /dev/
 TUNGETDEVNETNS = 0x54E3  # _IO('T', 227): an fd of the namespace the tun device lives in now
 SIOCGSKNS = 0x894C  # an fd of the network namespace a socket belongs to
 SYS_PIDFD_GETFD = 438
+# a mountinfo line of an nsfs mount of a network namespace: ID PARENT MAJ:MIN net:[INODE] MOUNTPOINT ... - nsfs ...
+_NSFS_LINE = re.compile(rb"^\d+ \d+ \d+:\d+ net:\[(\d+)\] (\S+) [^\n]*? - nsfs ", re.M)
+_NET_ROOT = re.compile(rb" net:\[(\d+)\] ")
 _libc = ctypes.CDLL(None, use_errno=True)
 
 
@@ -199,23 +204,26 @@ def socket_netns(pid: int, fd: int) -> int | None:
     return _borrow(pid, fd, SIOCGSKNS)
 
 
-def nsfs_mounts(pid: str | int = "self") -> list[tuple[str, int]]:
-    """Network-namespace bind mounts in the mount namespace of process `pid` (default ours): (mount point, inode)."""
-    out = []
+def nsfs_mounts(pid: str | int = "self", known: AbstractSet[int] = frozenset()) -> list[tuple[str, int]]:
+    """Network-namespace bind mounts in the mount namespace of process `pid` (default ours): (mount point, inode).
+
+    Mounts of namespaces in `known` are left out. Every `ip netns exec` process has a mount
+    namespace of its own holding the host's whole mount table: the file is searched with
+    regexes, and its lines taken apart only when it mounts a namespace not known yet.
+    """
     try:
-        with open(f"/proc/{pid}/mountinfo") as f:
-            lines = f.readlines()
+        with open(f"/proc/{pid}/mountinfo", "rb") as f:
+            return parse_nsfs(f.read(), known)
     except OSError:
         return []
-    for line in lines:
-        fields = line.split()
-        try:
-            sep = fields.index("-")
-        except ValueError:
-            continue
-        if sep + 1 < len(fields) and fields[sep + 1] == "nsfs" and fields[3].startswith("net:["):
-            out.append((_unescape(fields[4]), int(fields[3][5:-1])))
-    return out
+
+
+def parse_nsfs(data: bytes, known: AbstractSet[int] = frozenset()) -> list[tuple[str, int]]:
+    """The (mount point, inode) of each network-namespace mount in mountinfo bytes, but those of `known` inodes."""
+    if known and not {int(i) for i in _NET_ROOT.findall(data)} - known:
+        return []
+    found = ((m[1].decode(errors="surrogateescape"), int(m[0])) for m in _NSFS_LINE.findall(data))
+    return [(_unescape(path), inode) for path, inode in found if inode not in known]
 
 
 def _unescape(path: str) -> str:
