@@ -82,6 +82,9 @@ def test_thread_and_socket_held_namespaces(holder: dict[str, int]) -> None:
     assert seen[holder["thread"]]["held"] == f"thread {holder['tid']} of pid {pid}"
     assert seen[holder["socket"]]["held"] == f"socket fd {holder['fd']} of pid {pid}"
     assert all_[holder["socket"]]["held"] == f"socket fd {holder['fd']} of pid {pid}"
+    comm = open(f"/proc/{pid}/comm").read().strip()
+    for inode in (holder["thread"], holder["socket"]):  # the holding process is the owner
+        assert [(o["kind"], o["name"]) for o in seen[inode]["owners"]] == [("process", comm)]
     tree = vnetctl("inspect", check=True).stdout
     assert f"held by socket fd {holder['fd']} of pid {pid}" in tree
     one = json.loads(vnetctl("inspect", "-n", f"/proc/{pid}/task/{holder['tid']}/ns/net", "--json", check=True).stdout)

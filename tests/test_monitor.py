@@ -148,6 +148,8 @@ def test_monitor_notices_namespaces_held_only_by_a_socket_or_a_thread(monitor: L
         monitor.until(both, "netns-add of the socket-held and the thread-held namespaces")
         assert added[info["socket"]]["devices"] == ["lo"] and added[info["thread"]]["devices"] == ["lo"]
         assert added[info["thread"]]["netns"] == f"/proc/{p.pid}/task/{info['tid']}/ns/net"
+        comm = open(f"/proc/{p.pid}/comm").read().strip()
+        assert all(e["owner"]["kind"] == "process" and e["owner"]["name"] == comm for e in added.values())
     finally:
         p.kill()
         p.wait(timeout=10)

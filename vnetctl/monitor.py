@@ -77,7 +77,7 @@ class Monitor:
                 continue
             sock, links = got
             w = self.watched[f.inode] = _Watched(f.inode, _ref(f), sock, {lk.index: lk.name for lk in links})
-            self._owners(w, f.pids)
+            self._owners(w, f.owner_pids)
             if announce:
                 events.append(self._event(w, "netns-add", None, {"devices": sorted(w.names.values())}))
         return events
@@ -107,7 +107,7 @@ class Monitor:
             events.append(self._event(w, "netns-del", None, {}))
         for inode, f in spaces.items():
             if inode in self.watched:
-                self._owners(self.watched[inode], f.pids)
+                self._owners(self.watched[inode], f.owner_pids)
         new = [f for i, f in spaces.items() if i not in self.watched and f.paths]
         return events + (self._watch(new, announce=True) if new else [])
 

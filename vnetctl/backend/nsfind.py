@@ -26,6 +26,12 @@ class Found:
     pids: list[int] = field(default_factory=list)
     current: bool = False
     held: str | None = None  # without processes: "mount", "fd", "thread" or "socket" (and by whom)
+    holder: int | None = None  # without processes: the pid whose thread, fd, socket or mount namespace holds it
+
+    @property
+    def owner_pids(self) -> list[int]:
+        """The processes whose owner is the namespace's: those inside, else the one holding it."""
+        return self.pids or ([self.holder] if self.holder else [])
 
 
 @dataclass
@@ -37,11 +43,11 @@ class Discovery:
     warnings: list[str] = field(default_factory=list)
     kept: list[int] = field(default_factory=list)
 
-    def add(self, inode: int, path: str, name: str | None = None, held: str | None = None) -> Found:
+    def add(self, inode: int, path: str, name: str | None = None, held: str | None = None, holder: int | None = None) -> Found:
         """Record that namespace `inode` can be opened by `path` (merged with what is known of it)."""
         ns = self.spaces.get(inode)
         if ns is None:
-            ns = self.spaces[inode] = Found(inode, held=held)
+            ns = self.spaces[inode] = Found(inode, held=held, holder=holder)
         if name and not ns.name:
             ns.name = name
         if path not in ns.paths:
@@ -73,16 +79,16 @@ def discover(fds: bool = True, sockets: bool = True, seen_sockets: dict[int, int
     for inode, pids in proc.netns_pids.items():
         add(inode, f"/proc/{pids[0]}/ns/net").pids = sorted(pids)
     for pid, tid, inode in proc.thread_ns:
-        add(inode, f"/proc/{pid}/task/{tid}/ns/net", held=f"thread {tid} of pid {pid}")
+        add(inode, f"/proc/{pid}/task/{tid}/ns/net", held=f"thread {tid} of pid {pid}", holder=pid)
     for pid, fd, inode in proc.netns_fds:
         if inode not in found.spaces:
-            add(inode, f"/proc/{pid}/fd/{fd}", held=f"fd {fd} of pid {pid}")
+            add(inode, f"/proc/{pid}/fd/{fd}", held=f"fd {fd} of pid {pid}", holder=pid)
     here = os.stat("/proc/self/ns/mnt").st_ino
     for mnt, pid in proc.mount_ns.items():
         if mnt != here:
             for path, inode in procfs.nsfs_mounts(pid, found.spaces.keys()):
                 if inode not in found.spaces:
-                    add(inode, f"/proc/{pid}/root{path}", held=f"mount {path} in the mount namespace of pid {pid}")
+                    add(inode, f"/proc/{pid}/root{path}", held=f"mount {path} in the mount namespace of pid {pid}", holder=pid)
     if sockets:
         _socket_held(found, seen_sockets)
     _warn(found)
@@ -102,7 +108,7 @@ def _socket_held(found: Discovery, seen: dict[int, int] | None) -> None:
         if sock in asked:
             inode = asked[sock]
             if inode and inode not in found.spaces:
-                found.spaces[inode] = Found(inode, held=held)
+                found.spaces[inode] = Found(inode, held=held, holder=pid)
         else:
             nsfd = procfs.socket_netns(pid, fd)
             inode = os.fstat(nsfd).st_ino if nsfd is not None else 0  # 0: not to be asked again
@@ -110,7 +116,7 @@ def _socket_held(found: Discovery, seen: dict[int, int] | None) -> None:
                 os.close(nsfd)
             elif nsfd is not None:
                 found.kept.append(nsfd)
-                found.add(inode, f"/proc/{os.getpid()}/fd/{nsfd}", held=held)
+                found.add(inode, f"/proc/{os.getpid()}/fd/{nsfd}", held=held, holder=pid)
         if seen is not None:
             seen[sock] = inode
 

@@ -59,7 +59,7 @@ def _vxlan(link: Link) -> tuple[tuple[str, object], ...]:
 
 def _namespace(sc: Scanner, ns: Ns, devices: tuple[Device, ...]) -> Namespace:
     commands = tuple(sorted({procfs.comm(p) for p in ns.pids[:50]} - {""}))
-    owners = sc.owners.of_pids(ns.pids) if sc.owners and not ns.current else ()
+    owners = sc.owners.of_pids(ns.owner_pids) if sc.owners and not ns.current else ()
     return Namespace(name=ns.name, inode=ns.inode, pids=tuple(ns.pids), commands=commands, devices=devices,
                      paths=tuple(ns.paths), current=ns.current, ref=ns.ref, owners=owners, held=ns.held)
 
@@ -185,8 +185,8 @@ def who(dev: str, netns: str | None = None) -> tuple[Who, list[str]]:
         found = _device(sc, ns, link, sc.holders() if link.kind in ("tun", "macvtap") else {}, None)
         assert sc.owners is not None
         other = sc.spaces.get(found.peer.netns_inode) if found.peer and found.peer.netns_inode else None
-        here = () if ns.current else sc.owners.of_pids(ns.pids)
-        there = sc.owners.of_pids(other.pids) if other is not None and not other.current else ()
+        here = () if ns.current else sc.owners.of_pids(ns.owner_pids)
+        there = sc.owners.of_pids(other.owner_pids) if other is not None and not other.current else ()
         return Who(found, ns.ref, ns.inode, here, there), list(dict.fromkeys(sc.warnings))
     finally:
         sc.close()

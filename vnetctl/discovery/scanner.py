@@ -45,6 +45,12 @@ class Ns:
     asked: dict[int, Link] = field(default_factory=dict)
     failed: bool = False
     held: str | None = None
+    holder: int | None = None
+
+    @property
+    def owner_pids(self) -> list[int]:
+        """The processes whose owner is the namespace's: those inside, else the one holding it (thread, fd, socket)."""
+        return self.pids or ([self.holder] if self.holder else [])
 
     @property
     def label(self) -> str:
@@ -73,7 +79,7 @@ class Scanner:
         self.owners = Resolver() if owners else None
         self.found = nsfind.discover(fds=fds)
         self.proc = self.found.proc
-        self.spaces: dict[int, Ns] = {f.inode: Ns(f.inode, f.name, f.paths, f.pids, f.current, held=f.held)
+        self.spaces: dict[int, Ns] = {f.inode: Ns(f.inode, f.name, f.paths, f.pids, f.current, held=f.held, holder=f.holder)
                                        for f in self.found.spaces.values()}
         self.warnings.extend(self.found.warnings)
         self.peer_reader = ethtool.PeerIndexReader()
