@@ -354,7 +354,7 @@ def route_add(dest: str, via: str | None = None, dev: str | None = None, netns: 
 def route_del(dest: str, netns: str | None = None, dry_run: bool = False, via: str | None = None,
               dev: str | None = None, table: str | int = "main", family: str | None = None) -> list[Step]:
     """Delete a route; a default route of the one family that has one, unless family says which."""
-    return run([RouteDel(dest, netns, via, dev and check_ifname(dev), check_table(table), family)], dry_run)
+    return run([RouteDel(dest, via, dev and check_ifname(dev), netns, check_table(table), family)], dry_run)
 
 
 def routes(netns: str | None = None, table: str | int | None = "main", family: str | None = None) -> list[Route]:

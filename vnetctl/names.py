@@ -21,11 +21,16 @@ def _bad(kind: str, name: str, why: str) -> InvalidName:
 
 def check_ifname(name: str, kind: str = "interface") -> str:
     """Return name if the kernel would accept it unchanged as an interface name."""
+    return _check_device_name(kind, name, IFNAMSIZ)
+
+
+def _check_device_name(kind: str, name: str, size: int) -> str:
+    """name if it is not empty, fits a kernel buffer of size bytes (NUL included) and has no refused character."""
     if not isinstance(name, str) or not name:
         raise _bad(kind, str(name), "empty")
     raw = name.encode("utf-8", "surrogateescape")
-    if len(raw) >= IFNAMSIZ:
-        raise _bad(kind, name, f"{len(raw)} bytes, the kernel allows at most {IFNAMSIZ - 1}")
+    if len(raw) >= size:
+        raise _bad(kind, name, f"{len(raw)} bytes, the kernel allows at most {size - 1}")
     return _check_chars(kind, name, raw)
 
 
@@ -50,13 +55,7 @@ def _check_chars(kind: str, name: str, raw: bytes) -> str:
 
 def check_altname(name: str) -> str:
     """Return name if it is a valid alternative interface name."""
-    kind = "alternative interface"
-    if not isinstance(name, str) or not name:
-        raise _bad(kind, str(name), "empty")
-    raw = name.encode("utf-8", "surrogateescape")
-    if len(raw) >= ALTIFNAMSIZ:
-        raise _bad(kind, name, f"{len(raw)} bytes, the kernel allows at most {ALTIFNAMSIZ - 1}")
-    return _check_chars(kind, name, raw)
+    return _check_device_name("alternative interface", name, ALTIFNAMSIZ)
 
 
 def check_netns(name: str) -> str:

@@ -22,8 +22,8 @@ def check_cidr(cidr: str) -> str:
 
 
 @dataclass(frozen=True)
-class AddrAdd(Step):
-    """Add an address to a device."""
+class AddrStep(Step):
+    """What adding and removing an address share: the address (checked), its device and namespace."""
 
     cidr: str
     dev: str
@@ -31,6 +31,11 @@ class AddrAdd(Step):
 
     def __post_init__(self) -> None:
         check_cidr(self.cidr)
+
+
+@dataclass(frozen=True)
+class AddrAdd(AddrStep):
+    """Add an address to a device."""
 
     def apply(self, s: Session) -> Receipt:
         nl = s.nl(self.netns)
@@ -66,15 +71,8 @@ class AddrAdd(Step):
 
 
 @dataclass(frozen=True)
-class AddrDel(Step):
+class AddrDel(AddrStep):
     """Remove an address from a device."""
-
-    cidr: str
-    dev: str
-    netns: str | None = None
-
-    def __post_init__(self) -> None:
-        check_cidr(self.cidr)
 
     def apply(self, s: Session) -> Receipt:
         nl = s.nl(self.netns)

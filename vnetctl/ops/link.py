@@ -33,6 +33,16 @@ def mark(s: Session, netns: str | None, name: str, owner: str) -> None:
     s.fresh[(netns or "", name)] = {"up": False, "master": ""}
 
 
+def mark_or_undo(s: Session, step: Step, owner: str, *ends: tuple[str | None, str]) -> None:
+    """Mark each (namespace, name) device `step` just made; if one cannot be marked, undo the step and re-raise."""
+    try:
+        for netns, name in ends:
+            mark(s, netns, name, owner)
+    except Exception:
+        step.undo(s, None)
+        raise
+
+
 def delete_if_owned(s: Session, netns: str | None, name: str, owner: str) -> None:
     """Delete device `name` if it carries owner's marker; gone already is fine."""
     try:
@@ -134,13 +144,8 @@ class LinkAdd(Step):
             if self.peer is not None and s.nl(self.peer_netns).link(self.peer) is not None:
                 raise exists_error(self.peer, self.peer_netns) from None
             raise _taken(self.kind, taken) from None
-        try:
-            mark(s, self.netns, self.name, self.owner)
-            if self.peer is not None:
-                mark(s, self.peer_netns, self.peer, self.owner)
-        except Exception:
-            self.undo(s, None)
-            raise
+        peer = [(self.peer_netns, self.peer)] if self.peer is not None else []
+        mark_or_undo(s, self, self.owner, (self.netns, self.name), *peer)
         return None
 
     def _add_veth(self, s: Session) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ..errors import AlreadyExists, Unsupported
 from ..steps import Receipt, Session, ip
-from .link import LinkAdd, exists_error, mark, netns_words, ns_fd, unsupported
+from .link import LinkAdd, exists_error, mark_or_undo, netns_words, ns_fd, unsupported
 
 
 @dataclass(frozen=True)
@@ -31,11 +31,7 @@ class LinkAddUnderlay(LinkAdd):
             raise  # the VNI and port are taken by another VXLAN here: the kernel's own words
         finally:
             os.close(fd)
-        try:
-            mark(s, self.netns, self.name, self.owner)
-        except Exception:
-            self.undo(s, None)
-            raise
+        mark_or_undo(s, self, self.owner, (self.netns, self.name))
         return None
 
     def command(self) -> str:

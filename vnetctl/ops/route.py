@@ -68,8 +68,8 @@ def _words(verb: str, dest: str, via: str | None, dev: str | None, table: int, f
 
 
 @dataclass(frozen=True)
-class RouteAdd(Step):
-    """Add a route via a gateway and/or out of a device."""
+class RouteStep(Step):
+    """What adding and deleting a route share: destination, gateway, device, namespace, table, family (checked)."""
 
     dest: str
     via: str | None = None
@@ -82,6 +82,14 @@ class RouteAdd(Step):
         check_dest(self.dest)
         check_gateway(self.via)
         family_of(self.dest, self.via, self.family)
+
+
+@dataclass(frozen=True)
+class RouteAdd(RouteStep):
+    """Add a route via a gateway and/or out of a device."""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
         if self.via is None and self.dev is None:
             raise UsageError(f"route {self.dest} needs --via or --dev", "say where the packets go")
 
@@ -118,20 +126,8 @@ def _name(table: int) -> str:
 
 
 @dataclass(frozen=True)
-class RouteDel(Step):
+class RouteDel(RouteStep):
     """Delete a route (the one via a gateway / out of a device, in a table and family, when given)."""
-
-    dest: str
-    netns: str | None = None
-    via: str | None = None
-    dev: str | None = None
-    table: int = 254
-    family: str | None = None
-
-    def __post_init__(self) -> None:
-        check_dest(self.dest)
-        check_gateway(self.via)
-        family_of(self.dest, self.via, self.family)
 
     def apply(self, s: Session) -> Receipt:
         nl = s.nl(self.netns)

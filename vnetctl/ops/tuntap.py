@@ -11,7 +11,7 @@ from ..errors import AlreadyExists, NotFound, UsageError
 from ..names import check_ifname
 from ..ownership import CLI_OWNER, fresh_ifindex, marker
 from ..steps import Dev, Receipt, Session, Step, View, ip, with_fields
-from .link import adopt_unmarked, delete_if_owned, devices_drift, mark
+from .link import adopt_unmarked, delete_if_owned, devices_drift, mark_or_undo
 
 
 def uid_of(user: str | int | None) -> int | None:
@@ -59,11 +59,7 @@ class TuntapAdd(Step):
             raise AlreadyExists(f"device {self.name!r} exists{where}", "pick another name")
         tun.create(self.name, self.mode, s.ns(self.netns), user=uid_of(self.user), group=gid_of(self.group),
                    multi_queue=self.multi_queue, index=self.ifindex)
-        try:
-            mark(s, self.netns, self.name, self.owner)
-        except Exception:
-            self.undo(s, None)
-            raise
+        mark_or_undo(s, self, self.owner, (self.netns, self.name))
         return None
 
     def undo(self, s: Session, receipt: Receipt) -> None:
