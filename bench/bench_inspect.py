@@ -10,7 +10,8 @@ those). In each, 2% of the namespaces are unnamed: half held only by a sleeping 
 half only by a bind mount. Timed, as whole processes with interpreter start-up:
   - vnetctl inspect --json (every namespace, drivers, peers, holders), median of --repeat;
   - `ip -all netns exec ip -j -d link show` (named namespaces only, once);
-  - with --baseline DIR, the vnetctl of another checkout (PYTHONPATH=DIR), once;
+  - with --baseline DIR, the vnetctl of another checkout, run from DIR, in rounds with the two above (`python -m` puts the
+    working directory first on sys.path, so PYTHONPATH alone would import this tree's vnetctl);
   - with --articles, for the star: the articles' shell loop of `ip netns exec NS ethtool -S eth0`
     plus the `ip a | grep '^IDX:'` lookup of the peer's name.
 --long (or BENCH_LONG=1 in the environment: `make bench BENCH_ARGS=inspect BENCH_LONG=1`) adds 3000
@@ -33,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests import topologies  # noqa: E402
 
 VNETCTL = [sys.executable, "-m", "vnetctl"]
+IP_ALL = ["ip", "-all", "netns", "exec", "ip", "-j", "-d", "link", "show"]
 ARTICLES_LOOP = r"""
 for ns in $(ip netns list | cut -d' ' -f1); do
     idx=$(ip netns exec "$ns" ethtool -S eth0 | awk '/peer_ifindex/ {print $2}')
@@ -41,13 +43,13 @@ done
 """
 
 
-def timed(cmd: list[str], repeat: int, env: dict[str, str] | None = None) -> tuple[float, float, str]:
-    """Median wall time and CPU time (user+sys) of cmd over `repeat` runs, and its last stdout."""
+def timed(cmd: list[str], repeat: int, env: dict[str, str] | None = None, cwd: str | None = None) -> tuple[float, float, str]:
+    """Median wall time and CPU time (user+sys) of cmd over `repeat` runs (in cwd), and its last stdout."""
     times, cpus, out = [], [], ""
     for _ in range(repeat):
         r0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         t0 = time.perf_counter()
-        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+        out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env, cwd=cwd).stdout
         times.append(time.perf_counter() - t0)
         r1 = resource.getrusage(resource.RUSAGE_CHILDREN)
         cpus.append(r1.ru_utime - r0.ru_utime + r1.ru_stime - r0.ru_stime)
@@ -80,20 +82,35 @@ def setup(kind: str, n: int) -> tuple[list[topologies.Pair], dict[str | None, in
     return pairs, inode, procs
 
 
+def interleaved(kind: str, n: int, pairs: list[topologies.Pair], inode: dict[str | None, int], args: argparse.Namespace) -> str:
+    """Rounds of vnetctl, the baseline and ip -all, one run each per round (the load moves alike for all three); medians."""
+    got: dict[str, list[tuple[float, float]]] = {"ours": [], "base": [], "ip": []}
+    for _ in range(args.repeat):
+        for name, cmd, cwd in (("ours", VNETCTL + ["inspect", "--json"], None),
+                               ("base", VNETCTL + ["inspect", "--json"], args.baseline), ("ip", IP_ALL, None)):
+            wall, cpu, out = timed(cmd, 1, cwd=cwd)
+            if name != "ip":
+                check(out, pairs, inode)
+            got[name].append((wall, cpu))
+    (ours, cpu), (base, base_cpu), (all_ip, ip_cpu) = (
+        (statistics.median(w for w, _ in got[k]), statistics.median(c for _, c in got[k])) for k in ("ours", "base", "ip"))
+    return (f"| {kind} | {n} | {len(pairs)} | {ours * 1000:.0f} ms | {cpu * 1000:.0f} ms | "
+            f"{all_ip * 1000:.0f} ms | {ip_cpu * 1000:.0f} ms | **{all_ip / ours:.1f}x** | "
+            f"{base * 1000:.0f} ms, CPU {base_cpu * 1000:.0f} ms, ip -all / base **{all_ip / base:.1f}x** "
+            f"(vnetctl / base {ours / base:.2f}) | {os.getloadavg()[0]:.1f} |")
+
+
 def measure(kind: str, n: int, pairs: list[topologies.Pair], inode: dict[str | None, int], args: argparse.Namespace) -> str:
     """Time vnetctl (checking its answer) and ip -all (and the baseline, the articles' loop) on the built host; a table row."""
+    if args.baseline and n <= 1000:  # the quadratic baseline takes minutes at 3000
+        return interleaved(kind, n, pairs, inode, args)
     ours, cpu, out = timed(VNETCTL + ["inspect", "--json"], args.repeat)
     check(out, pairs, inode)
-    all_ip, ip_cpu, _ = timed(["ip", "-all", "netns", "exec", "ip", "-j", "-d", "link", "show"], 1)
+    all_ip, ip_cpu, _ = timed(IP_ALL, 1)
     row = (f"| {kind} | {n} | {len(pairs)} | {ours * 1000:.0f} ms | {cpu * 1000:.0f} ms | "
            f"{all_ip * 1000:.0f} ms | {ip_cpu * 1000:.0f} ms | **{all_ip / ours:.1f}x** |")
     if args.baseline:
-        if n <= 1000:  # the quadratic baseline takes minutes at 3000
-            base, base_cpu, out = timed(VNETCTL + ["inspect", "--json"], 1, dict(os.environ, PYTHONPATH=args.baseline))
-            check(out, pairs, inode)
-            row += f" {base * 1000:.0f} ms, CPU {base_cpu * 1000:.0f} ms ({base / ours:.1f}x) |"
-        else:
-            row += " |"
+        row += " |"
     if args.articles and kind == "star":
         loop, _, _ = timed(["sh", "-c", ARTICLES_LOOP], 1)
         row += f" articles' loop {loop * 1000:.0f} ms ({loop / ours:.0f}x) |"

@@ -19,6 +19,9 @@ start-up included) until the lab is usable (up) or completely gone (down):
   lab: `vnetctl lab up labs/LAB.yaml --set hosts=N` and `vnetctl lab down LAB`
        (journaled, ownership-marked, transactional).
 (a) is run for the star up to 1000 namespaces only (--articles for the rest).
+With --baseline DIR, a fourth variant "base" runs the vnetctl of another checkout (e.g. `git archive
+REV vnetctl | tar -x -C DIR`) the same way, interleaved with the others, from DIR (so that its
+package, not this one, is the one `python -m vnetctl` imports), with this tree's lab files.
 
 Each `up` is checked (N namespaces, first host pings the last) before its `down`; each
 `down` waits until no device of the lab is left. Peak RSS of `lab up` is reported too.
@@ -103,12 +106,12 @@ def ring_b(n: int, d: str) -> tuple[list[list[str]], list[list[str]]]:
     return up, [["ip", "-batch", f"{d}/down"]]
 
 
-def run(cmds: list[list[str]]) -> tuple[float, int]:
-    """Run commands one after the other; (seconds, peak RSS in KiB of the largest)."""
+def run(cmds: list[list[str]], cwd: Path = ROOT) -> tuple[float, int]:
+    """Run commands one after the other in cwd; (seconds, peak RSS in KiB of the largest)."""
     t0 = time.monotonic()
     peak = 0
     for cmd in cmds:
-        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT)
+        proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         if os.waitstatus_to_exitcode(status) != 0:
             raise SystemExit(f"failed: {' '.join(cmd[:6])}: {proc.stderr.read().decode()[-500:] if proc.stderr else ''}")
@@ -141,8 +144,9 @@ def verify(lab: str, n: int) -> None:
             raise SystemExit(f"{ns} cannot ping {to}")
 
 
-def variant(lab: str, name: str, n: int, d: str) -> dict[str, float]:
+def variant(lab: str, name: str, n: int, d: str, baseline: str | None = None) -> dict[str, float]:
     """One up + down of one variant."""
+    cwd = ROOT
     if name == "a":
         up_sh, down_sh = script_a(n) if lab == "star" else ring_a(n)
         Path(d, "a-up.sh").write_text(up_sh)
@@ -151,11 +155,12 @@ def variant(lab: str, name: str, n: int, d: str) -> dict[str, float]:
     elif name == "b":
         up_cmds, down_cmds = batch_b(n, d) if lab == "star" else ring_b(n, d)
     else:
-        up_cmds = [VNETCTL + ["lab", "up", f"labs/{lab}.yaml", "--set", f"hosts={n}"]]
+        up_cmds = [VNETCTL + ["lab", "up", str(ROOT / "labs" / f"{lab}.yaml"), "--set", f"hosts={n}"]]
         down_cmds = [VNETCTL + ["lab", "down", lab]]
-    up_s, rss = run(up_cmds)
+        cwd = Path(baseline) if name == "base" and baseline else ROOT
+    up_s, rss = run(up_cmds, cwd)
     verify(lab, n)
-    down_s, _ = run(down_cmds)
+    down_s, _ = run(down_cmds, cwd)
     down_s += wait_clean()
     return {"up": up_s, "down": down_s, "total": up_s + down_s, "rss": rss}
 
@@ -164,12 +169,13 @@ def one_size(lab_name: str, n: int, args: argparse.Namespace) -> tuple[dict[str,
     """Every variant at one size, interleaved; (medians, load low, load high)."""
     reps = args.repeat if n <= 100 else 1
     names = ("lab", "b", "a") if (lab_name == "star" and n <= 1000) or args.articles else ("lab", "b")
+    names += ("base",) if args.baseline else ()
     got: dict[str, list[dict[str, float]]] = {k: [] for k in names}
     load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory() as d:
         for _ in range(reps):
             for name in names:
-                got[name].append(variant(lab_name, name, n, d))
+                got[name].append(variant(lab_name, name, n, d, args.baseline))
                 load.append(os.getloadavg()[0])
     med = {k: {m: statistics.median(r[m] for r in v) for m in v[0]} for k, v in got.items()}
     lab, b = med["lab"], med["b"]
@@ -177,11 +183,15 @@ def one_size(lab_name: str, n: int, args: argparse.Namespace) -> tuple[dict[str,
     for k in names:
         m = med[k]
         print(f"  {k:>3}: up {m['up']:7.2f} s  down {m['down']:6.2f} s  up+down {m['total']:7.2f} s"
-              + (f"  peak RSS {m['rss'] / 1024:.0f} MiB" if k == "lab" else ""))
+              + (f"  peak RSS {m['rss'] / 1024:.0f} MiB" if k in ("lab", "base") else ""))
     if "a" in med:
         a = med["a"]
         print(f"  (a)/lab up+down {a['total'] / lab['total']:.1f}x (up {a['up'] / lab['up']:.1f}x)")
     print(f"  lab/(b) up+down {lab['total'] / b['total']:.2f} (up {lab['up'] / b['up']:.2f})", flush=True)
+    if "base" in med:
+        base = med["base"]
+        print(f"  base/(b) up+down {base['total'] / b['total']:.2f} (up {base['up'] / b['up']:.2f}); "
+              f"lab/base up+down {lab['total'] / base['total']:.2f}", flush=True)
     return med, min(load), max(load)
 
 
@@ -192,6 +202,7 @@ def main() -> int:
     ap.add_argument("--articles", action="store_true", help="run (a) for the ring and above 1000 too (~45 s per 1000)")
     ap.add_argument("--sizes", default="1000,3000" if os.environ.get("VNETCTL_BENCH_LONG") == "1" else "100,1000")
     ap.add_argument("--repeat", type=int, default=3, help="runs per variant at sizes up to 100 (1 above)")
+    ap.add_argument("--baseline", metavar="DIR", help="also run the vnetctl of another checkout (e.g. before a change)")
     args = ap.parse_args()
     if os.environ.get("VNETCTL_SANDBOX") != "1":
         print("run inside the sandbox: tests/sandbox.sh .venv/bin/python bench/bench_lab.py", file=sys.stderr)
