@@ -196,3 +196,35 @@ def test_an_unreachable_host_changes_nothing_anywhere(hosts2: Hosts) -> None:
     assert "host h2 (root@192.168.200.2) is unreachable" in up.stderr and "nothing was changed" in up.stderr
     assert [h.snapshot() for h in hosts2.hosts] == before
     assert not record_exists("two-hosts")
+
+
+def test_a_cross_host_end_deleted_by_hand_is_drift_of_its_host(hosts2: Hosts) -> None:
+    up = run(hosts2, "lab", "up", TWO)
+    assert up.returncode == 0, up.stderr
+    clean = run(hosts2, "lab", "status", "two-hosts", "--json")
+    assert json.loads(clean.stdout)[0]["drift"] == [], clean.stdout
+    gone = hosts2[1].run("ip", "-n", "b", "link", "del", "eb")  # by hand, on h2 only
+    assert gone.returncode == 0, gone.stderr
+    status = run(hosts2, "lab", "status", "two-hosts", "--json")
+    assert status.returncode == 0, status.stderr
+    got = json.loads(status.stdout)[0]
+    assert got["hosts"] == {"h1": "up", "h2": "up"}
+    assert [d for d in got["drift"] if d.startswith("h2: ") and "eb" in d], got["drift"]
+    assert not [d for d in got["drift"] if d.startswith("h1: ")], got["drift"]
+    text = run(hosts2, "lab", "status", TWO)
+    assert "h2: " in text.stdout + text.stderr and "eb" in text.stdout + text.stderr, text.stdout
+    down = run(hosts2, "lab", "down", "two-hosts")
+    assert down.returncode == 0, down.stderr
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_controller_interrupted_mid_up_rolls_back_every_host(hosts2: Hosts, signum: int) -> None:
+    before = [h.snapshot() for h in hosts2.hosts]
+    proc, _ = _paused_up(hosts2, TWO, 4)
+    assert hosts2[0].snapshot() != before[0]  # h1 is half-way
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1, err
+    assert "interrupted" in err and "every host was rolled back" in err and "Traceback" not in err, err
+    assert [h.snapshot() for h in hosts2.hosts] == before  # confirmed by each host before the controller exits
+    assert not record_exists("two-hosts")

@@ -16,11 +16,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import Busy, IncompleteUndo, NotFound, Unreachable, VnetError
+from ..errors import Busy, Failed, IncompleteUndo, NotFound, Unreachable, VnetError
 from ..lab import Lab, Progress, Removed
 from ..lab.hosts import Part, compile_part, notes, split
 from ..lab.spec import Host, LabSpec
-from ..steps import Step
+from ..steps import Step, interrupts_recorded, signals_deferred
 from . import record
 from .ssh import Connection, remote_error, ssh_base, underlay
 
@@ -30,8 +30,11 @@ if False:  # typing only: checks are imported when used
 FORWARDED_ENV = ("VNETCTL_INJECT_FAULT", "VNETCTL_DEBUG")
 
 
-def parallel(hosts: list[Any], work: Callable[[Any], Any]) -> dict[str, Any]:
-    """work(host) for each host in its own thread; host name -> result or the VnetError it raised."""
+def parallel(hosts: list[Any], work: Callable[[Any], Any], watch: Callable[[], None] | None = None) -> dict[str, Any]:
+    """work(host) for each host in its own thread; host name -> result or the VnetError it raised.
+
+    watch() is called every tenth of a second while they run (to act on a signal recorded meanwhile).
+    """
     out: dict[str, Any] = {}
 
     def one(h: Any) -> None:
@@ -44,7 +47,10 @@ def parallel(hosts: list[Any], work: Callable[[Any], Any]) -> dict[str, Any]:
     for t in threads:
         t.start()
     for t in threads:
-        t.join()
+        while t.is_alive():
+            t.join(0.1)
+            if watch is not None:
+                watch()
     return out
 
 
@@ -198,18 +204,29 @@ class _Up:
 
     def run(self, fresh: bool) -> str:
         hosts = list(self.lab.spec.hosts)
-        try:
-            parallel(hosts, self.host_up)
-        except BaseException:  # Ctrl-C here: every agent sees its channel close and undoes its part
-            self.abort.set()
-            raise
-        if self.failures:
-            return self.roll_back(fresh, committed=False)
-        self._fail(parallel(hosts, lambda h: self.conns[h.name].call({"op": "commit"}, "committing")))
-        if self.failures:
-            return self.roll_back(fresh, committed=True)
-        record.write(self.lab.name, status="up", pid=None)
+        with interrupts_recorded() as signals:  # Ctrl-C or SIGTERM here: abort every host, as for a failure
+            try:
+                parallel(hosts, self.host_up, lambda: self._interrupted(signals))
+            except BaseException:  # every agent sees its channel close and undoes its part
+                self.abort.set()
+                raise
+            self._interrupted(signals)
+        with signals_deferred():  # a rollback or a commit is never left half-way by a second signal
+            if self.failures:
+                return self.roll_back(fresh, committed=False)
+            self._fail(parallel(hosts, lambda h: self.conns[h.name].call({"op": "commit"}, "committing")))
+            if self.failures:
+                return self.roll_back(fresh, committed=True)
+            record.write(self.lab.name, status="up", pid=None)
         return "up" if "up" in self.results.values() else "unchanged"
+
+    def _interrupted(self, signals: list[str]) -> None:
+        """A signal recorded: the cause of the rollback, ahead of what the hosts say about being aborted."""
+        with self.lock:
+            if signals and not any(isinstance(e, _Interrupted) for _, e in self.failures):
+                self.failures.insert(0, ("controller", _Interrupted(f"lab {self.lab.name}: interrupted ({signals[0]})",
+                                                                    "every host's part was undone")))
+                self.abort.set()
 
     def _fail(self, outcome: dict[str, Any]) -> None:
         for host, r in outcome.items():
@@ -289,6 +306,10 @@ class _Up:
 
 class _Aborted(VnetError):
     """A host's part was undone because another host failed."""
+
+
+class _Interrupted(Failed):
+    """SIGINT or SIGTERM reached the controller during `lab up`."""
 
 
 def down_everywhere(name: str) -> list[Removed]:
