@@ -228,3 +228,30 @@ def test_controller_interrupted_mid_up_rolls_back_every_host(hosts2: Hosts, sign
     assert "interrupted" in err and "every host was rolled back" in err and "Traceback" not in err, err
     assert [h.snapshot() for h in hosts2.hosts] == before  # confirmed by each host before the controller exits
     assert not record_exists("two-hosts")
+
+
+def test_controller_and_agents_killed_mid_up_then_cleanup_cleans_every_host(hosts2: Hosts) -> None:
+    before = [h.snapshot() for h in hosts2.hosts]
+    proc, _ = _paused_up(hosts2, TWO, 4)
+    agents = [pid for h in hosts2.hosts for pid in h.pids("python", "base64")]
+    for pid in agents:  # frozen first, so none can undo its part when the controller's channel closes
+        os.kill(pid, signal.SIGSTOP)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    for pid in agents:
+        os.kill(pid, signal.SIGKILL)
+    left = [h.snapshot() for h in hosts2.hosts]
+    assert left[0]["netns"] == ["a"] and left[1]["netns"] == ["b"] and left[0]["labs"] and left[1]["labs"]
+    dry = run(hosts2, "cleanup", "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    planned = {(a["host"], a["action"], a["object"], a["name"]) for a in json.loads(dry.stdout)["actions"]}
+    assert {("h1", "undo", "lab", "two-hosts"), ("h2", "undo", "lab", "two-hosts"),
+            (None, "forget", "lab-record", "two-hosts")} <= planned, planned
+    assert [h.snapshot() for h in hosts2.hosts] == left and record_exists("two-hosts")  # a dry run changes nothing
+    clean = run(hosts2, "cleanup")
+    assert clean.returncode == 0, clean.stderr
+    assert "# on host h1: undo lab two-hosts's journal" in clean.stdout, clean.stdout
+    assert [h.snapshot() for h in hosts2.hosts] == before
+    assert not record_exists("two-hosts")
+    again = run(hosts2, "cleanup", "--owner", "two-hosts")
+    assert again.returncode == 0 and "nothing of vnetctl's found" in again.stderr, again.stdout + again.stderr

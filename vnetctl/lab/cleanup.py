@@ -53,20 +53,22 @@ class Action:
     command: str
     run: Callable[[], None]
     verb: str = "delete"  # stop | delete | forget | remove | undo
-    target: str = "device"  # process | netns | netns-record | device | lab-state | plan-state | lab
+    target: str = "device"  # process | netns | netns-record | device | lab-state | plan-state | lab | lab-record
     name: str = ""
     netns: str | None = None
     owner: str | None = None
     pid: int | None = None
+    host: str | None = None  # a host of a lab across hosts; None: this one
 
     def line(self) -> str:
         """The action as a shell line with its description as a comment."""
-        return f"{self.command}  # {self.what}"
+        return f"{self.command}  # {f'on host {self.host}: ' if self.host else ''}{self.what}"
 
     def to_json(self) -> dict[str, object]:
         """The documented JSON shape (docs/json.md)."""
         return {"action": self.verb, "object": self.target, "name": self.name, "netns": self.netns, "owner": self.owner,
-                "pid": self.pid, "command": self.command, "description": self.what}
+                "pid": self.pid, "command": self.command, "description": self.what,
+                "host": self.host}
 
 
 def _lab_dirs() -> list[str]:
@@ -213,11 +215,12 @@ def _del_link(s: Session, spec: str | None, index: int, name: str) -> None:
 
 
 def cleanup(dry_run: bool = False, owner: str | None = None, all_: bool = False,
-            warnings: list[str] | None = None) -> list[Action]:
+            warnings: list[str] | None = None, here: bool = False) -> list[Action]:
     """Remove (or with dry_run list) what labs left; with all_ or owner also what CLI commands made.
 
     Returns what was (or would be) done; what the scope leaves and what cannot be proven
-    vnetctl's is named in `warnings`.
+    vnetctl's is named in `warnings`. Labs across hosts this host controls are cleaned on
+    each of their hosts too, unless `here`.
     """
     if not dry_run:
         require(frozenset({"CAP_NET_ADMIN", "CAP_SYS_ADMIN"}), "cleanup")
@@ -265,6 +268,9 @@ def cleanup(dry_run: bool = False, owner: str | None = None, all_: bool = False,
             lock.release()
         if outer is not None:
             outer.release()
+    if not here:
+        from ..remote.cleanup import cleanup_hosts
+        done += cleanup_hosts(wanted, dry_run, warnings, left)
     if left:
         raise IncompleteUndo(f"cleanup left {len(left)} thing(s): " + "; ".join(left), left)
     return done

@@ -127,6 +127,11 @@ class Agent:
         if op == "down":
             from ..lab import down
             return {"undone": [r.to_json() for r in down(req["name"], here=True)]}
+        if op == "cleanup":
+            from ..lab.cleanup import cleanup
+            warnings: list[str] = []
+            done = cleanup(dry_run=bool(req.get("dry_run")), owner=str(req["owner"]), warnings=warnings, here=True)
+            return {"actions": [a.to_json() for a in done], "warnings": warnings}
         if op == "status":
             from ..lab.status import lab_status
             return {"status": lab_status(req["name"], None)}

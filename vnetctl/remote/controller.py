@@ -77,7 +77,8 @@ def connect(hosts: list[Host]) -> dict[str, Connection]:
     return got
 
 
-def _hosts_of(rec: dict[str, Any]) -> list[Host]:
+def hosts_of(rec: dict[str, Any]) -> list[Host]:
+    """The hosts of a lab's record."""
     return [Host(n, "", h["ssh"], None, h.get("python", "python3")) for n, h in rec["hosts"].items()]
 
 
@@ -318,7 +319,7 @@ def down_everywhere(name: str) -> list[Removed]:
         rec = record.read(name)
         if rec is None:
             return []
-        hosts = _hosts_of(rec)
+        hosts = hosts_of(rec)
         got = parallel(hosts, lambda h: _down_one(h, name))
         left = [h for h, r in got.items() if isinstance(r, VnetError)]
         if left:
@@ -353,7 +354,7 @@ def status_everywhere(name: str) -> dict[str, Any]:
         finally:
             c.close()
 
-    got = parallel(_hosts_of(rec), one)
+    got = parallel(hosts_of(rec), one)
     hosts = {h: (f"unreachable ({r.message})" if isinstance(r, VnetError) else r.get("status", "?")) for h, r in got.items()}
     status = rec.get("status", "?")
     pid = rec.get("pid")
