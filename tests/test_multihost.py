@@ -23,6 +23,7 @@ pytestmark = [pytest.mark.kernel,
 
 TWO = "labs/multihost/two-hosts.yaml"
 THREE = "labs/multihost/three-hosts.yaml"
+SPANNING = "labs/multihost/bridge-across-hosts.yaml"
 VNETCTL = [sys.executable, "-m", "vnetctl"]
 
 
@@ -255,3 +256,40 @@ def test_controller_and_agents_killed_mid_up_then_cleanup_cleans_every_host(host
     assert not record_exists("two-hosts")
     again = run(hosts2, "cleanup", "--owner", "two-hosts")
     assert again.returncode == 0 and "nothing of vnetctl's found" in again.stderr, again.stdout + again.stderr
+
+
+def test_a_bridge_across_three_hosts(hosts3: Hosts) -> None:
+    before = [h.snapshot() for h in hosts3.hosts]
+    up = run(hosts3, "lab", "up", SPANNING)
+    assert up.returncode == 0, up.stderr
+    assert "bridge br0 spans hosts h1, h2, h3" in up.stderr and "MTU 1450 on the bridge and its ports" in up.stderr
+    vnis = set()
+    for i, h in enumerate(hosts3.hosts):
+        port = json.loads(h.run("ip", "-j", "-d", "link", "show", "br0-vx").stdout)[0]
+        data = port["linkinfo"]["info_data"]
+        assert port["linkinfo"]["info_kind"] == "vxlan" and port["master"] == "br0" and port["mtu"] == 1450
+        assert data["local"] == h.addr and data["port"] == 4789 and "remote" not in data
+        vnis.add(data["id"])
+        floods = {e["dst"] for e in json.loads(h.run("bridge", "-j", "fdb", "show", "dev", "br0-vx").stdout)
+                  if e["mac"] == "00:00:00:00:00:00"}
+        assert floods == {o.addr for o in hosts3.hosts if o is not h}  # head-end replication to the other hosts
+        ns = "abc"[i]
+        assert json.loads(h.run("ip", "-j", "-n", ns, "link", "show", "eth0").stdout)[0]["mtu"] == 1450
+        ports = {p["ifname"] for p in json.loads(h.run("bridge", "-j", "link", "show").stdout) if p.get("master") == "br0"}
+        assert ports == {"br0-vx", f"v{ns}"}
+    assert len(vnis) == 1  # one VNI for the bridge on every host
+
+    dump = hosts3[2].popen("tcpdump", "-n", "-l", "-c", "1", "-i", "ul0", "udp", "port", "4789")
+    time.sleep(0.5)  # tcpdump needs a moment to attach before the ping it must see
+    for i, ns, to in ((0, "a", "10.5.0.2"), (1, "b", "10.5.0.3"), (2, "c", "10.5.0.1"), (0, "a", "10.5.0.3")):
+        ping = hosts3[i].run("ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "2", to)
+        assert ping.returncode == 0, (ns, to, ping.stdout)
+    out, _ = dump.communicate(timeout=20)
+    assert f"VXLAN, flags [I] (0x08), vni {vnis.pop()}" in out, out
+    check = run(hosts3, "lab", "check", SPANNING)
+    assert check.returncode == 0 and check.stdout.count(" pass ") == 3, check.stdout + check.stderr
+
+    down = run(hosts3, "lab", "down", "bridge-across-hosts")
+    assert down.returncode == 0, down.stderr
+    assert [h.snapshot() for h in hosts3.hosts] == before
+    assert not record_exists("bridge-across-hosts")

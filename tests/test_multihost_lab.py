@@ -181,3 +181,59 @@ def test_inspect_across_hosts_renders_hosts_and_links() -> None:
     assert 'dh1_11_2 -- dh2_22_2 [label="VXLAN vni 7", style=bold, color=blue];' in dot
     assert "dh2_22_2 <==>|VXLAN vni 7|" not in across.mermaid(data) and "dh1_11_2 <==>|VXLAN vni 7| dh2_22_2" in across.mermaid(data)
     assert "tree" not in across.public(data)["hosts"]["h1"]
+
+
+def test_a_bridge_across_hosts_is_split_into_one_bridge_and_vxlan_port_per_host(tmp_path: Path) -> None:
+    from vnetctl.lab.hosts import compile_part, notes
+    from vnetctl.ops.fdb import FdbAppend
+    spec = load_spec(str(lab(tmp_path, """\
+        namespaces: [{name: a, host: h1}, {name: b, host: h2}]
+        bridges: [{name: br0}]
+        veths:
+          - {name: va, host: h1, master: br0, peer: {name: eth0, netns: a, mtu: 1400}}
+          - {name: vb, host: h2, master: br0, peer: {name: eth0, netns: b}}
+          - {name: x, netns: a, peer: {name: y, netns: b}}
+        """)))  # no host: the bridge is on the hosts of its ports
+    parts = split(spec, U)
+    for host, port, local, remote in (("h1", "va", "192.0.2.1", "198.51.100.2"), ("h2", "vb", "198.51.100.2", "192.0.2.1")):
+        devs = {d.name: d for d in parts[host].spec.devices}
+        vx = devs["br0-vx"]
+        assert (vx.kind, vx.netns, vx.master, vx.mtu) == ("vxlan", None, "br0", 1450)
+        assert dict(vx.options)["local"] == local and "remote" not in dict(vx.options)
+        assert devs["br0"].mtu == 1450 and devs[port].mtu == 1450
+        assert devs[port].peer.mtu == (1400 if host == "h1" else 1450)  # the smaller of the lab's and the underlay's
+        steps = compile_part(parts[host])
+        assert [(s.dev, s.dst) for s in steps if isinstance(s, FdbAppend)] == [("br0-vx", remote)]
+    vnis = {dict(d.options)["vni"] for p in parts.values() for d in p.spec.devices if d.kind == "vxlan"}
+    assert len(vnis) == 2  # the bridge's on both hosts, and the cross-host veth's: never the same
+    assert any(n.startswith("bridge br0 spans hosts h1, h2: VXLAN VNI") and "MTU 1450 on the bridge" in n
+               for n in notes(spec, U))
+
+
+def test_what_cannot_span_hosts_is_refused(tmp_path: Path) -> None:
+    got = problems(tmp_path, """\
+        namespaces: [{name: a, host: h1}]
+        bridges:
+          - {name: br0, host: [h1, h9]}
+          - {name: br1, host: [h1, h2], addresses: [10.0.0.1/24]}
+          - {name: br2, netns: a, host: [h1, h2]}
+          - {name: br3}
+          - {name: br4, host: [h1, h1]}
+          - {name: br5, host: [h1, h2]}
+          - {name: br6, host: []}
+        veths:
+          - {name: v1, host: [h1, h2], peer: {name: v2, host: h2}}
+          - {name: br5-vx, host: h2, peer: {name: p5, host: h2}}
+        """)
+    want = ["bridge 'br0' is on host 'h9', which the lab does not declare",
+            "bridge 'br1' spans hosts h1, h2 and has addresses",
+            "device 'br2' names several hosts; only a bridge in the host namespace can span hosts",
+            "bridge 'br3' needs 'host' (one of h1, h2), a list of hosts to span, or ports on the hosts it spans",
+            "bridge 'br4' names a host twice",
+            "its VXLAN port 'br5-vx' would clash with the device of that name on host h2",
+            "'bridge.host' must be a host name (or, for a bridge across hosts, a list of them), not an empty list",
+            "device 'v1' names several hosts"]
+    for w in want:
+        assert any(w in p for p in got), (w, got)
+    assert problems(tmp_path, "bridges: [{name: br0, host: [h1, h2]}]\n", head="name: x\n") == [
+        f"{tmp_path}/lab.yaml:2:18: device 'br0' names host 'h1', but the lab has no 'hosts' section"]

@@ -282,6 +282,17 @@ class Netlink:
         with kernel(f"cannot remove {cidr} from {name}{self.where}"):
             rtnl.del_addr(self.sock, index, cidr)
 
+    # forwarding database -----------------------------------------------------
+    def append_fdb(self, index: int, name: str, mac: str, dst: str) -> None:
+        """Append a forwarding entry to a VXLAN device: frames for mac go to dst (`bridge fdb append`)."""
+        with kernel(f"cannot add forwarding entry {mac} dst {dst} to {name}{self.where}"):
+            self.ipr.fdb("append", ifindex=index, lladdr=mac, dst=dst)
+
+    def del_fdb(self, index: int, name: str, mac: str, dst: str) -> None:
+        """Delete one forwarding entry of a device."""
+        with kernel(f"cannot delete forwarding entry {mac} dst {dst} of {name}{self.where}"):
+            self.ipr.fdb("del", ifindex=index, lladdr=mac, dst=dst)
+
     # routes ----------------------------------------------------------------
     def routes(self, table: int | None = 254, family: int | None = None) -> list[Route]:
         """Unicast routes of one table (None: every table), IPv4 and IPv6 or one family."""

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -20,8 +19,9 @@ from typing import Any
 
 from ..ownership import OWNER_RE
 from ..steps import Step
-from . import Lab
+from . import Lab, span
 from .schema import Checker, F
+from .span import OVERHEAD, VXLAN_PORT, vni_for
 from .spec import Check, Host, LabSpec
 from .spec import LabDevice as Device
 from .yamlload import MMap, Pos
@@ -30,9 +30,6 @@ HOST_FIELDS = {"ssh": F("str", True), "underlay": F("ip"), "python": F("str", de
                "mtu": F("int", default=1500)}
 SSH_RE = re.compile(r"^(?:(?P<user>[A-Za-z0-9_][A-Za-z0-9_.-]*)@)?"
                     r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.:-]+?)(?::(?P<port>\d+))?$")
-VXLAN_PORT = 4789
-OVERHEAD = {4: 50, 6: 70}  # outer Ethernet + IP + UDP + VXLAN headers
-VNI_FIRST, VNI_SPAN = 0x100000, 0xEFFFFF  # the upper VNIs: hand-made VXLANs tend to use small ones
 
 
 def parse_ssh(text: str) -> tuple[str | None, str, int | None]:
@@ -65,7 +62,8 @@ def place(spec: LabSpec, raw: tuple[Any, Pos] | None, ck: Checker) -> LabSpec:
 def _placed(spec: LabSpec) -> list[tuple[str, str | None, str]]:
     out: list[tuple[str, str | None, str]] = [(f"namespace {n.name!r}", n.host, n.where) for n in spec.namespaces]
     for d in spec.devices:
-        out += [(f"device {e.name!r}", e.host, e.where) for e in ((d, d.peer) if d.peer else (d,))]
+        out += [(f"device {e.name!r}", e.host or (e.spans[0] if e.spans else None), e.where)
+                for e in ((d, d.peer) if d.peer else (d,))]
     out += [(f"route to {r.to}", r.host, r.where) for r in spec.routes]
     out += [(f"process {p.name!r}", p.host, p.where) for p in spec.processes]
     return out
@@ -133,7 +131,7 @@ class _Placer:
             if host is not None:
                 self.ns_host[ns.name] = host
             namespaces.append(dataclasses.replace(ns, host=host))
-        devices = [self._device(d) for d in spec.devices]
+        devices = span.expand([self._device(d) for d in spec.devices], list(self.hosts), self.ck)
         routes = [dataclasses.replace(r, host=self.of(r.netns, r.host, r.where, f"route to {r.to}")) for r in spec.routes]
         procs = [dataclasses.replace(p, host=self.of(p.netns, p.host, p.where, f"process {p.name!r}")) for p in spec.processes]
         placed = dataclasses.replace(spec, hosts=tuple(self.hosts.values()), namespaces=tuple(namespaces),
@@ -144,6 +142,14 @@ class _Placer:
         return placed
 
     def _device(self, d: Device) -> Device:
+        if d.spans:
+            if d.kind != "bridge" or d.netns is not None:
+                self.ck.add(_pos(d.where), f"device {d.name!r} names several hosts; only a bridge in the host namespace "
+                            "can span hosts")
+                return dataclasses.replace(d, spans=())
+            return dataclasses.replace(d, spans=tuple(h for h in d.spans if self.known(h, d.where, f"bridge {d.name!r}")))
+        if d.kind == "bridge" and d.netns is None and d.host is None and self.sole is None:
+            return d  # on the hosts of its ports (span.expand)
         host = self.of(d.netns, d.host, d.where, f"device {d.name!r}")
         if d.peer is None:
             return dataclasses.replace(d, host=host)
@@ -221,21 +227,23 @@ class Part:
     host: Host
     spec: LabSpec
     cross: frozenset[tuple[str | None, str]]
+    floods: tuple[tuple[str, str], ...] = ()  # (VXLAN port of a bridge across hosts, another host's underlay)
+
+
+def taken_vnis(spec: LabSpec) -> set[int]:
+    """The VNIs the lab's own VXLAN devices use."""
+    return {int(v) for d in spec.devices if d.kind == "vxlan" for k, v in d.options if k == "vni"}
 
 
 def cross_links(spec: LabSpec, underlays: dict[str, str]) -> list[CrossLink]:
     """The lab's cross-host veths with a VNI each (stable, no two alike) and their lowered MTU."""
-    taken = {int(v) for d in spec.devices if d.kind == "vxlan" for k, v in d.options if k == "vni"}
+    taken = taken_vnis(spec)
     mtus = {h.name: h.mtu for h in spec.hosts}
     out = []
     for d in spec.devices:
         if d.peer is None or d.host == d.peer.host or d.host is None or d.peer.host is None:
             continue
-        seed = hashlib.sha256(f"{spec.name}\0{d.host}\0{d.netns}\0{d.name}".encode()).digest()
-        vni = VNI_FIRST + int.from_bytes(seed[:4], "big") % VNI_SPAN
-        while vni in taken:
-            vni = VNI_FIRST + (vni - VNI_FIRST + 1) % VNI_SPAN
-        taken.add(vni)
+        vni = vni_for(f"{spec.name}\0{d.host}\0{d.netns}\0{d.name}", taken)
         family = ipaddress.ip_address(underlays.get(d.host, "0.0.0.0")).version
         overhead = OVERHEAD[family]
         mtu = min(m for m in (d.mtu, d.peer.mtu, mtus[d.host] - overhead, mtus[d.peer.host] - overhead) if m is not None)
@@ -250,7 +258,9 @@ def _cross_end(end: Device, vni: int, mtu: int, local: str, remote: str) -> Devi
 
 def split(spec: LabSpec, underlays: dict[str, str]) -> dict[str, Part]:
     """Each host's part of the lab; underlays maps each host to its underlay address."""
-    links = {(c.a.netns, c.a.name): c for c in cross_links(spec, underlays)}
+    crossing = cross_links(spec, underlays)
+    links = {(c.a.netns, c.a.name): c for c in crossing}
+    spanning = span.spans(spec, underlays, taken_vnis(spec) | {c.vni for c in crossing})
     devices: dict[str, list[Device]] = {h.name: [] for h in spec.hosts}
     cross: dict[str, set[tuple[str | None, str]]] = {h.name: set() for h in spec.hosts}
     for d in spec.devices:
@@ -265,15 +275,18 @@ def split(spec: LabSpec, underlays: dict[str, str]) -> dict[str, Part]:
     parts = {}
     for h in spec.hosts:
         parts[h.name] = Part(h, dataclasses.replace(
-            spec, namespaces=tuple(n for n in spec.namespaces if n.host == h.name), devices=tuple(devices[h.name]),
+            spec, namespaces=tuple(n for n in spec.namespaces if n.host == h.name),
+            devices=tuple(span.host_devices(devices[h.name], h.name, spanning, underlays)),
             routes=tuple(r for r in spec.routes if r.host == h.name),
             processes=tuple(p for p in spec.processes if p.host == h.name),
-            checks=tuple(c for c in spec.checks if check_host(spec, c) == h.name)), frozenset(cross[h.name]))
+            checks=tuple(c for c in spec.checks if check_host(spec, c) == h.name)), frozenset(cross[h.name]),
+            span.floods(spanning, h.name, underlays))
     return parts
 
 
 def compile_part(part: Part) -> list[Step]:
     """A host's Steps: its lab's, with each cross-host end created from the host namespace."""
+    from ..ops.fdb import FdbAppend
     from ..ops.link import LinkAdd
     from ..ops.link_underlay import LinkAddUnderlay
     from .plan import compile_steps
@@ -282,19 +295,23 @@ def compile_part(part: Part) -> list[Step]:
         if isinstance(step, LinkAdd) and step.kind == "vxlan" and (step.netns, step.name) in part.cross:
             step = LinkAddUnderlay(**{f.name: getattr(step, f.name) for f in dataclasses.fields(step)})
         out.append(step)
+        if isinstance(step, LinkAdd) and step.netns is None:
+            out += [FdbAppend(dev, dst) for dev, dst in part.floods if dev == step.name]
     return out
 
 
 def notes(spec: LabSpec, underlays: dict[str, str]) -> list[str]:
-    """One line per cross-host link: its VNI, underlay addresses and lowered MTU."""
+    """One line per cross-host link and bridge across hosts: its VNI, underlay addresses and lowered MTU."""
     out = []
-    for c in cross_links(spec, underlays):
+    crossing = cross_links(spec, underlays)
+    spanning = span.spans(spec, underlays, taken_vnis(spec) | {c.vni for c in crossing})
+    for c in crossing:
         host_mtu = min(h.mtu for h in spec.hosts if h.name in (c.a.host, c.b.host))
         out.append(f"cross-host link {c.a.name} ({c.a.netns or 'host'}@{c.a.host}) <-> {c.b.name} "
                    f"({c.b.netns or 'host'}@{c.b.host}): VXLAN VNI {c.vni} over {underlays[str(c.a.host)]} <-> "
                    f"{underlays[str(c.b.host)]} port {VXLAN_PORT}, MTU {c.mtu} (underlay {host_mtu} - {c.overhead} "
                    "bytes of VXLAN encapsulation)")
-    return out
+    return out + span.notes(spanning, underlays, {h.name: h.mtu for h in spec.hosts})
 
 
 class HostLab(Lab):

@@ -87,7 +87,8 @@ class Resolver:
                 self.ck.add(at_.get(key, at), f"{section} {item['name']!r}: {message}")
         return LabDevice(item["name"], kind, self.ck.loc(at_.get("name", at)), item["netns"], tuple(item["addresses"] or ()),
                          item["up"], item["mtu"], item["master"], opts, item.get("dev"), item.get("user"), item.get("group"),
-                         bool(item.get("multi_queue")), host=item["host"])
+                         bool(item.get("multi_queue")), host=item["host"] if not isinstance(item["host"], tuple) else None,
+                         spans=item["host"] if isinstance(item["host"], tuple) else ())
 
     def _claim(self, ns: str | None, name: str | None, at: Pos) -> None:
         if name is None or "{" in name:

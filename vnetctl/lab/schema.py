@@ -36,7 +36,7 @@ ADDRS = F("cidrs", default=())
 # ETH_MIN_MTU for IPv4 (68) to ETH_MAX_MTU (65535): what the kernel's virtual devices accept
 MTU = F("int", range=(68, 65535))
 END = {"name": F("ifname", True), "netns": F("netns"), "addresses": ADDRS, "up": F("bool", default=True),
-       "mtu": MTU, "master": F("ifname"), "host": F("str")}
+       "mtu": MTU, "master": F("ifname"), "host": F("host")}
 # A process name is a file name in the lab's run directory (NAME.pid, NAME.log): never a path.
 PROCESS_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -164,7 +164,7 @@ class Checker:
             return f.default
         if kind == "num":
             return float(v)
-        if kind in ("argv", "strlist"):
+        if kind in ("argv", "strlist") or kind == "host" and isinstance(v, MList):
             return tuple(str(x) for x in v)
         if kind == "owner":
             return str(v)
@@ -232,6 +232,9 @@ def _type_problem(v: Any, f: F, what: str) -> str | None:
         return f"'{what}' must be a string, not {_typename(v)}"
     if isinstance(v, str) and "\0" in v:
         return f"'{what}' contains a NUL character"
+    if kind == "host" and not isinstance(v, str) and not (isinstance(v, MList) and v and all(isinstance(x, str) for x in v)):
+        given = "an empty list" if v == [] else _typename(v)
+        return f"'{what}' must be a host name (or, for a bridge across hosts, a list of them), not {given}"
     if kind == "netns" and v is not None and not isinstance(v, str):
         return f"'{what}' must be a namespace name or null (the host), not {_typename(v)}"
     if kind == "int" and type(v) is not int:

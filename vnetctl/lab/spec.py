@@ -27,6 +27,7 @@ class LabDevice:
     multi_queue: bool = False
     peer: LabDevice | None = None
     host: str | None = None
+    spans: tuple[str, ...] = ()  # a bridge across hosts: every host it is on (one copy per host, each with its host)
 
 
 @dataclass(frozen=True)

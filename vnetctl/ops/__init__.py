@@ -1,3 +1,3 @@
 """Device operations as Steps, one module per noun."""
 
-from . import link_underlay  # noqa: F401  (its Step must be known when a journal is read back)
+from . import fdb, link_underlay  # noqa: F401  (their Steps must be known when a journal is read back)
