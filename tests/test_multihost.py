@@ -249,9 +249,14 @@ def test_controller_and_agents_killed_mid_up_then_cleanup_cleans_every_host(host
     assert {("h1", "undo", "lab", "two-hosts"), ("h2", "undo", "lab", "two-hosts"),
             (None, "forget", "lab-record", "two-hosts")} <= planned, planned
     assert [h.snapshot() for h in hosts2.hosts] == left and record_exists("two-hosts")  # a dry run changes nothing
+    hosts2[1].kill_sshd()
+    partly = run(hosts2, "cleanup")  # h1 is cleaned; h2 cannot be reached: named, and kept in the record
+    assert partly.returncode == 3 and "host h2" in partly.stderr, partly.stderr
+    assert hosts2[0].snapshot() == before[0] and hosts2[1].snapshot() == left[1] and record_exists("two-hosts")
+    hosts2[1].start_sshd()
     clean = run(hosts2, "cleanup")
     assert clean.returncode == 0, clean.stderr
-    assert "# on host h1: undo lab two-hosts's journal" in clean.stdout, clean.stdout
+    assert "# on host h2: undo lab two-hosts's journal" in clean.stdout, clean.stdout
     assert [h.snapshot() for h in hosts2.hosts] == before
     assert not record_exists("two-hosts")
     again = run(hosts2, "cleanup", "--owner", "two-hosts")

@@ -237,3 +237,16 @@ def test_what_cannot_span_hosts_is_refused(tmp_path: Path) -> None:
         assert any(w in p for p in got), (w, got)
     assert problems(tmp_path, "bridges: [{name: br0, host: [h1, h2]}]\n", head="name: x\n") == [
         f"{tmp_path}/lab.yaml:2:18: device 'br0' names host 'h1', but the lab has no 'hosts' section"]
+
+
+def test_a_port_off_the_bridges_hosts_and_mixed_underlays_are_refused(tmp_path: Path) -> None:
+    head = HOSTS + "  h3: {ssh: root@192.0.2.3}\n"
+    got = problems(tmp_path, """\
+        bridges: [{name: br0, host: [h1, h2]}]
+        veths: [{name: p3, host: h3, master: br0, peer: {name: q3, host: h3}}]
+        """, head)
+    assert any("'p3' on host 'h3' names bridge 'br0', which is on host 'h1'" in p for p in got), got
+    spec = load_spec(str(lab(tmp_path, "bridges: [{name: br0, host: [h1, h2]}]\n")))
+    with pytest.raises(LabError) as e:
+        split(spec, {"h1": "192.0.2.1", "h2": "2001:db8::2"})
+    assert "bridge 'br0' spans hosts whose underlays are IPv4 and IPv6" in e.value.problems[0]

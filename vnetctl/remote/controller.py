@@ -51,7 +51,7 @@ def parallel(hosts: list[Any], work: Callable[[Any], Any], watch: Callable[[], N
             t.join(0.1)
             if watch is not None:
                 watch()
-    return out
+    return {h.name: out[h.name] for h in hosts if h.name in out}  # in host order, whichever finished first
 
 
 def first_error(results: dict[str, Any]) -> VnetError | None:
@@ -226,7 +226,7 @@ class _Up:
         with self.lock:
             if signals and not any(isinstance(e, _Interrupted) for _, e in self.failures):
                 self.failures.insert(0, ("controller", _Interrupted(f"lab {self.lab.name}: interrupted ({signals[0]})",
-                                                                    "every host's part was undone")))
+                                                                    f"run 'vnetctl lab up {self.lab.spec.path}' again")))
                 self.abort.set()
 
     def _fail(self, outcome: dict[str, Any]) -> None:
