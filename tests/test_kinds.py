@@ -196,3 +196,18 @@ def test_inspect_holders_names_the_process_holding_a_macvtap(tmp_path: Path) -> 
         holder.kill()
         holder.wait()
     assert json.loads(vnetctl("inspect", "holders", "mt0", "-n", "vm", "--json", check=True).stdout) == []
+
+
+def test_the_registry_is_plain_data() -> None:
+    """kinds/ imports nothing else of vnetctl and no kernel, CLI or YAML library: backend/ may read it (probe, decoder)."""
+    import ast
+
+    for path in Path(kinds.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([node.module or ""] if isinstance(node, ast.ImportFrom) and not node.level
+                     else [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+            for name in names:
+                root = name.split(".")[0]
+                assert root not in ("vnetctl", "pyroute2", "click", "rich", "yaml", "socket", "ctypes"), f"{path.name} imports {name}"
+            if isinstance(node, ast.ImportFrom) and node.level > 1:
+                raise AssertionError(f"{path.name} imports from outside kinds/ (from {'.' * node.level}{node.module})")
