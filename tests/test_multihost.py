@@ -290,9 +290,13 @@ def test_a_bridge_across_three_hosts(hosts3: Hosts) -> None:
         ping = hosts3[i].run("ip", "netns", "exec", ns, "ping", "-c", "1", "-W", "2", to)
         assert ping.returncode == 0, (ns, to, ping.stdout)
     out, _ = dump.communicate(timeout=20)
-    assert f"VXLAN, flags [I] (0x08), vni {vnis.pop()}" in out, out
+    assert f"VXLAN, flags [I] (0x08), vni {next(iter(vnis))}" in out, out
     check = run(hosts3, "lab", "check", SPANNING)
     assert check.returncode == 0 and check.stdout.count(" pass ") == 3, check.stdout + check.stderr
+    seen = run(hosts3, "inspect", "--lab", "bridge-across-hosts", "--json")
+    assert seen.returncode == 0, seen.stderr
+    assert {(lk["a"]["host"], lk["b"]["host"], lk["a"]["dev"], lk["b"]["dev"], lk["vni"]) for lk in json.loads(seen.stdout)["links"]} \
+        == {(a, b, "br0-vx", "br0-vx", next(iter(vnis))) for a, b in (("h1", "h2"), ("h1", "h3"), ("h2", "h3"))}
 
     down = run(hosts3, "lab", "down", "bridge-across-hosts")
     assert down.returncode == 0, down.stderr

@@ -250,3 +250,16 @@ def test_a_port_off_the_bridges_hosts_and_mixed_underlays_are_refused(tmp_path: 
     with pytest.raises(LabError) as e:
         split(spec, {"h1": "192.0.2.1", "h2": "2001:db8::2"})
     assert "bridge 'br0' spans hosts whose underlays are IPv4 and IPv6" in e.value.problems[0]
+
+
+def test_vxlans_of_a_bridge_across_hosts_pair_by_their_flood_entries() -> None:
+    from vnetctl.remote.inspect_hosts import links
+
+    def vx(dev, vni, local, floods):
+        return {"netns": None, "dev": dev, "vni": vni, "local": local, "remote": None, "port": 4789, "floods": floods}
+
+    hosts = {"h1": {"vxlans": [vx("br0-vx", 9, "192.0.2.1", ["192.0.2.2", "192.0.2.3"]), vx("lone", 5, "192.0.2.1", [])]},
+             "h2": {"vxlans": [vx("br0-vx", 9, "192.0.2.2", ["192.0.2.1", "192.0.2.3"])]},
+             "h3": {"vxlans": [vx("br0-vx", 9, "192.0.2.3", ["192.0.2.2"]), vx("other", 8, "192.0.2.3", ["192.0.2.1"])]}}
+    got = {(lk["a"]["host"], lk["b"]["host"], lk["vni"]) for lk in links(hosts)}
+    assert got == {("h1", "h2", 9), ("h2", "h3", 9)}  # h3 does not flood to h1: no link h1-h3; vni 8 has no far end

@@ -2,7 +2,9 @@
 
 A cross-host link is found in the kernels' own words, not in a lab's record: a VXLAN
 device on one host and one on another with the same VNI and port, each one's remote being
-the other's local address. So `--hosts` finds them between any hosts, lab or not.
+the other's local address — or, for VXLANs without a remote (a bridge across hosts), each
+one flooding to the other's local address by an all-zeros FDB entry. So `--hosts` finds
+them between any hosts, lab or not.
 """
 
 from __future__ import annotations
@@ -39,8 +41,21 @@ def here() -> dict[str, Any]:
                 if lk.kind == "vxlan":
                     d = dict(lk.details)
                     vxlans.append({"netns": ns.name, "netns_inode": ns.inode, "dev": lk.name, "vni": d.get("vxlan_id"),
-                                   "local": d.get("vxlan_local"), "remote": d.get("vxlan_group"), "port": d.get("vxlan_port")})
+                                   "local": d.get("vxlan_local"), "remote": d.get("vxlan_group"), "port": d.get("vxlan_port"),
+                                   "floods": [] if d.get("vxlan_group") else _floods(spec, lk.index)})
     return {**host_json(view), "vxlans": vxlans, "tree": tree_lines(view)}
+
+
+def _floods(spec: str | None, index: int) -> list[str]:
+    """The underlay addresses a VXLAN device floods to: its all-zeros FDB entries (head-end replication)."""
+    from ..backend import netns as nsb
+    from ..backend.pathstate import NsState
+    from ..ops.fdb import FLOOD
+    st = NsState(nsb.resolve(spec))
+    try:
+        return sorted({ip for mac, ip in st.vxlan_fdb(index) if mac == FLOOD})
+    finally:
+        st.close()
 
 
 def hosts_of(lab: str | None, destinations: str | None) -> list[Host]:
@@ -68,17 +83,21 @@ def hosts_of(lab: str | None, destinations: str | None) -> list[Host]:
 
 
 def links(hosts: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    """VXLAN devices on two hosts that are each other's far end: the cross-host links."""
-    ends = [(h, v) for h, data in hosts.items() for v in data["vxlans"] if v.get("remote")]
+    """VXLAN devices on two hosts that are each other's far end (remote, or flooded to): the cross-host links."""
+    ends = [(h, v) for h, data in hosts.items() for v in data["vxlans"] if v.get("remote") or v.get("floods")]
     out = []
     for i, (ha, a) in enumerate(ends):
         for hb, b in ends[i + 1:]:
-            if ha != hb and (a["vni"], a["port"]) == (b["vni"], b["port"]) and a["remote"] == b["local"] and \
-                    b["remote"] == a["local"]:
+            if ha != hb and (a["vni"], a["port"]) == (b["vni"], b["port"]) and _reaches(a, b) and _reaches(b, a):
                 out.append({"vni": a["vni"], "port": a["port"],
                             "a": {"host": ha, "netns": a["netns"], "dev": a["dev"], "underlay": a["local"]},
                             "b": {"host": hb, "netns": b["netns"], "dev": b["dev"], "underlay": b["local"]}})
     return out
+
+
+def _reaches(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """VXLAN end a sends to end b's local address: its remote, or one of its flood entries."""
+    return b["local"] is not None and (a["remote"] == b["local"] if a["remote"] else b["local"] in a.get("floods", ()))
 
 
 def inspect_hosts(hosts: list[Host]) -> dict[str, Any]:
