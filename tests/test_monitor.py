@@ -133,9 +133,11 @@ def test_monitor_notices_namespaces_held_only_by_a_socket_or_a_thread(monitor: L
         info = json.loads(p.stdout.readline())
         # the oracle, from the holder's /proc: the socket is its fd; neither namespace is any of its threads' but one
         assert os.readlink(f"/proc/{p.pid}/fd/{info['fd']}").startswith("socket:[")
-        task_ns = {int(t): os.stat(f"/proc/{p.pid}/task/{t}/ns/net").st_ino for t in os.listdir(f"/proc/{p.pid}/task")}
-        assert info["socket"] not in task_ns.values() and task_ns[info["tid"]] == info["thread"]
-        assert sum(1 for ino in task_ns.values() if ino == info["thread"]) == 1
+        task = f"/proc/{p.pid}/task"
+        threads = {int(t): os.stat(f"{task}/{t}/ns/net").st_ino for t in os.listdir(task)}
+        assert info["socket"] not in threads.values()
+        assert threads[info["tid"]] == info["thread"]
+        assert sum(1 for ino in threads.values() if ino == info["thread"]) == 1
         wanted = {info["socket"], info["thread"]}
         added: dict[int, dict[str, Any]] = {}
 
