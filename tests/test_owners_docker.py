@@ -33,11 +33,12 @@ class Docker:
         self.data = base / "data"
         self.env = dict(os.environ, DOCKER_HOST=f"unix://{self.sock}")
         self.log = base / "dockerd.log"
+        self.made = [p for p in (Path("/run/docker"), Path("/run/containerd")) if not p.exists()]  # dockerd makes these
         with open(self.log, "w") as log:
             self.proc = subprocess.Popen(
                 ["dockerd", "--data-root", str(self.data), "--exec-root", str(self.run / "exec"),
                  "--pidfile", str(self.run / "dockerd.pid"), "--host", f"unix://{self.sock}",
-                 "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--storage-driver", "vfs"],
+                 "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--ip-forward=false", "--storage-driver", "vfs"],
                 stdout=log, stderr=subprocess.STDOUT)
         wait_for(lambda: self.proc.poll() is not None or self.answers(), timeout=60, what="dockerd to answer")
         assert self.proc.poll() is None, f"dockerd exited: {self.log.read_text()[-2000:]}"
@@ -63,7 +64,8 @@ class Docker:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=10)
-        shutil.rmtree(self.run, ignore_errors=True)
+        for path in [self.run, *self.made]:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture
@@ -74,12 +76,16 @@ def docker(tmp_path: Path) -> Iterator[Docker]:
     if fs not in ("cgroup2fs", "tmpfs"):
         # runc wants a cgroup file system there; the sandbox's fresh /sys has none (private mount namespace)
         subprocess.run(["mount", "-t", "cgroup2", "none", "/sys/fs/cgroup"], check=True)
+    # dockerd sets the bridge-netfilter sysctls of the sandbox's namespace: they are put back for the tests after
+    kept = {p: p.read_text() for p in Path("/proc/sys/net/bridge").glob("bridge-nf-call-*")}
     d = Docker(tmp_path)
     try:
         d("import", str(tar_of(busybox_rootfs(tmp_path / "rootfs"), tmp_path / "rootfs.tar")), IMAGE)
         yield d
     finally:
         d.stop()
+        for path, value in kept.items():
+            path.write_text(value)
 
 
 def start_web(docker: Docker) -> dict[str, Any]:
