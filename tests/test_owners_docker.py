@@ -99,14 +99,20 @@ def netns_inode(pid: int) -> int:
     return os.stat(f"/proc/{pid}/ns/net").st_ino
 
 
-def owners_of(inode: int, hidden: tuple[Path, ...] = ()) -> list[dict[str, Any]]:
-    """The owners `vnetctl inspect --json` gives namespace `inode`, run where the `hidden` directories look empty."""
+def run_hiding(hidden: tuple[Path, ...], *args: str) -> subprocess.CompletedProcess[str]:
+    """vnetctl ARGS run where the `hidden` directories look empty (an empty tmpfs over each, in a mount namespace of its own)."""
     hide = ["unshare", "--mount", "--propagation", "private", "sh", "-c",
             'for d in $HIDE; do mount -t tmpfs hidden "$d"; done; exec "$@"', "hide"] if hidden else []
     env = dict(os.environ, HIDE=" ".join(map(str, hidden)))
-    proc = subprocess.run([*hide, *VNETCTL, "inspect", "--json"], capture_output=True, text=True, timeout=60, env=env)
+    proc = subprocess.run([*hide, *VNETCTL, *args], capture_output=True, text=True, timeout=60, env=env)
     assert proc.returncode == 0, proc.stderr
-    return next(ns["owners"] for ns in json.loads(proc.stdout)["namespaces"] if ns["inode"] == inode)
+    return proc
+
+
+def owners_of(inode: int, hidden: tuple[Path, ...] = ()) -> list[dict[str, Any]]:
+    """The owners `vnetctl inspect --json` gives namespace `inode`, run where the `hidden` directories look empty."""
+    out = run_hiding(hidden, "inspect", "--json").stdout
+    return next(ns["owners"] for ns in json.loads(out)["namespaces"] if ns["inode"] == inode)
 
 
 def test_docker_container_is_named(docker: Docker) -> None:
@@ -148,6 +154,8 @@ def test_names_from_the_api_socket_when_the_files_are_not_readable(docker: Docke
     # config.v2.json hidden: name, compose project and image come from GET /containers/json on dockerd's socket
     assert owners_of(inode, (files,)) == [{"kind": "container", "runtime": "docker", "id": web["Id"], "name": "web",
                                            "pod": "shop", "pod_namespace": None, "image": IMAGE}]
+    by_name = json.loads(run_hiding((files,), "inspect", "-n", "docker:web", "--json").stdout)
+    assert [ns["inode"] for ns in by_name["namespaces"]] == [inode]
     # the socket hidden too: only what the cgroup says (the id) is left
     assert owners_of(inode, (files, docker.run)) == [{"kind": "container", "runtime": "docker", "id": web["Id"],
                                                       "name": None, "pod": None, "pod_namespace": None, "image": None}]
