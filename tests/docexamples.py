@@ -166,18 +166,25 @@ def matches(expected: list[str], actual: list[str], masks: list[str]) -> bool:
     return re.fullmatch(pattern, "".join(a + "\n" for a in act)) is not None
 
 
-def run(ex: Example, timeout: float = 240) -> list[list[str]]:
+def run(ex: Example, timeout: float = 180) -> list[list[str]]:
     """Run the example in a fresh sandbox (tests/sandbox.sh, a private /tmp too): each command's output lines."""
     import os
+    import signal
     import subprocess
     import sys
 
     env = dict(os.environ, PATH=os.path.dirname(sys.executable) + ":" + os.environ.get("PATH", ""), COLUMNS="250")
-    proc = subprocess.run([str(ROOT / "tests" / "sandbox.sh"), "sh", "-c", script(ex)], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    proc = subprocess.Popen([str(ROOT / "tests" / "sandbox.sh"), "sh", "-c", script(ex)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the sandbox's pid 1 with it: everything the example started ends
+        out, err = proc.communicate()
+        raise AssertionError(f"{ex.id}: still running after {timeout:.0f} s; what it printed:\n{out}{err}") from None
     if proc.returncode == 99:
-        raise AssertionError(f"{ex.id}: {proc.stdout}{proc.stderr}")
-    return outputs(proc.stdout, len(ex.steps))
+        raise AssertionError(f"{ex.id}: {out}{err}")
+    return outputs(out, len(ex.steps))
 
 
 if __name__ == "__main__":  # python -m tests.docexamples FILE:LINE — the block as it runs now, to paste
