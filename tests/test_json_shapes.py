@@ -83,6 +83,7 @@ def test_every_documented_command_prints_its_shape(tmp_path) -> None:
     _run("lab status")
     _run("lab status", lab)
     _run("lab list")
+    assert [n["name"] for n in _run("lab export")["lab"]["namespaces"]] == ["ns1", "ns2"]
     dry = _run("cleanup", "--dry-run")
     planned = {(a["object"], a["name"]) for a in dry["actions"]}
     # by default the lab's leftovers (its journal undone as lab down would), not what plain commands made

@@ -121,6 +121,7 @@ class Device:
     vxlan: tuple[tuple[str, object], ...] = ()
     admin_up: bool | None = None
     carrier: bool | None = None
+    details: tuple[tuple[str, object], ...] = ()  # its kind's IFLA_INFO_DATA, decoded (Link.details)
 
 
 @dataclass(frozen=True)

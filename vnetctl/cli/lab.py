@@ -152,6 +152,38 @@ def exec_(target: str, node: str, argv: tuple[str, ...]) -> None:
     nsexec.exec_in(labs.node(target, node), args)
 
 
+def _netns_many(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> tuple[str, ...]:
+    from .common import global_value
+    return value or ((global_value("netns"),) if global_value("netns") else ())
+
+
+@lab.command("export")
+@click.option("-n", "--netns", "netns", multiple=True, metavar="NS", callback=_netns_many,
+              help="Export only this named namespace (repeatable); default: this namespace and every named one.")
+@click.option("--name", default="exported", show_default=True, help="The lab's name in the file.")
+@json_option
+def export(netns: tuple[str, ...], name: str, as_json: bool) -> None:
+    """Write what runs on this host as a lab file that `lab up` reproduces.
+
+    Namespaces, veths, bridges and their ports, tun/taps, VXLAN, macvlan and the other kinds a lab
+    declares, addresses, static routes and changed net.* sysctls; what a lab cannot make is left out
+    and named (on stderr and as comments at the end).
+    """
+    from ..lab.export import export as run_export
+    from ..lab.export import to_yaml
+    from ..lab.paths import valid_name
+    if not valid_name(name):
+        raise UsageError(f"invalid lab name {name!r}", "1-64 of A-Z a-z 0-9 _ . -")
+    doc, notes = run_export(list(netns) or None, name)
+    for note in notes:
+        click.echo(f"note: {safe(note)}", err=True)
+    if as_json:
+        from ..render.output import emit_json
+        emit_json({"lab": doc, "left_out": notes})
+    else:
+        sys.stdout.write(to_yaml(doc, notes))
+
+
 @lab.command("status")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
 @set_option

@@ -18,7 +18,7 @@ from .scanner import LOWER_KINDS, Ns, Scanner
 
 CHUNK = 256  # namespaces whose sockets are open at once on a big host
 
-__all__ = ["CHUNK", "Scanner", "device", "host", "lookup", "tun_anywhere", "tun_holders", "veths", "who"]
+__all__ = ["CHUNK", "Scanner", "device", "host", "lookup", "namespaces", "tun_anywhere", "tun_holders", "veths", "who"]
 
 
 def _device(sc: Scanner, ns: Ns, link: Link, holders: dict[tuple[int, str], list[Holder]],
@@ -44,7 +44,7 @@ def _device(sc: Scanner, ns: Ns, link: Link, holders: dict[tuple[int, str], list
         ports=ports, tun_mode=tun_mode, altnames=link.altnames,
         driver_version=info.version if info else None, netns_inode=ns.inode, link_type=ns.types.get(link.index),
         lower=sc.lower(ns, link) if link.kind in LOWER_KINDS else None, admin_up=link.up, carrier=link.carrier,
-        vxlan=_vxlan(link) if link.kind == "vxlan" else (),
+        vxlan=_vxlan(link) if link.kind == "vxlan" else (), details=link.details,
     )
 
 
@@ -67,6 +67,11 @@ def _namespace(sc: Scanner, ns: Ns, devices: tuple[Device, ...]) -> Namespace:
 def host(netns: str | None = None, owners: bool = True) -> HostView:
     """The whole host (or the one namespace `netns` names), as inspect sees it (owners resolved unless told not to)."""
     return _view([netns] if netns else None, owners)
+
+
+def namespaces(specs: list[str | None], owners: bool = False) -> HostView:
+    """The namespaces `specs` name (None: the current one), read as inspect reads them."""
+    return _view(specs, owners)
 
 
 def _chunk() -> int:

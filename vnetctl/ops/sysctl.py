@@ -13,7 +13,8 @@ from ..steps import Dev, Receipt, Session, Step, in_ns
 KEY_RE = re.compile(r"^net(\.[A-Za-z0-9_-]+)+$")
 
 
-def _path(key: str) -> str:
+def proc_path(key: str) -> str:
+    """The /proc/sys file of a net.* sysctl key."""
     return "/proc/sys/" + key.replace(".", "/")
 
 
@@ -30,7 +31,7 @@ class SysctlSet(Step):
             raise UsageError(f"invalid sysctl {self.key!r}", "only per-namespace net.* keys, e.g. net.ipv4.ip_forward")
 
     def _rw(self, s: Session, value: str | None) -> str:
-        path = _path(self.key)
+        path = proc_path(self.key)
 
         def io() -> str:
             try:
