@@ -158,3 +158,25 @@ def test_monitor_notices_namespaces_held_only_by_a_socket_or_a_thread(monitor: L
     gone = set()
     monitor.until(lambda ln: event(ln)["event"] == "netns-del" and (gone.add(event(ln)["netns_inode"]) or gone >= wanted),
                   "netns-del of both")
+
+
+def test_two_monitors_do_not_keep_namespaces_alive_for_each_other(monitor: Lines) -> None:
+    other = Lines("monitor", "--json")
+    held = subprocess.Popen(["unshare", "-n", "sleep", "1000"])
+    try:
+        inode = None
+        for m in (monitor, other):
+            added = event(m.until(lambda ln: event(ln)["event"] == "netns-add", "netns-add of the new namespace")[-1])
+            inode = added["netns_inode"]
+        # the oracle: the kernel's inode of the sleeper's namespace; each monitor now has a socket in it
+        assert inode == os.stat(f"/proc/{held.pid}/ns/net").st_ino
+        held.kill()
+        held.wait()
+        for m in (monitor, other):
+            gone = m.until(lambda ln: event(ln)["event"] == "netns-del", "netns-del once the sleeper is gone")[-1]
+            assert event(gone)["netns_inode"] == inode
+    finally:
+        if held.poll() is None:
+            held.kill()
+            held.wait()
+        assert other.stop() == 0

@@ -65,8 +65,10 @@ def discover(fds: bool = True, sockets: bool = True, seen_sockets: dict[int, int
     """Every namespace reachable from this host's /proc (with fds: also those held by an fd or a socket).
 
     seen_sockets (socket inode -> namespace inode), kept by a caller that discovers again and
-    again, spares SIOCGSKNS on sockets already asked: a namespace held only by such a socket is
-    still listed, without a path (the caller already has it open).
+    again (a monitor), spares SIOCGSKNS on sockets already asked: a namespace held only by such
+    a socket is still listed, without a path (the caller already has it open). Such a caller's
+    own subscriptions are netlink sockets, so for it netlink sockets hold nothing: two monitors
+    would otherwise keep every namespace they watch alive for each other.
     """
     proc = procfs.scan(fds=fds)
     found = Discovery({}, proc)
@@ -110,7 +112,7 @@ def _socket_held(found: Discovery, seen: dict[int, int] | None) -> None:
             if inode and inode not in found.spaces:
                 found.spaces[inode] = Found(inode, held=held, holder=pid)
         else:
-            nsfd = procfs.socket_netns(pid, fd)
+            nsfd = procfs.socket_netns(pid, fd, netlink=seen is None)
             inode = os.fstat(nsfd).st_ino if nsfd is not None else 0  # 0: not to be asked again
             if nsfd is not None and inode in found.spaces:
                 os.close(nsfd)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import os
 import re
+import socket
 import stat
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -177,8 +178,11 @@ def tun_device_netns(pid: int, fd: int) -> int | None:
         os.close(nsfd)
 
 
-def _borrow(pid: int, fd: int, request: int, arg: bytes | None = None) -> Any:
-    """What the ioctl `request` (with arg) returns on a copy of another process's fd (pidfd_getfd), or None."""
+def _borrow(pid: int, fd: int, request: int, arg: bytes | None = None, skip_netlink: bool = False) -> Any:
+    """What the ioctl `request` (with arg) returns on a copy of another process's fd (pidfd_getfd), or None.
+
+    With skip_netlink, None for a netlink socket too (without asking it).
+    """
     import fcntl
 
     try:
@@ -190,6 +194,8 @@ def _borrow(pid: int, fd: int, request: int, arg: bytes | None = None) -> Any:
         if dup < 0:
             return None
         try:
+            if skip_netlink and _domain(dup) == socket.AF_NETLINK:
+                return None
             return fcntl.ioctl(dup, request) if arg is None else fcntl.ioctl(dup, request, arg)
         except OSError:
             return None
@@ -199,9 +205,21 @@ def _borrow(pid: int, fd: int, request: int, arg: bytes | None = None) -> Any:
         os.close(pidfd)
 
 
-def socket_netns(pid: int, fd: int) -> int | None:
-    """An fd (ours, to close) of the network namespace a process's socket belongs to (SIOCGSKNS), or None."""
-    return _borrow(pid, fd, SIOCGSKNS)
+def _domain(fd: int) -> int:
+    """The address family of socket `fd` (SO_DOMAIN); the fd stays open."""
+    sock = socket.socket(fileno=fd)
+    try:
+        return int(sock.family)
+    finally:
+        sock.detach()
+
+
+def socket_netns(pid: int, fd: int, netlink: bool = True) -> int | None:
+    """An fd (ours, to close) of the network namespace a process's socket belongs to (SIOCGSKNS), or None.
+
+    Without `netlink`, a netlink socket gives None: another monitor's subscriptions are no holders.
+    """
+    return _borrow(pid, fd, SIOCGSKNS, skip_netlink=not netlink)
 
 
 def nsfs_mounts(pid: str | int = "self", known: AbstractSet[int] = frozenset()) -> list[tuple[str, int]]:
