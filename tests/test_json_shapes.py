@@ -68,6 +68,12 @@ def test_every_documented_command_prints_its_shape(tmp_path) -> None:
     assert any(r["dst"] == "10.8.0.0/24" and r["gateway"] == "10.9.0.2" for r in _run("route show"))
     assert _run("route get", "10.8.0.7")["gateway"] == "10.9.0.2"
     assert _run("bridge show")[0]["ports"] == ["tap0"]
+    assert [p["name"] for p in _run("bridge link show")] == ["tap0"]
+    vnetctl("bridge", "fdb", "add", "02:00:00:00:00:aa", "tap0", "--master", check=True)
+    assert any(e["mac"] == "02:00:00:00:00:aa" for e in _run("bridge fdb show", "tap0"))
+    vnetctl("link", "set", "va", "--rate", "10mbit", check=True)
+    detailed = {x["name"]: x for x in _run("link show", "-d", "-s")}
+    assert detailed["va"]["details"]["qdisc"]["kind"] == "tbf" and detailed["tap0"]["details"]["port"] is not None
     assert _run("tuntap list")[0]["mode"] == "tap"
     assert {(v["name"], v["netns"]) for v in _run("veth list", "--all")} >= {("vethDemo0", "ns1"), ("va", None)}
     assert {n["name"] for n in _run("netns list", "--all")} >= {"ns1", "ns2", None}

@@ -22,7 +22,9 @@ from .model import Address, Link, Route
 from .names import check_ifname, check_netns
 from .ops.addr import AddrAdd, AddrDel
 from .ops.link import LinkAdd, LinkDel, LinkSet
+from .ops.link_props import LinkProp
 from .ops.netns import NetnsAdd, NetnsDel
+from .ops.qdisc import Shape, require_netem
 from .ops.route import FAMILIES, RouteAdd, RouteDel, check_table
 from .ops.tuntap import TuntapAdd
 from .steps import Session, Step, execute
@@ -276,8 +278,12 @@ macvtap_add = _kind_adder("macvtap")
 
 def link_set(name: str, netns: str | None = None, up: bool | None = None, mtu: int | None = None,
              master: str | None = None, nomaster: bool = False, to_netns: str | None = None,
-             new_name: str | None = None, dry_run: bool = False) -> list[Step]:
-    """Change a device: name, mtu, master, namespace, then state (in its new place)."""
+             new_name: str | None = None, dry_run: bool = False, alias: str | None = None, address: str | None = None,
+             txqueuelen: int | None = None, shape: dict[str, Any] | None = None) -> list[Step]:
+    """Change a device: name, mtu, alias, MAC, txqueuelen, shaping, master, namespace, then state (in its new place).
+
+    shape: Shape's fields (rate in bit/s, 0 removes the limit; burst; delay_ms, jitter_ms, loss_pct).
+    """
     check_ifname(name)
     if master is not None and nomaster:
         raise UsageError("--master and --nomaster contradict each other", "give one of them")
@@ -288,6 +294,13 @@ def link_set(name: str, netns: str | None = None, up: bool | None = None, mtu: i
         current = new_name
     if mtu is not None:
         steps.append(LinkSet(current, "mtu", mtu, where))
+    steps += [LinkProp(current, attr, value, where)
+              for attr, value in (("alias", alias), ("address", address), ("txqueuelen", txqueuelen)) if value is not None]
+    if shape is not None:
+        step = Shape(current, where, **shape)
+        if step.netem:
+            require_netem()
+        steps.append(step)
     if master is not None or nomaster:
         steps.append(LinkSet(current, "master", check_ifname(master) if master else "", where))
     if to_netns is not None:
@@ -297,10 +310,23 @@ def link_set(name: str, netns: str | None = None, up: bool | None = None, mtu: i
     if up is not None:
         steps.append(LinkSet(current, "up", up, where))
     if not steps:
-        raise UsageError(f"nothing to change on {name!r}",
-                         "give --up, --down, --mtu, --master, --nomaster, --to-netns or --name")
+        raise UsageError(f"nothing to change on {name!r}", "give --up, --down, --mtu, --master, --nomaster, --to-netns, "
+                         "--name, --alias, --address, --txqueuelen or --rate")
     with located(name, netns):
         return run(steps, dry_run)
+
+
+def link_stats(netns: str | None = None) -> dict[int, dict[str, int]]:
+    """Every device's counters (rx/tx bytes, packets, errors, dropped...), by ifindex, as `ip -s link` reads them."""
+    with Session() as s:
+        return s.nl(netns).stats()
+
+
+def root_qdiscs(netns: str | None = None) -> dict[int, dict[str, Any]]:
+    """Every device's root qdisc (kind, handle; rate in bit/s and burst in bytes for tbf), by ifindex."""
+    from .backend import tc
+    with Session() as s:
+        return tc.root_qdiscs(s.nl(netns))
 
 
 def links(netns: str | None = None) -> list[Link]:

@@ -30,6 +30,8 @@ class Link:
     alias: str | None = None
     details: tuple[tuple[str, object], ...] = ()
     carrier: bool | None = None
+    txqlen: int | None = None
+    port: tuple[tuple[str, object], ...] = ()   # a bridge port's attributes (IFLA_INFO_SLAVE_DATA, brport_*)
 
     def detail(self, key: str, default: object = None) -> object:
         """One kind-specific attribute (IFLA_INFO_DATA), e.g. 'tun_type' or 'vxlan_id'."""

@@ -21,7 +21,8 @@ from .. import kinds
 IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD, IFLA_EXT_MASK = 16, 18, 20, 28, 29
 IFLA_LINK_NETNSID, IFLA_TARGET_NETNSID, IFLA_PROP_LIST, IFLA_ALT_IFNAME = 37, 46, 52, 53
-IFLA_INFO_KIND, IFLA_INFO_DATA = 1, 2
+IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
+IFLA_TXQLEN, IFLA_STATS64 = 13, 23
 VETH_INFO_PEER = 1
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
 NETNSA_NSID, NETNSA_FD = 1, 3
@@ -66,15 +67,30 @@ DECODERS: dict[str, Callable[[bytes], object]] = {
 }
 
 
+# struct rtnl_link_stats64, the counters `ip -s link` prints, in the kernel's order
+STATS64 = ("rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", "tx_errors", "rx_dropped", "tx_dropped",
+           "multicast", "collisions")
+
+
 @cache
-def _tables() -> dict[str, dict[int, tuple[str, str]]]:
-    """IFLA_INFO_KIND -> attribute number -> (detail key, type): each kind's `info_data` in the registry."""
+def _tables(ports: bool = False) -> dict[str, dict[int, tuple[str, str]]]:
+    """IFLA_INFO_KIND -> attribute number -> (detail key, type): each kind's `info_data` in the registry.
+
+    With ports: the IFLA_INFO_SLAVE_DATA its ports carry, keyed by the master's kind (a bridge port's brport_*).
+    """
+    if ports:
+        return {k.name: k.data_table(k.port_data) for k in kinds.all_kinds() if k.port_data}
     return {k.name: k.data_table() for k in kinds.all_kinds() if k.info_data}
 
 
-def info_data(kind: str | None, attrs: dict[int, bytes]) -> tuple[tuple[str, object], ...]:
-    """The details of a link of `kind` from its IFLA_INFO_DATA attributes (number -> payload)."""
-    table = _tables().get(kind or "")
+def port_table(kind: str) -> dict[int, tuple[str, str]]:
+    """The port attributes of a master of `kind` (bridge): number -> (detail key, type)."""
+    return _tables(True).get(kind, {})
+
+
+def info_data(kind: str | None, attrs: dict[int, bytes], ports: bool = False) -> tuple[tuple[str, object], ...]:
+    """The details of a link of `kind` from its IFLA_INFO_DATA attributes (number -> payload); with ports, of a port."""
+    table = _tables(ports).get(kind or "")
     if not table:
         return ()
     out = []

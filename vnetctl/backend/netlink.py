@@ -242,12 +242,23 @@ class Netlink:
             rtnl.del_link(self.sock, index)
 
     def set_link(self, index: int, name: str, *, up: bool | None = None, mtu: int | None = None,
-                 master: int | None = None, ns_fd: int | None = None, new_name: str | None = None) -> None:
-        """Change a device: state, mtu, master (0 = none), namespace, name; index 0 means by name."""
+                 master: int | None = None, ns_fd: int | None = None, new_name: str | None = None,
+                 alias: str | None = None, address: str | None = None, txqlen: int | None = None) -> None:
+        """Change a device: state, mtu, master (0 = none), namespace, name, alias, MAC address, txqueuelen.
+
+        index 0 means by name.
+        """
         if ns_fd is not None or new_name is not None:
             self._index.pop(name, None)
+        mac = bytes.fromhex(address.replace(":", "")) if address is not None else None
         with kernel(f"cannot change device {name}{self.where}"):
-            rtnl.set_link(self.sock, index, up=up, mtu=mtu, master=master, ns_fd=ns_fd, new_name=new_name, name=name)
+            rtnl.set_link(self.sock, index, up=up, mtu=mtu, master=master, ns_fd=ns_fd, new_name=new_name, name=name,
+                          alias=alias, address=mac, txqlen=txqlen)
+
+    def stats(self) -> dict[int, dict[str, int]]:
+        """Every device's counters (what `ip -s link` prints), by ifindex."""
+        with dumping("cannot read device statistics" + self.where):
+            return rtdump.stats(self.sock)
 
     def add_altname(self, index: int, name: str, altname: str) -> None:
         """Give a device an alternative name (used as the ownership marker)."""

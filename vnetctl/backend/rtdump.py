@@ -26,6 +26,8 @@ from .ifla import (
     IFLA_IFNAME,
     IFLA_INFO_DATA,
     IFLA_INFO_KIND,
+    IFLA_INFO_SLAVE_DATA,
+    IFLA_INFO_SLAVE_KIND,
     IFLA_LINK,
     IFLA_LINK_NETNSID,
     IFLA_LINKINFO,
@@ -33,12 +35,15 @@ from .ifla import (
     IFLA_MTU,
     IFLA_OPERSTATE,
     IFLA_PROP_LIST,
+    IFLA_STATS64,
     IFLA_TARGET_NETNSID,
+    IFLA_TXQLEN,
     NETNSA_FD,
     NETNSA_NSID,
     NETNSA_NSID_NOT_ASSIGNED,
     OPERSTATES,
     RTEXT_FILTER_SKIP_STATS,
+    STATS64,
     info_data,
 )
 from .rtnl import (
@@ -62,7 +67,7 @@ from .rtnl import (
 )
 
 _LINK_ATTRS = frozenset({IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_OPERSTATE, IFLA_LINKINFO,
-                         IFLA_IFALIAS, IFLA_LINK_NETNSID, IFLA_PROP_LIST})
+                         IFLA_IFALIAS, IFLA_LINK_NETNSID, IFLA_PROP_LIST, IFLA_TXQLEN})
 
 
 def _attrs(buf: bytes, off: int, end: int, want: frozenset[int] | None = None) -> dict[int, memoryview]:
@@ -100,6 +105,7 @@ def parse_link(msg: bytes, off: int) -> Link:
     a = _attrs(msg, off + IFI.size, len(msg), _LINK_ATTRS)
     kind = None
     details: tuple[tuple[str, object], ...] = ()
+    port: tuple[tuple[str, object], ...] = ()
     if IFLA_LINKINFO in a:
         info = a[IFLA_LINKINFO].tobytes()
         ia = _attrs(info, 0, len(info))
@@ -108,6 +114,10 @@ def parse_link(msg: bytes, off: int) -> Link:
         if IFLA_INFO_DATA in ia:
             data = ia[IFLA_INFO_DATA].tobytes()
             details = info_data(kind, {t: v.tobytes() for t, v in _attrs(data, 0, len(data)).items()})
+        if IFLA_INFO_SLAVE_DATA in ia and IFLA_INFO_SLAVE_KIND in ia:
+            data = ia[IFLA_INFO_SLAVE_DATA].tobytes()
+            port = info_data(_str(ia[IFLA_INFO_SLAVE_KIND]), {t: v.tobytes() for t, v in _attrs(data, 0, len(data)).items()},
+                             ports=True)
     alts: tuple[str, ...] = ()
     if IFLA_PROP_LIST in a:
         props = a[IFLA_PROP_LIST].tobytes()
@@ -136,6 +146,8 @@ def parse_link(msg: bytes, off: int) -> Link:
         altnames=alts,
         alias=_str(a[IFLA_IFALIAS]) if IFLA_IFALIAS in a else None,
         details=details,
+        txqlen=U32.unpack_from(a[IFLA_TXQLEN])[0] if IFLA_TXQLEN in a else None,
+        port=port,
     )
 
 
@@ -146,6 +158,20 @@ def _link_body(index: int = 0, extra: bytes = b"") -> bytes:
 def links(sock: socket.socket) -> list[Link]:
     """Every device in the socket's namespace (one RTM_GETLINK dump)."""
     return [parse_link(m, HDR.size) for t, m in dump(sock, RTM_GETLINK, _link_body()) if t == RTM_NEWLINK]
+
+
+def stats(sock: socket.socket) -> dict[int, dict[str, int]]:
+    """The counters of every device in the socket's namespace (IFLA_STATS64, what `ip -s link` prints), by ifindex."""
+    body = IFI.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+    out: dict[int, dict[str, int]] = {}
+    for t, m in dump(sock, RTM_GETLINK, body):
+        if t != RTM_NEWLINK:
+            continue
+        index = IFI.unpack_from(m, HDR.size)[2]
+        a = _attrs(m, HDR.size + IFI.size, len(m), frozenset({IFLA_STATS64}))
+        if IFLA_STATS64 in a and len(a[IFLA_STATS64]) >= 8 * len(STATS64):
+            out[index] = dict(zip(STATS64, struct.unpack_from(f"={len(STATS64)}Q", a[IFLA_STATS64]), strict=True))
+    return out
 
 
 def links_typed(sock: socket.socket) -> list[tuple[Link, str]]:

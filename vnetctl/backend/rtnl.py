@@ -27,7 +27,9 @@ from .ifla import (
     IFA_BROADCAST,
     IFA_LOCAL,
     IFF_UP,
+    IFLA_ADDRESS,
     IFLA_ALT_IFNAME,
+    IFLA_IFALIAS,
     IFLA_IFNAME,
     IFLA_INFO_DATA,
     IFLA_INFO_KIND,
@@ -36,6 +38,7 @@ from .ifla import (
     IFLA_MTU,
     IFLA_NET_NS_FD,
     IFLA_PROP_LIST,
+    IFLA_TXQLEN,
     VETH_INFO_PEER,
 )
 
@@ -188,7 +191,8 @@ def _ifi(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
 
 def set_link(sock: socket.socket, index: int, up: bool | None = None, mtu: int | None = None,
              master: int | None = None, ns_fd: int | None = None, new_name: str | None = None,
-             name: str | None = None) -> None:
+             name: str | None = None, alias: str | None = None, address: bytes | None = None,
+             txqlen: int | None = None) -> None:
     """Change a device in one request (by ifindex, or by `name` when index is 0)."""
     body = _ifi(index, (IFF_UP if up else 0) if up is not None else 0, IFF_UP if up is not None else 0)
     if not index and name is not None:
@@ -201,6 +205,12 @@ def set_link(sock: socket.socket, index: int, up: bool | None = None, mtu: int |
         body += nla(IFLA_NET_NS_FD, U32.pack(ns_fd))
     if new_name is not None:
         body += nla(IFLA_IFNAME, _name(new_name))
+    if alias is not None:
+        body += nla(IFLA_IFALIAS, alias.encode())  # empty: the kernel removes the alias
+    if address is not None:
+        body += nla(IFLA_ADDRESS, address)
+    if txqlen is not None:
+        body += nla(IFLA_TXQLEN, U32.pack(txqlen))
     request(sock, RTM_NEWLINK, 0, body)
 
 

@@ -1,4 +1,4 @@
-"""vnetctl bridge add|del|addif|delif|show."""
+"""vnetctl bridge add|del|addif|delif|show (and fdb, link, vlan, set from bridge_more)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import click
 
 from .. import api
 from ..render.output import Col, emit_json, table
+from . import bridge_more
 from .common import dry_run_option, json_option, netns_option, show_plan
 from .kinds import kind_options
 
@@ -68,5 +69,8 @@ def show(name: str | None, netns: str | None, as_json: bool) -> None:
     table(["BRIDGE", Col("IFINDEX", drop=1), "STATE", Col("STP", drop=2), "PORTS"],
           [[b["name"], b["ifindex"], b["state"], b["stp"], " ".join(b["ports"]) or "-"] for b in found])
 
+
+for _sub in bridge_more.SUBCOMMANDS:
+    bridge.add_command(_sub)
 
 COMMANDS = [bridge]

@@ -104,6 +104,7 @@ class Kind:
     # IFLA_INFO_DATA as the kernel numbers it from 1: "name:type ..." ('-' for a number left out); the
     # names are the details' keys and the options' attrs, the types the words backend/ifla.py decodes
     info_data: str = ""
+    port_data: str = ""                 # its ports' IFLA_INFO_SLAVE_DATA, in info_data's notation (a bridge's brport_*)
 
     def option(self, name: str) -> Option:
         """One option by name (KeyError if the kind has none such)."""
@@ -137,10 +138,10 @@ class Kind:
             out.append((o.name, value))
         return tuple(out)
 
-    def data_table(self) -> dict[int, tuple[str, str]]:
-        """IFLA_INFO_DATA attribute number -> (detail key, type), from `info_data`."""
+    def data_table(self, spec: str | None = None) -> dict[int, tuple[str, str]]:
+        """IFLA_INFO_DATA attribute number -> (detail key, type), from `info_data` (or another spec such as `port_data`)."""
         out = {}
-        for number, item in enumerate(self.info_data.split(), start=1):
+        for number, item in enumerate((self.info_data if spec is None else spec).split(), start=1):
             if item != "-":
                 name, typ = item.split(":")
                 out[number] = (name, typ)

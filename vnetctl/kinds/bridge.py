@@ -18,4 +18,11 @@ KIND = register(Kind(
         "br_nf_call_ip6tables:u8 br_nf_call_arptables:u8 br_vlan_default_pvid:u16 - br_vlan_stats_enabled:u8 "
         "br_mcast_stats_enabled:u8 br_mcast_igmp_version:u8 br_mcast_mld_version:u8 br_vlan_stats_per_port:u8 - - "
         "br_fdb_n_learned:u32 br_fdb_max_learned:u32"),
+    port_data=(
+        "brport_state:u8 brport_priority:u16 brport_cost:u32 brport_mode:u8 brport_guard:u8 brport_protect:u8 "
+        "brport_fast_leave:u8 brport_learning:u8 brport_unicast_flood:u8 brport_proxyarp:u8 - brport_proxyarp_wifi:u8 "
+        "brport_root_id:brid brport_bridge_id:brid brport_designated_port:u16 brport_designated_cost:u16 brport_id:u16 "
+        "brport_no:u16 - - - - - - brport_multicast_router:u8 - brport_mcast_flood:u8 brport_mcast_to_ucast:u8 "
+        "brport_vlan_tunnel:u8 brport_bcast_flood:u8 brport_group_fwd_mask:u16 brport_neigh_suppress:u8 brport_isolated:u8 "
+        "- - - - - brport_locked:u8"),
 ))

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..model import Device, Holder, HostView, Namespace, Owner, Peer, Who
 from ..owners import describe
+from .links import flags_state
 from .output import Col
 
 TABLE_COLUMNS = [Col("NAMESPACE"), Col("IFINDEX"), Col("NAME"), Col("KIND"), Col("DRIVER", drop=5), Col("BUS-INFO", drop=6),
@@ -91,11 +92,7 @@ def device_json(d: Device) -> dict[str, Any]:
 
 def link_state(d: Device) -> str:
     """Admin state and carrier as `ip` flags say them: UP, UP,NO-CARRIER or DOWN (operstate when unknown)."""
-    if d.admin_up is None:
-        return d.state
-    if not d.admin_up:
-        return "DOWN"
-    return "UP" if d.carrier is not False else "UP,NO-CARRIER"
+    return flags_state(d.admin_up, d.carrier, d.state)
 
 
 def vxlan_json(d: Device) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..ownership import owner_of
 from ..steps import step_record
+from .links import flags_state
 
 if TYPE_CHECKING:
     from ..lab import Lab
@@ -22,7 +23,7 @@ def link_json(lk: Link, masters: dict[int, str]) -> dict[str, Any]:
     """One device in `link show`."""
     return {"ifindex": lk.index, "name": lk.name, "kind": lk.kind, "state": lk.state, "up": lk.up, "mtu": lk.mtu,
             "mac": lk.mac, "master": masters.get(lk.master) if lk.master else None, "altnames": list(lk.altnames),
-            "owner": owner_of(lk.altnames)}
+            "owner": owner_of(lk.altnames), "carrier": lk.carrier, "link_state": flags_state(lk.up, lk.carrier, lk.state)}
 
 
 def step_json(step: Step) -> dict[str, Any]:

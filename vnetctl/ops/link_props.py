@@ -1,0 +1,88 @@
+"""A device's plain properties as Steps: alias, MAC address, transmit queue length (ip link set ... alias|address|txqueuelen)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import UsageError
+from ..model import Link
+from ..steps import Receipt, Session, Step, View, ip, where
+
+PROPS = ("alias", "address", "txqueuelen")
+_MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
+
+
+def is_mac(text: str) -> bool:
+    """True for six hex pairs separated by colons (any MAC, multicast and all-zero included)."""
+    return bool(_MAC.match(text))
+
+
+def check_mac(mac: str, what: str = "address") -> str:
+    """A unicast Ethernet address as aa:bb:cc:dd:ee:ff, lower case; UsageError otherwise."""
+    if not is_mac(mac):
+        raise UsageError(f"invalid {what} {mac!r}", "give a MAC address as six hex pairs, e.g. 02:00:00:00:00:01")
+    if int(mac[:2], 16) & 1:
+        raise UsageError(f"invalid {what} {mac!r}: a multicast address", "the first octet must be even, e.g. 02:...")
+    if mac == "00:00:00:00:00:00":
+        raise UsageError(f"invalid {what} {mac!r}: all zeros", "give a unicast address, e.g. 02:00:00:00:00:01")
+    return mac.lower()
+
+
+def check_prop(attr: str, value: Any) -> None:
+    """UsageError when value is not one the kernel takes for attr."""
+    if attr not in PROPS:
+        raise UsageError(f"unknown link property {attr!r}", f"one of {', '.join(PROPS)}")
+    if attr == "address":
+        check_mac(value)
+    elif attr == "alias":
+        if len(value.encode()) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise UsageError("invalid alias", "at most 255 bytes of printable text ('' removes it)")
+    elif type(value) is not int or not 0 <= value < 2**32:
+        raise UsageError(f"invalid txqueuelen {value!r}", "give a number of packets from 0 to 4294967295")
+
+
+def current(link: Link, attr: str) -> Any:
+    """The device's value of attr now (what undo restores)."""
+    return {"alias": link.alias or "", "address": link.mac, "txqueuelen": link.txqlen}[attr]
+
+
+@dataclass(frozen=True)
+class LinkProp(Step):
+    """Set a device's alias ('' removes it), MAC address or transmit queue length."""
+
+    name: str
+    attr: str
+    value: Any
+    netns: str | None = None
+
+    def __post_init__(self) -> None:
+        check_prop(self.attr, self.value)
+
+    def _set(self, s: Session, value: Any) -> None:
+        nl = s.nl(self.netns)
+        link = nl.require(self.name)
+        key = "txqlen" if self.attr == "txqueuelen" else self.attr
+        nl.set_link(link.index, self.name, **{key: value})
+
+    def apply(self, s: Session) -> Receipt:
+        old = current(s.nl(self.netns).require(self.name), self.attr)
+        self._set(s, self.value)
+        return {"old": old}
+
+    def undo(self, s: Session, receipt: Receipt) -> None:
+        if receipt is not None and receipt["old"] is not None and s.nl(self.netns).link(self.name) is not None:
+            self._set(s, receipt["old"])
+
+    def drift(self, view: View, owner: str, receipt: Receipt) -> str | None:
+        link = view.link(self.netns, self.name)
+        if link is None or current(link, self.attr) == self.value:
+            return None
+        return f"device {self.name}{where(self.netns)} has {self.attr} {current(link, self.attr)!r}, the lab set {self.value!r}"
+
+    def vanishes_with(self, lab_ns: set[str], made: set[tuple[str | None, str]]) -> bool:
+        return self.netns in lab_ns or (self.netns, self.name) in made
+
+    def command(self) -> str:
+        return ip(self.netns, "link", "set", "dev", self.name, self.attr, str(self.value))
