@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from tests.helpers import link, sh, vnetctl
+from tests.helpers import link, sh, vnetctl, wait_for
 
 pytestmark = pytest.mark.kernel
 
@@ -33,7 +33,8 @@ def test_state_is_admin_state_and_carrier() -> None:
     vnetctl("link", "set", "tun2", "--down", check=True)
     assert _j("link", "show", "tun2")[0]["link_state"] == "DOWN"
     vnetctl("veth", "add", "sa", "sb", "--up", check=True)
-    assert _j("link", "show", "sa")[0]["link_state"] == "UP" and "LOWER_UP" in link("sa")["flags"]
+    wait_for(lambda: "LOWER_UP" in link("sa")["flags"], what="sa's carrier (the kernel sets it asynchronously)")
+    assert _j("link", "show", "sa")[0]["link_state"] == "UP"
 
 
 def test_link_add_in_ips_words() -> None:
