@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from vnetctl.model import Owner
+from vnetctl.model import Owner, is_owner_form
 from vnetctl.owners import Resolver, cgroup, cmdline, cri, describe, docker, lxc, podman
-from vnetctl.owners.locate import is_owner_form, matches
+from vnetctl.owners.locate import matches
 
 ROOT = Path(__file__).parent / "fixtures" / "owners"
 DOCKER_ID = "3f1c1fb2a8c54a6f0e4f6c4a3d1b2e0f9a8b7c6d5e4f3a2b1c0d9e8f7a6b5c4d"

@@ -74,6 +74,16 @@ class Owner:
     image: str | None = None
 
 
+# `-n FORM:NAME` names a namespace by its owner (docker:web, pod:kube-system/coredns-x ...)
+OWNER_FORMS = ("docker", "podman", "pod", "container")
+
+
+def is_owner_form(spec: str) -> bool:
+    """True if `-n spec` names a namespace by its owner rather than by name, pid or path."""
+    prefix, sep, rest = spec.partition(":")
+    return bool(sep) and prefix in OWNER_FORMS and bool(rest)
+
+
 @dataclass(frozen=True)
 class Holder:
     """A process holding a tun/tap device open through an fd on /dev/net/tun."""

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from ..errors import AlreadyExists, BackendError, Busy, NotFound, PermissionDenied, UsageError
+from ..model import is_owner_form
 from ..names import check_netns
 
 NETNS_RUN_DIR = "/run/netns"
@@ -116,9 +117,9 @@ def resolve(spec: str | None) -> NsRef | None:
     """
     if spec is None or spec == "":
         return None
-    from ..owners import locate  # owners read runtimes' files; only the owner forms need them
+    if is_owner_form(spec):
+        from ..owners import locate  # owners read runtimes' files; only the owner forms need them
 
-    if locate.is_owner_form(spec):
         path, inode, _ = locate.locate(spec)
         return NsRef(None, path, inode)
     if spec.startswith("pid:"):

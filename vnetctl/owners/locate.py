@@ -9,14 +9,6 @@ from ..errors import NotFound, UsageError
 from ..model import Owner
 from . import Resolver, describe, docker
 
-FORMS = ("docker", "podman", "pod", "container")
-
-
-def is_owner_form(spec: str) -> bool:
-    """True if `-n spec` names a namespace by its owner (docker:web, pod:kube-system/coredns-x ...)."""
-    prefix, sep, rest = spec.partition(":")
-    return bool(sep) and prefix in FORMS and bool(rest)
-
 
 def matches(form: str, wanted: str, owner: Owner) -> bool:
     """True if `owner` is what `form:wanted` asks for (a name, or a container id prefix of 4+ digits)."""
