@@ -180,3 +180,27 @@ def test_two_monitors_do_not_keep_namespaces_alive_for_each_other(monitor: Lines
             held.kill()
             held.wait()
         assert other.stop() == 0
+
+
+def test_monitor_notices_namespaces_mounted_in_another_mount_namespace(monitor: Lines) -> None:
+    script = ("mkdir -p /run/other && mount -t tmpfs other /run/other && touch /run/other/ns && "
+              "unshare --net=/run/other/ns true && stat -L -c %i /run/other/ns && exec cat")
+    p = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert p.stdout is not None
+        first = int(p.stdout.readline())  # the oracle: the inode as stat sees it inside that mount namespace
+        added = event(monitor.until(lambda ln: event(ln)["event"] == "netns-add", "netns-add of the first mount")[-1])
+        assert added["netns_inode"] == first and added["netns"] == f"/proc/{p.pid}/root/run/other/ns"
+        # a second mount in the same (already read) mount table: noticed through the table's change, not a full re-read
+        second = int(sh("nsenter", "-t", str(p.pid), "-m", "sh", "-c",
+                        "touch /run/other/ns2 && unshare --net=/run/other/ns2 true && stat -L -c %i /run/other/ns2").stdout)
+        added = event(monitor.until(lambda ln: event(ln)["event"] == "netns-add", "netns-add of the second mount")[-1])
+        assert added["netns_inode"] == second and added["netns"] == f"/proc/{p.pid}/root/run/other/ns2"
+    finally:
+        p.kill()
+        p.wait(timeout=10)
+    gone: set[int] = set()
+    # with its last process the mount namespace goes, and the namespaces mounted only there (nothing of ours holds them)
+    monitor.until(lambda ln: event(ln)["event"] == "netns-del" and (gone.add(event(ln)["netns_inode"]) or gone >= {first, second}),
+                  "netns-del of both")

@@ -56,7 +56,9 @@ class Monitor:
         self.resolver = Resolver() if owners else None
         self.watched: dict[int, _Watched] = {}
         self.warnings: list[str] = []
-        self.sockets: dict[int, int] = {}  # socket inode -> namespace inode, asked once (SIOCGSKNS)
+        self.memory = nsfind.Memory()  # sockets asked once, mount tables read when they change
+        self.poller = select.poll()
+        self.by_fd: dict[int, _Watched] = {}
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft != hard:  # one socket per namespace, for as long as it lives
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -66,7 +68,7 @@ class Monitor:
             found = nsfind.Discovery({}, procfs.ProcScan())
             found.add(self.only.inode, self.only.path, self.only.name)
             return found
-        return nsfind.discover(fds=True, sockets=True, seen_sockets=self.sockets)
+        return nsfind.discover(fds=True, sockets=True, memory=self.memory)
 
     def _watch(self, spaces: list[nsfind.Found], announce: bool) -> list[dict[str, Any]]:
         events = []
@@ -77,6 +79,8 @@ class Monitor:
                 continue
             sock, links = got
             w = self.watched[f.inode] = _Watched(f.inode, _ref(f), sock, {lk.index: lk.name for lk in links})
+            self.poller.register(sock, select.POLLIN)  # poll, not select: fds past 1024 with 1000 namespaces
+            self.by_fd[sock.fileno()] = w
             self._owners(w, f.owner_pids)
             if announce:
                 events.append(self._event(w, "netns-add", None, {"devices": sorted(w.names.values())}))
@@ -103,6 +107,8 @@ class Monitor:
         events = []
         for inode in [i for i in self.watched if i not in spaces]:
             w = self.watched.pop(inode)
+            self.poller.unregister(w.sock)
+            del self.by_fd[w.sock.fileno()]
             w.sock.close()
             events.append(self._event(w, "netns-del", None, {}))
         for inode, f in spaces.items():
@@ -146,10 +152,10 @@ class Monitor:
         try:
             while stop is None or not stop():
                 timeout = max(0.0, next_scan - time.monotonic())
-                readable, _, _ = select.select([w.sock for w in self.watched.values()], [], [], timeout)
-                by_sock = {w.sock: w for w in self.watched.values()}
-                for sock in readable:
-                    yield from self._changes(by_sock[sock])
+                for fd, _ in self.poller.poll(timeout * 1000):
+                    w = self.by_fd.get(fd)
+                    if w is not None:
+                        yield from self._changes(w)
                 if time.monotonic() >= next_scan and self.only is None:
                     yield from self._rescan()
                     next_scan = time.monotonic() + POLL
@@ -159,7 +165,10 @@ class Monitor:
             self.close()
 
     def close(self) -> None:
-        """Close every socket."""
+        """Close every socket and mount table."""
         for w in self.watched.values():
+            self.poller.unregister(w.sock)
             w.sock.close()
         self.watched.clear()
+        self.by_fd.clear()
+        self.memory.mounts.close()

@@ -10,6 +10,7 @@ Namespaces are deduplicated by nsfs inode; each keeps every path it can be opene
 from __future__ import annotations
 
 import os
+import select
 from dataclasses import dataclass, field
 
 from . import netns as nsb
@@ -61,14 +62,79 @@ class Discovery:
         self.kept.clear()
 
 
-def discover(fds: bool = True, sockets: bool = True, seen_sockets: dict[int, int] | None = None) -> Discovery:
+class MountTables:
+    """The nsfs mounts of other mount namespaces, each table re-read only when it changes.
+
+    An open /proc/PID/mountinfo reports POLLPRI after a mount or unmount in its namespace; one
+    poll over all of them tells which to read again. Every `ip netns exec` process has a mount
+    namespace of its own holding the host's whole table, so reading them all each pass would
+    cost a monitor most of a CPU on a host of 1000 such processes. A table's fd is closed as
+    soon as no process is left in its mount namespace (the fd would keep it, and the network
+    namespaces mounted in it, alive).
+    """
+
+    def __init__(self) -> None:
+        self.tables: dict[int, tuple[int, list[tuple[str, int]]]] = {}  # mount ns inode -> (fd, nsfs mounts)
+
+    def scan(self, mount_ns: dict[int, int], here: int) -> list[tuple[int, list[tuple[str, int]]]]:
+        """(pid, its namespace's nsfs mounts) for every mount namespace of `mount_ns` (inode -> a pid) but `here`."""
+        for mnt in [m for m in self.tables if m not in mount_ns]:
+            os.close(self.tables.pop(mnt)[0])
+        poller = select.poll()
+        for fd, _ in self.tables.values():
+            poller.register(fd, select.POLLPRI)
+        changed = {fd for fd, ev in poller.poll(0) if ev & (select.POLLPRI | select.POLLERR)}
+        out = []
+        for mnt, pid in mount_ns.items():
+            if mnt == here:
+                continue
+            fd, mounts = self.tables.get(mnt, (-1, []))
+            if fd < 0 or fd in changed:
+                fd, mounts = self._read(pid, fd)
+                if fd < 0:
+                    continue
+                self.tables[mnt] = (fd, mounts)
+            out.append((pid, mounts))
+        return out
+
+    @staticmethod
+    def _read(pid: int, fd: int) -> tuple[int, list[tuple[str, int]]]:
+        try:
+            if fd < 0:
+                fd = os.open(f"/proc/{pid}/mountinfo", os.O_RDONLY | os.O_CLOEXEC)
+            os.lseek(fd, 0, os.SEEK_SET)  # reading it again from the start clears the change
+            chunks = []
+            while chunk := os.read(fd, 1 << 20):
+                chunks.append(chunk)
+            return fd, procfs.parse_nsfs(b"".join(chunks))
+        except OSError:
+            if fd >= 0:
+                os.close(fd)
+            return -1, []
+
+    def close(self) -> None:
+        """Close every table's fd."""
+        for fd, _ in self.tables.values():
+            os.close(fd)
+        self.tables.clear()
+
+
+@dataclass
+class Memory:
+    """What a caller that discovers again and again (a monitor) keeps between passes."""
+
+    sockets: dict[int, int] = field(default_factory=dict)  # socket inode -> namespace inode (SIOCGSKNS asked once)
+    mounts: MountTables = field(default_factory=MountTables)
+
+
+def discover(fds: bool = True, sockets: bool = True, memory: Memory | None = None) -> Discovery:
     """Every namespace reachable from this host's /proc (with fds: also those held by an fd or a socket).
 
-    seen_sockets (socket inode -> namespace inode), kept by a caller that discovers again and
-    again (a monitor), spares SIOCGSKNS on sockets already asked: a namespace held only by such
-    a socket is still listed, without a path (the caller already has it open). Such a caller's
-    own subscriptions are netlink sockets, so for it netlink sockets hold nothing: two monitors
-    would otherwise keep every namespace they watch alive for each other.
+    With `memory`, kept by a caller that discovers again and again (a monitor): sockets already
+    asked are not asked again (a namespace held only by such a socket is still listed, without a
+    path: the caller already has it open), other mount namespaces' tables are read only when
+    they change, and netlink sockets hold nothing (the caller's own subscriptions: two monitors
+    would otherwise keep every namespace they watch alive for each other).
     """
     proc = procfs.scan(fds=fds)
     found = Discovery({}, proc)
@@ -86,13 +152,16 @@ def discover(fds: bool = True, sockets: bool = True, seen_sockets: dict[int, int
         if inode not in found.spaces:
             add(inode, f"/proc/{pid}/fd/{fd}", held=f"fd {fd} of pid {pid}", holder=pid)
     here = os.stat("/proc/self/ns/mnt").st_ino
-    for mnt, pid in proc.mount_ns.items():
-        if mnt != here:
-            for path, inode in procfs.nsfs_mounts(pid, found.spaces.keys()):
-                if inode not in found.spaces:
-                    add(inode, f"/proc/{pid}/root{path}", held=f"mount {path} in the mount namespace of pid {pid}", holder=pid)
+    if memory is not None:
+        elsewhere = memory.mounts.scan(proc.mount_ns, here)
+    else:
+        elsewhere = [(pid, procfs.nsfs_mounts(pid, found.spaces.keys())) for mnt, pid in proc.mount_ns.items() if mnt != here]
+    for pid, mounts in elsewhere:
+        for path, inode in mounts:
+            if inode not in found.spaces:
+                add(inode, f"/proc/{pid}/root{path}", held=f"mount {path} in the mount namespace of pid {pid}", holder=pid)
     if sockets:
-        _socket_held(found, seen_sockets)
+        _socket_held(found, memory.sockets if memory is not None else None)
     _warn(found)
     return found
 
