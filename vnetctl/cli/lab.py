@@ -83,20 +83,27 @@ def plan(file: str, sets: tuple[str, ...], as_json: bool) -> None:
 @lab.command("up")
 @click.argument("file", type=click.Path(dir_okay=False))
 @set_option
+@click.option("--replace", is_flag=True,
+              help="If the lab is up and differs, change only what differs (transactionally) and say what changed.")
 @json_option
-def up(file: str, sets: tuple[str, ...], as_json: bool) -> None:
+def up(file: str, sets: tuple[str, ...], replace: bool, as_json: bool) -> None:
     """Bring a lab up, journaled and transactional.
 
     Each Step is journaled before it runs; a failure, Ctrl-C or SIGTERM undoes what was done,
-    in reverse. With --json, what was made goes to stdout (docs/json.md).
+    in reverse. With --replace, a lab that is up is brought to FILE (or new --set values) by
+    undoing and applying only the Steps that differ; a failure puts the lab back as it was.
+    With --json, what was made goes to stdout (docs/json.md).
     """
     the_lab = _load(file, sets)
-    if sys.stderr.isatty():
+    if sys.stderr.isatty() and not replace:
         with _bar() as bar:
             task = bar.add_task(f"lab {the_lab.name}", total=len(the_lab.plan()))
             result = the_lab.up(lambda i, n, step: bar.update(task, completed=i))
     else:
-        result = the_lab.up()
+        result = the_lab.replace() if replace else the_lab.up()
+    if result == "replaced":
+        _replaced(the_lab, as_json)
+        return
     # plain echo, not rich: `lab up` in a script should not pay for loading rich
     for note in the_lab.notes():
         click.echo(f"note: {note}", err=True)
@@ -108,6 +115,21 @@ def up(file: str, sets: tuple[str, ...], as_json: bool) -> None:
         click.echo(f"lab {the_lab.name} is already up and identical; nothing changed", err=True)
     else:
         click.echo(f"lab {the_lab.name} is up ({len(the_lab.plan())} steps)", err=True)
+
+
+def _replaced(the_lab: labs.Lab, as_json: bool) -> None:
+    """Say what `up --replace` changed: each Step undone (-) and applied (+), as its command."""
+    change = the_lab.change
+    assert change is not None
+    if as_json:
+        from ..render.output import emit_json
+        from ..render.shapes import step_json
+        emit_json({"lab": the_lab.name, "result": "replaced", "made": [step_json(s) for s in change.added],
+                   "removed": [step_json(s) for s in change.removed]})
+    for sign, steps in (("-", change.removed), ("+", change.added)):
+        for step in steps:
+            click.echo(f"{sign} " + "\n  ".join(safe(line) for line in step.command().splitlines()), err=True)
+    click.echo(f"lab {the_lab.name} replaced: {len(change.removed)} step(s) undone, {len(change.added)} applied", err=True)
 
 
 @lab.command("check")

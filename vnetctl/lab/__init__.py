@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..backend.privilege import require
-from ..errors import Busy, IncompleteUndo, LabError, NotFound
+from ..errors import Busy, IncompleteUndo, LabError, NotFound, UsageError
 from ..steps import Session, Step
 from . import journal as jr
 from .process import ProcessStart
@@ -26,6 +26,7 @@ from .teardown import Removed, undo_journal
 
 if TYPE_CHECKING:
     from .checks import CheckResult
+    from .replace import Change
     from .spec import LabSpec
 
 # `lab down` and `lab list` need only the journal: loading, planning and checks are
@@ -45,6 +46,7 @@ class Lab:
     def __init__(self, spec: LabSpec) -> None:
         self.spec = spec
         self._steps: list[Step] | None = None
+        self.change: Change | None = None  # what the last `up(replace=True)` undid and applied
 
     @property
     def name(self) -> str:
@@ -102,6 +104,25 @@ class Lab:
             jr.write_meta(self.name, status="up", pid=None)
         return "up"
 
+    def replace(self) -> str:
+        """Like up(), but a lab of this name that is up and differs is brought to this file, changing only what differs.
+
+        Returns 'replaced' (what was undone and applied is in self.change), 'up' or 'unchanged'.
+        """
+        from .plan import digest
+        if self.spec.hosts:
+            raise UsageError(f"lab {self.name!r} spans hosts: --replace works on a lab of one host",
+                             f"run 'vnetctl lab down {self.name}' then 'vnetctl lab up {self.spec.path}'")
+        steps = self.plan()
+        self.preflight(steps)
+        with jr.LabLock(self.name):
+            meta = jr.read_meta(self.name)
+            if meta is not None and meta.get("status") == "up" and meta.get("digest") != digest(steps):
+                from .replace import replace as bring_to
+                self.change = bring_to(self, SESSION_HANDLES)
+                return "replaced"
+        return self.up()
+
     def preflight(self, steps: list[Step]) -> None:
         """Before anything changes: privileges, kernel support of every device type, programs."""
         from ..backend import kernel
@@ -133,7 +154,8 @@ class Lab:
             return "unchanged"
         if meta.get("status") == "up":
             raise Busy(f"lab {self.name!r} is up and differs from {self.spec.path}",
-                       f"run 'vnetctl lab down {self.name}' first; nothing was changed")
+                       f"'vnetctl lab up --replace {self.spec.path}' changes what differs, or run "
+                       f"'vnetctl lab down {self.name}' first; nothing was changed")
         raise Busy(f"lab {self.name!r} is partly up ({jr.status_of(meta)})",
                    f"run 'vnetctl lab down {self.name}' to remove what is left; nothing was changed")
 
@@ -241,7 +263,7 @@ def down(target: str, params: dict[str, Any] | None = None, here: bool = False,
             jr.write_meta(name, status="failed")
             raise IncompleteUndo(f"lab {name!r}: {len(left)} change(s) could not be undone: " + "; ".join(left), left)
         jr.forget(name)
-    return [Removed.of(e.step) for e in entries]
+    return [Removed.of(e.step) for e in entries if not e.undone]  # not what a failed up or a replace undid already
 
 
 def labs() -> list[dict[str, Any]]:
