@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import shapes
 from helpers import ip_json, netns_names, ping, vnetctl
 
 pytestmark = pytest.mark.kernel
@@ -26,7 +27,7 @@ def test_more_and_fewer_hosts_touch_only_what_differs() -> None:
     assert vnetctl("lab", "up", STAR, "--replace", check=True).stderr.startswith("lab star is up")  # not up: a plain up
     kept = {n: _index(n) for n in ("br-star", "vs0", "vs3")}
     grown = vnetctl("lab", "up", STAR, "--set", "hosts=5", "--replace", "--json", check=True)
-    out = json.loads(grown.stdout)
+    out = shapes.check_output("lab up", grown.stdout)[0]  # docs/json.md
     assert out["result"] == "replaced" and out["removed"] == []
     assert [s["command"].splitlines()[0] for s in out["made"]][:2] == ["ip netns add h4",
                                                                         "ip link add vs4 type veth peer name eth0 netns h4"]
