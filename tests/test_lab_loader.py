@@ -116,6 +116,19 @@ def test_processes_run_vnetctl_itself_and_need_explicit_shell(tmp_path) -> None:
                                                                       ("sh", "-c", "echo hi")]
 
 
+def test_a_program_may_not_write_over_vnetctl_s_own_record_of_it(tmp_path, monkeypatch) -> None:
+    """{run}/NAME.pid and NAME.log are vnetctl's: a program writing its pid there would overwrite the record."""
+    monkeypatch.setenv("VNETCTL_STATE_DIR", str(tmp_path))
+    f = tmp_path / "p.yaml"
+    f.write_text("name: p\nprocesses:\n  - name: dns\n    argv: [dnsmasq, '--pid-file={run}/dns.pid']\n")
+    with pytest.raises(LabError) as e:
+        labs.load(str(f))
+    assert e.value.problems == [f"{f}:3:5: process 'dns': {tmp_path}/labs/p/run/dns.pid is where vnetctl keeps this "
+                                "process's own record; give the program's file another name"]
+    f.write_text(f.read_text().replace("dns.pid", "dns-daemon.pid"))
+    assert labs.load(str(f)).plan()
+
+
 def test_runtime_dir_substitution_is_per_lab(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("VNETCTL_STATE_DIR", str(tmp_path))
     lab = labs.load("labs/openstack-dhcp.yaml")

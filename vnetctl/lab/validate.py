@@ -104,7 +104,7 @@ def _build(top: dict[str, Any], tree: MMap, ck: Checker, path: str, source: str,
     r.read_devices(top)
     devices = r.cross_references()
     routes = r.routes(top)
-    processes = _processes(top, ck, r.known_ns)
+    processes = _processes(top, ck, r.known_ns, env.get("run"))
     checks = _checks(top, ck, r.known_ns, r.kinds(), {p.name for p in processes}, env.get("run"))
     return LabSpec(name=top["name"] or "", path=os.path.abspath(path), source=source,
                    params={k: v for k, v in env.items() if k not in ("lab", "run")}, description=top["description"],
@@ -112,7 +112,7 @@ def _build(top: dict[str, Any], tree: MMap, ck: Checker, path: str, source: str,
                    sysctls=tuple(top["sysctls"].items()), processes=tuple(processes), checks=tuple(checks))
 
 
-def _processes(top: dict[str, Any], ck: Checker, known_ns: Any) -> list[Process]:
+def _processes(top: dict[str, Any], ck: Checker, known_ns: Any, run: str | None) -> list[Process]:
     out: list[Process] = []
     seen: dict[str, Pos] = {}
     for item, at in top["processes"]:
@@ -142,6 +142,10 @@ def _processes(top: dict[str, Any], ck: Checker, known_ns: Any) -> list[Process]
             argv = ("vnetctl", *item["vnetctl"])
         else:
             argv = ("sh", "-c", item["command"])
+        own = [f"{run}/{name}.{ext}" for ext in ("pid", "log") if run and any(f"{run}/{name}.{ext}" in a for a in argv)]
+        if own:
+            ck.add(at, f"process {name!r}: {own[0]} is where vnetctl keeps this process's own record; "
+                       "give the program's file another name")
         ready = tuple((k, v) for k, v in (item["ready"] or {}).items() if v is not None)
         if ready and dict(ready).keys() <= {"proto"}:
             ck.add(at, f"process {name!r}: 'ready' needs device, port or file")
