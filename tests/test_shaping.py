@@ -88,3 +88,36 @@ def test_rate_limits_throughput_measured_by_iperf3(pair: None) -> None:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+LAB = """\
+name: shaped
+namespaces: [{name: s1}, {name: s2}]
+veths:
+  - name: sa
+    netns: s1
+    addresses: [10.5.0.1/24]
+    rate: RATE
+    peer: {name: sb, netns: s2, addresses: [10.5.0.2/24]}
+"""
+
+
+def test_a_lab_shapes_a_veth_end(tmp_path) -> None:
+    lab = tmp_path / "shaped.yaml"
+    lab.write_text(LAB.replace("RATE", "20mbit"))
+    plan = vnetctl("lab", "plan", str(lab), check=True).stdout
+    assert "ip netns exec s1 tc qdisc replace dev sa root tbf rate 20mbit burst 32768b latency 50ms" in plan
+    vnetctl("lab", "up", str(lab), check=True)
+    q = _root("sa", "s1")
+    assert q["kind"] == "tbf" and q["options"]["rate"] == 20_000_000 // 8 and _root("sb", "s2") is None
+    assert vnetctl("lab", "status", str(lab)).returncode == 0
+    vnetctl("lab", "down", str(lab), check=True)
+    assert "s1" not in sh("ip", "netns", "list").stdout
+
+
+def test_a_lab_with_a_bad_rate_is_refused_before_anything(tmp_path) -> None:
+    lab = tmp_path / "shaped.yaml"
+    lab.write_text(LAB.replace("RATE", "20parsec"))
+    res = vnetctl("lab", "up", str(lab))
+    assert res.returncode == 65 and "shaped.yaml:7:" in res.stderr and "invalid rate" in res.stderr, res.stderr
+    assert "s1" not in sh("ip", "netns", "list").stdout

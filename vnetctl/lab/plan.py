@@ -8,6 +8,7 @@ import json
 from ..ops.addr import AddrAdd
 from ..ops.link import LinkAdd, LinkSet
 from ..ops.netns import NetnsAdd
+from ..ops.qdisc import Shape
 from ..ops.route import RouteAdd
 from ..ops.sysctl import SysctlSet
 from ..ops.tuntap import TuntapAdd
@@ -58,6 +59,8 @@ def _settings(dev: LabDevice) -> list[Step]:
     steps: list[Step] = []
     if dev.mtu is not None:
         steps.append(LinkSet(dev.name, "mtu", dev.mtu, dev.netns))
+    if dev.rate:
+        steps.append(Shape(dev.name, dev.netns, rate=dev.rate))
     if dev.master is not None:
         steps.append(LinkSet(dev.name, "master", dev.master, dev.netns))
     steps += [AddrAdd(cidr, dev.name, dev.netns) for cidr in dev.addresses]

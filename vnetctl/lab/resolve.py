@@ -15,6 +15,7 @@ from typing import Any
 
 from ..kinds import get as declared_kind
 from ..kinds import in_labs
+from ..tcunits import parse_rate
 from .schema import Checker
 from .spec import LabDevice, LabNamespace, LabRoute
 from .yamlload import Pos
@@ -88,7 +89,8 @@ class Resolver:
         return LabDevice(item["name"], kind, self.ck.loc(at_.get("name", at)), item["netns"], tuple(item["addresses"] or ()),
                          item["up"], item["mtu"], item["master"], opts, item.get("dev"), item.get("user"), item.get("group"),
                          bool(item.get("multi_queue")), host=item["host"] if not isinstance(item["host"], tuple) else None,
-                         spans=item["host"] if isinstance(item["host"], tuple) else ())
+                         spans=item["host"] if isinstance(item["host"], tuple) else (),
+                         rate=parse_rate(item["rate"]) if item.get("rate") else 0)
 
     def _claim(self, ns: str | None, name: str | None, at: Pos) -> None:
         if name is None or "{" in name:

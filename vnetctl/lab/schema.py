@@ -36,7 +36,7 @@ ADDRS = F("cidrs", default=())
 # ETH_MIN_MTU for IPv4 (68) to ETH_MAX_MTU (65535): what the kernel's virtual devices accept
 MTU = F("int", range=(68, 65535))
 END = {"name": F("ifname", True), "netns": F("netns"), "addresses": ADDRS, "up": F("bool", default=True),
-       "mtu": MTU, "master": F("ifname"), "host": F("host")}
+       "mtu": MTU, "master": F("ifname"), "host": F("host"), "rate": F("rate")}
 # A process name is a file name in the lab's run directory (NAME.pid, NAME.log): never a path.
 PROCESS_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -181,6 +181,8 @@ class Checker:
             near = difflib.get_close_matches(str(v), [str(c) for c in f.choices], 1)
             return (f"'{what}' must be one of {', '.join(map(str, f.choices))}, not {v!r}"
                     + (f" (did you mean {near[0]!r}?)" if near else ""))
+        if kind == "rate":
+            return _rate_problem(v, what)
         if kind == "labname":
             from ..ownership import OWNER_RE
             if not OWNER_RE.match(v):
@@ -225,10 +227,21 @@ class Checker:
         return None
 
 
+def _rate_problem(v: str, what: str) -> str | None:
+    """A rate tc would refuse (shaping: the Shape Step of link set --rate)."""
+    from ..errors import UsageError
+    from ..tcunits import parse_rate
+    try:
+        parse_rate(v)
+    except UsageError as e:
+        return f"'{what}': {e.message} ({e.hint})"
+    return None
+
+
 def _type_problem(v: Any, f: F, what: str) -> str | None:
     """A value of the wrong type, with NUL inside, or out of its range."""
     kind = f.kind
-    if kind in ("str", "procname", "labname", "netnsname", "ifname", "ip", "ipv4", "dest") and not isinstance(v, str):
+    if kind in ("str", "procname", "labname", "netnsname", "ifname", "ip", "ipv4", "dest", "rate") and not isinstance(v, str):
         return f"'{what}' must be a string, not {_typename(v)}"
     if isinstance(v, str) and "\0" in v:
         return f"'{what}' contains a NUL character"

@@ -28,6 +28,7 @@ class LabDevice:
     peer: LabDevice | None = None
     host: str | None = None
     spans: tuple[str, ...] = ()  # a bridge across hosts: every host it is on (one copy per host, each with its host)
+    rate: int = 0                # egress limit in bit/s (tc tbf), 0: none
 
 
 @dataclass(frozen=True)
