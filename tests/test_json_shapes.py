@@ -33,7 +33,7 @@ def test_every_json_command_is_documented(path: str) -> None:
 
 
 def test_the_checker_catches_a_renamed_or_missing_key() -> None:
-    good = [{"ifindex": 1, "name": "lo", "state": "UP", "addresses": []}]
+    good = [{"ifindex": 1, "name": "lo", "state": "UP", "link_state": "UP", "addresses": []}]
     S.check_output("addr show", json.dumps(good), SHAPES)
     for bad in ([{**good[0], "ifname": "lo"}], [{k: v for k, v in good[0].items() if k != "state"}],
                 [{**good[0], "ifindex": "1"}]):

@@ -172,7 +172,7 @@ def bridges(netns: str | None = None, name: str | None = None) -> list[dict[str,
             continue
         ports = sorted(link.name for link in links_ if link.master == br.index)
         out.append({"name": br.name, "ifindex": br.index, "state": br.state, "mac": br.mac,
-                     "stp": bool(br.detail("br_stp_state", 0)), "ports": ports})
+                     "stp": bool(br.detail("br_stp_state", 0)), "ports": ports, "link_state": br.link_state})
     if name and not out:
         found = next((lk for lk in by_index.values() if lk.name == name), None)
         raise NotFound(f"bridge {name!r} not found" + (f" ({name} is a {found.kind or 'physical'} device)" if found else ""),
@@ -195,7 +195,8 @@ def tuntaps(netns: str | None = None, warnings: list[str] | None = None) -> list
         out.append({"name": link.name, "ifindex": link.index, "mode": "tap" if link.detail("tun_type") == 2 else "tun",
                     "state": link.state, "persist": bool(link.detail("tun_persist", 0)),
                     "multi_queue": bool(link.detail("tun_multi_queue", 0)), "owner": link.detail("tun_owner"),
-                    "group": link.detail("tun_group"), "vnet_hdr": bool(link.detail("tun_vnet_hdr", 0))})
+                    "group": link.detail("tun_group"), "vnet_hdr": bool(link.detail("tun_vnet_hdr", 0)),
+                    "link_state": link.link_state})
     if out:
         held = discovery.tun_holders(netns, warnings)
         for entry in out:

@@ -12,6 +12,15 @@ def iso_time(t: float | None = None) -> str:
     return when.isoformat(timespec="milliseconds")
 
 
+def flags_state(up: bool | None, carrier: bool | None, operstate: str) -> str:
+    """Admin state and carrier as `ip`'s flags say them: UP, UP,NO-CARRIER or DOWN (operstate when unknown)."""
+    if up is None:
+        return operstate
+    if not up:
+        return "DOWN"
+    return "UP" if carrier is not False else "UP,NO-CARRIER"
+
+
 @dataclass(frozen=True)
 class Link:
     """One network device as netlink reports it, inside one namespace."""
@@ -32,6 +41,11 @@ class Link:
     carrier: bool | None = None
     txqlen: int | None = None
     port: tuple[tuple[str, object], ...] = ()   # a bridge port's attributes (IFLA_INFO_SLAVE_DATA, brport_*)
+
+    @property
+    def link_state(self) -> str:
+        """UP, UP,NO-CARRIER or DOWN, as `ip`'s flags say it."""
+        return flags_state(self.up, self.carrier, self.state)
 
     def detail(self, key: str, default: object = None) -> object:
         """One kind-specific attribute (IFLA_INFO_DATA), e.g. 'tun_type' or 'vxlan_id'."""

@@ -56,14 +56,14 @@ def show(dev: str | None, netns: str | None, family: str | None, as_json: bool) 
     """Show addresses (ip addr show), IPv4 and IPv6 unless -4/-6."""
     found = api.addresses(dev, netns)
     want = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}.get(family or "")
-    rows: list[dict[str, Any]] = [{"ifindex": lk.index, "name": lk.name, "state": lk.state,
+    rows: list[dict[str, Any]] = [{"ifindex": lk.index, "name": lk.name, "state": lk.state, "link_state": lk.link_state,
                                    "addresses": [a.cidr for a in addrs if want is None or a.family == want]}
                                   for lk, addrs in found]
     if as_json:
         emit_json(rows)
         return
     table([Col("IFINDEX", drop=1), "NAME", Col("STATE", drop=2), "ADDRESSES"],
-          [[r["ifindex"], r["name"], r["state"], " ".join(r["addresses"]) or "-"] for r in rows])
+          [[r["ifindex"], r["name"], r["link_state"], " ".join(r["addresses"]) or "-"] for r in rows])
 
 
 COMMANDS = [addr]

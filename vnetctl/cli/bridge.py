@@ -67,7 +67,7 @@ def show(name: str | None, netns: str | None, as_json: bool) -> None:
         emit_json(found)
         return
     table(["BRIDGE", Col("IFINDEX", drop=1), "STATE", Col("STP", drop=2), "PORTS"],
-          [[b["name"], b["ifindex"], b["state"], b["stp"], " ".join(b["ports"]) or "-"] for b in found])
+          [[b["name"], b["ifindex"], b["link_state"], b["stp"], " ".join(b["ports"]) or "-"] for b in found])
 
 
 for _sub in bridge_more.SUBCOMMANDS:

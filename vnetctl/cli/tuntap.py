@@ -51,7 +51,7 @@ def list_(netns: str | None, as_json: bool) -> None:
         return
     table(["NAME", "MODE", "STATE", Col("PERSIST", drop=2), Col("MULTI_QUEUE", drop=3), Col("OWNER", drop=4),
            Col("GROUP", drop=5), Col("HOLDERS", cut=True)],
-          [[t["name"], t["mode"], t["state"], t["persist"], t["multi_queue"], t["owner"], t["group"],
+          [[t["name"], t["mode"], t["link_state"], t["persist"], t["multi_queue"], t["owner"], t["group"],
             " ".join(f"{h['comm']}[{h['pid']}]:fd{h['fd']}" for h in t.get("holders", [])) or "-"] for t in found])
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from .. import kinds
-from ..model import Link
+from ..model import Link, flags_state
 from ..tcunits import rate_word
+
+__all__ = ["flags_state", "port_json", "details_json", "detail_lines", "qdisc_words", "lower_index"]
 
 PORT_STATES = {0: "disabled", 1: "listening", 2: "learning", 3: "forwarding", 4: "blocking"}
 # bridge port attribute (brport_*) -> the key `bridge -j link` prints
@@ -14,15 +16,6 @@ PORT_KEYS = {"brport_state": "state", "brport_priority": "priority", "brport_cos
              "brport_unicast_flood": "flood", "brport_mcast_flood": "mcast_flood", "brport_bcast_flood": "bcast_flood",
              "brport_isolated": "isolated", "brport_mode": "hairpin", "brport_neigh_suppress": "neigh_suppress"}
 PORT_BOOLS = {"learning", "flood", "mcast_flood", "bcast_flood", "isolated", "hairpin", "neigh_suppress"}
-
-
-def flags_state(up: bool | None, carrier: bool | None, operstate: str) -> str:
-    """Admin state and carrier as `ip`'s flags say them: UP, UP,NO-CARRIER or DOWN (operstate when unknown)."""
-    if up is None:
-        return operstate
-    if not up:
-        return "DOWN"
-    return "UP" if carrier is not False else "UP,NO-CARRIER"
 
 
 def port_json(lk: Link) -> dict[str, Any] | None:
