@@ -106,3 +106,25 @@ def test_drops_are_the_probes_by_skb_on_its_path_or_by_its_sender():
     assert got == [("IP_INADDRERRORS", "ksoftirqd/1"), ("IP_RPFILTER", "ksoftirqd/1"), ("NEIGH_FAILED", "ping")]
     assert [d.reason for d in attribute(TRACE_TEXT, None, {84, 98}, {"eth9"})] == []
     assert [d.reason for d in attribute(TRACE_TEXT, None, {60}, set())] == []
+
+
+def test_ipv6_probe_frames_are_found_and_classified():
+    from vnetctl.userspace.packet import build_icmp6, build_ipv6
+
+    a6, b6 = "fd00:1::2", "fd00:2::2"
+    p = pr.for_family(pr.make("icmp", 84, False, 1), True)
+    pkt = pr.icmp_packets(p)[0]
+    assert pkt[0] == 128 and len(pkt) + 40 == 84
+    echo = build_ipv6(a6, b6, 58, build_icmp6(a6, b6, 128, 0, p.ident, p.seq0, b"x" * 36))
+    frame = build_eth("02:00:00:00:00:02", "02:00:00:00:00:01", 0x86DD, echo)
+    assert pr.classify(frame, 1, a6, b6) == "forward" and pr.classify(echo, 65534, a6, b6) == "forward"
+    assert pr.classify(build_ipv6(b6, a6, 58, build_icmp6(b6, a6, 129, 0, p.ident, p.seq0)), 65534, a6, b6) == "reply"
+    ptb = build_ipv6("fd00:1::1", a6, 58, build_icmp6("fd00:1::1", a6, 2, 0, 0, 1280, echo))
+    assert pr.classify(ptb, 65534, a6, b6) == "error"
+    words = set(pr.matches(p))
+    assert any(struct.unpack_from("!I", frame, off)[0] == val for off, val in words if off + 4 <= len(frame))
+    quoted = build_eth("02:00:00:00:00:02", "02:00:00:00:00:01", 0x86DD, ptb)
+    assert any(struct.unpack_from("!I", quoted, off)[0] == val for off, val in words if off + 4 <= len(quoted))
+    assert 84 in pr.lengths(p) and 98 in pr.lengths(p)
+    with pytest.raises(UsageError):
+        pr.for_family(pr.make("icmp", 30, False, 1), True)

@@ -14,6 +14,7 @@ from .model import Hop, Leg, Stop
 MAX_STEPS = 24
 BAD_NEIGH = ("FAILED", "INCOMPLETE")
 BAD_ROUTE = ("unreachable", "prohibit", "blackhole")
+FORWARD6 = "net.ipv6.conf.all.forwarding"
 STOPPED = ("T", "t")  # stopped by a signal, or stopped under a tracer
 
 
@@ -90,14 +91,19 @@ class Walker:
             if owner is not None:
                 return Leg(self.hops, Stop("reached", st.name, iif.name if iif else owner.name,
                                            detail=f"{dst} is on {owner.name}", state=st))
+            v6 = ":" in dst
+            if v6 and iif is not None and st.sysctl(FORWARD6) == "0":  # an IPv6 input route exists all the same
+                return Leg(self.hops, Stop("blocked", st.name, iif.name, "forwarding-off",
+                                           f"{FORWARD6} is 0 in {st.name}, which must forward {src} -> {dst}"))
             rt = st.route_get(dst, src if iif else None, iif.index if iif else None)
             out = st.link(index=rt.oif) if rt.oif else None
             if rt.error or rt.type != "unicast" or out is None:
                 return Leg(self.hops, blocked(st, iif, rt, src, dst))
             h = self.hop(st, out, "out", _route_note(rt, dst))
-            if self.df and self.size > out.mtu:
-                h.problems.append(("mtu", f"a {self.size}-byte packet with DF does not fit {out.name}'s MTU {out.mtu}: "
-                                          f"at most {out.mtu - (self.size - self.inner)} bytes fit"))
+            # IPv6 routers never fragment: a forwarded packet too big is dropped (Packet Too Big), DF or not
+            if (self.df or (v6 and iif is not None)) and self.size > out.mtu:
+                h.problems.append(("mtu", f"a {self.size}-byte packet{' with DF' if self.df else ''} does not fit "
+                                          f"{out.name}'s MTU {out.mtu}: at most {out.mtu - (self.size - self.inner)} bytes fit"))
             nexthop = rt.gateway or dst
             if out.kind == "tun":
                 return Leg(self.hops, self.holder(st, out))
@@ -106,7 +112,8 @@ class Walker:
             else:
                 state, mac = st.neighbour(out.index, nexthop)
                 if state in BAD_NEIGH:
-                    h.problems.append(("neighbour-failed", f"ARP for {nexthop} on {out.name} in {st.name} is {state}"))
+                    h.problems.append(("neighbour-failed", f"{'NDP' if v6 else 'ARP'} for {nexthop} on {out.name} in {st.name} "
+                                                           f"is {state}"))
                 nxt = self.segment(st, out, nexthop, mac)
             if isinstance(nxt, Stop):
                 return Leg(self.hops, nxt)
@@ -251,7 +258,8 @@ def blocked(st: NsState, iif: Link | None, rt: RouteAnswer, src: str, dst: str) 
     if rt.type in BAD_ROUTE:
         return Stop("blocked", st.name, where, "unreachable-route",
                     f"{dst} in {st.name} matches the route '{st.refusing_route(dst) or rt.type}'")
-    if iif is not None:
+    fam = 10 if ":" in dst else 2
+    if iif is not None and fam == 2:
         if st.sysctl("net.ipv4.ip_forward") == "0":
             return Stop("blocked", st.name, where, "forwarding-off",
                         f"net.ipv4.ip_forward is 0 in {st.name}, which must forward {src} -> {dst}")
@@ -265,7 +273,7 @@ def blocked(st: NsState, iif: Link | None, rt: RouteAnswer, src: str, dst: str) 
     refusing = st.refusing_route(dst) if rt.error in ("EHOSTUNREACH", "EACCES", "EINVAL") else None
     if refusing is not None:
         return Stop("blocked", st.name, where, "unreachable-route", f"{dst} in {st.name} matches the route '{refusing}'")
-    down = [lk for lk in st.links() if not lk.up and any(a.ifindex == lk.index and a.family == 2 for a in st.addresses())]
+    down = [lk for lk in st.links() if not lk.up and any(a.ifindex == lk.index and a.family == fam for a in st.addresses())]
     down.sort(key=lambda lk: not any(_covers(a.cidr, dst) for a in st.addresses() if a.ifindex == lk.index))
     if down and rt.error == "ENETUNREACH":
         return Stop("blocked", st.name, down[0].name, "link-down",

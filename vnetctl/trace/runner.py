@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -10,39 +11,48 @@ from dataclasses import dataclass
 from ..backend import capture, firewall, tracefs
 from ..backend import netns as nsb
 from ..backend import probe as sender
-from ..backend.pathstate import NsState
+from ..backend.pathstate import NsState, family
 from ..errors import NotFound, UsageError
+from ..model import Address
 from . import probe as pr
 from .model import Hop, Leg, Stop, TraceResult
 from .predict import Walker, World
 from .verdict import decide
 
 
+def _usable(a: Address, fam: int) -> bool:
+    ip = ipaddress.ip_interface(a.cidr).ip
+    return a.family == fam and not ip.is_loopback and not ip.is_link_local
+
+
 def resolve_dst(world: World, dst: str) -> tuple[str, NsState | None]:
-    """DST as an address, or NS[:DEV] meaning that device's (or namespace's first) IPv4 address."""
+    """DST as an IPv4/IPv6 address, or NS[:DEV] meaning that device's (or namespace's first) IPv4 address, else IPv6."""
     try:
-        return str(ipaddress.IPv4Address(dst)), None
+        return str(ipaddress.ip_address(dst)), None
     except ValueError:
         pass
     name, _, dev = dst.partition(":")
     ref = nsb.resolve(name)
     st = world.state(ref)
-    for a in st.addresses():
-        lk = st.link(index=a.ifindex)
-        if a.family == 2 and lk is not None and lk.name != "lo" and (not dev or lk.name == dev):
-            return a.cidr.split("/")[0], st
-    raise NotFound(f"no IPv4 address on {dst!r}", "give an address, or NS:DEV of a device that has one")
+    for fam in (socket.AF_INET, socket.AF_INET6):
+        for a in st.addresses():
+            lk = st.link(index=a.ifindex)
+            if _usable(a, fam) and lk is not None and lk.name != "lo" and (not dev or lk.name == dev):
+                return a.cidr.split("/")[0], st
+    raise NotFound(f"no IP address on {dst!r}", "give an address, or NS:DEV of a device that has one")
 
 
 def source_address(st: NsState, dst: str) -> str:
-    """The address the kernel would send from (route prefsrc), else the namespace's first IPv4 address."""
+    """The address the kernel would send from (route prefsrc), else the namespace's first address of dst's family."""
     rt = st.route_get(dst)
     if rt.prefsrc:
         return rt.prefsrc
+    fam = family(dst)
     for a in st.addresses():
-        if a.family == 2 and not a.cidr.startswith("127."):
+        if _usable(a, fam):
             return a.cidr.split("/")[0]
-    raise NotFound(f"namespace {st.name} has no IPv4 address to send from", "give it an address first")
+    raise NotFound(f"namespace {st.name} has no IPv{6 if fam == socket.AF_INET6 else 4} address to send from",
+                   "give it an address first")
 
 
 def predict(world: World, src_st: NsState, src: str, dst: str, p: pr.Probe) -> tuple[Leg, Leg | None]:
@@ -62,7 +72,7 @@ def _send(ns: nsb.NsRef | None, dst: str, p: pr.Probe, timeout: float) -> sender
     if p.proto == "icmp":
         return sender.icmp_echo(ns, dst, pr.icmp_packets(p), p.ident, p.df, timeout)
     if p.proto == "udp":
-        return sender.udp(ns, dst, p.port, p.sport, [pr.payload(p, 28)] * p.count, p.df, timeout)
+        return sender.udp(ns, dst, p.port, p.sport, [pr.payload(p, p.header)] * p.count, p.df, timeout)
     return sender.tcp(ns, dst, p.port, p.sport, timeout)
 
 
@@ -138,7 +148,7 @@ def _probe(world: World, hops: list[Hop], src_ref: nsb.NsRef | None, dst: str, p
     with ThreadPoolExecutor(max_workers=1) as pool:
         counted = pool.submit(_counters, refs) if firewall.tools() else None  # while the taps open
         taps = capture.Taps([(_nsfile(refs[i]), None) for i in spaces], capture.bpf_program(pr.matches(p))) if spaces else None
-        watch = tracefs.DropWatch(pr.lengths(p), {h.device for h in hops})
+        watch = tracefs.DropWatch(pr.lengths(p), {h.device for h in hops}, tracefs.ETH_P_IPV6 if p.v6 else tracefs.ETH_P_IP)
         try:
             fw_before = counted.result() if counted else {}
             answer = _send(src_ref, dst, p, timeout)
@@ -165,6 +175,7 @@ def run(src_ns: str | None, dst: str, proto: str = "icmp", size: int = 84, df: b
     world = World([None, *nsb.list_named()] + ([src_ref] if src_ref and src_ref.name is None else []))
     try:
         dst_ip, _ = resolve_dst(world, dst)
+        p = pr.for_family(p, ":" in dst_ip)
         src_st = world.state(src_ref)
         src_ip = source_address(src_st, dst_ip)
         fwd, rep = predict(world, src_st, src_ip, dst_ip, p)

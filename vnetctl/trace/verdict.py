@@ -10,7 +10,11 @@ DROP_REASONS = {"IP_RPFILTER": "rp-filter", "NETFILTER_DROP": "firewall", "PKT_T
                 "NEIGH_FAILED": "neighbour-failed", "IP_OUTNOROUTES": "no-route", "IP_INNOROUTES": "no-route",
                 "BRIDGE_INGRESS_STP_STATE": "bridge-port", "DEV_READY": "link-down"}
 ICMP_REASONS = {(3, 0): "no-route", (3, 1): "neighbour-failed", (3, 4): "mtu", (3, 13): "firewall",
-                (3, 9): "firewall", (3, 10): "firewall"}
+                (3, 9): "firewall", (3, 10): "firewall",
+                # ICMPv6 (its types never collide with these): unreachable no route / prohibited / address /
+                # source policy / reject route, and Packet Too Big
+                (1, 0): "no-route", (1, 1): "firewall", (1, 3): "neighbour-failed", (1, 5): "firewall",
+                (1, 6): "unreachable-route", (2, 0): "mtu"}
 
 
 def first_unseen(hops: list[Hop]) -> int:
