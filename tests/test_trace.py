@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -18,14 +19,19 @@ LAB = "labs/trace-routed.yaml"
 TRACEFS = "/sys/kernel/tracing"
 
 
-@pytest.fixture
-def lab():
-    """The routed lab up (tracefs mounted in the sandbox's private mount namespace), down afterwards."""
+def lab_up(path: str) -> Iterator[None]:
+    """A lab up (tracefs mounted in the sandbox's private mount namespace) for a fixture, down afterwards."""
     if not os.path.ismount(TRACEFS):
         subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS], check=False)
-    vnetctl("lab", "up", LAB, check=True)
+    vnetctl("lab", "up", path, check=True)
     yield
-    vnetctl("lab", "down", LAB)
+    vnetctl("lab", "down", path)
+
+
+@pytest.fixture
+def lab():
+    """The routed lab."""
+    yield from lab_up(LAB)
 
 
 def trace(*args: str) -> tuple[int, dict]:

@@ -2,35 +2,23 @@
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 
 import pytest
 
-from tests.helpers import sh, vnetctl
+from tests.helpers import sh
+from tests.test_trace import lab_up, trace
 
 pytestmark = pytest.mark.kernel
 
 LAB = "labs/trace-routed6.yaml"
-TRACEFS = "/sys/kernel/tracing"
 HB = "fd00:2::2"
 
 
 @pytest.fixture
 def lab():
-    """The IPv6 routed lab up (tracefs mounted in the sandbox's private mount namespace), down afterwards."""
-    if not os.path.ismount(TRACEFS):
-        subprocess.run(["mount", "-t", "tracefs", "nodev", TRACEFS], check=False)
-    vnetctl("lab", "up", LAB, check=True)
-    yield
-    vnetctl("lab", "down", LAB)
-
-
-def trace(*args: str) -> tuple[int, dict]:
-    proc = vnetctl("trace", "--json", *args)
-    assert proc.stdout, proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
+    """The IPv6 routed lab."""
+    yield from lab_up(LAB)
 
 
 def test_healthy_ipv6_path_reaches_and_tcpdump_agrees(lab):

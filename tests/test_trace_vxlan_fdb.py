@@ -7,7 +7,8 @@ import subprocess
 
 import pytest
 
-from tests.helpers import sh, vnetctl
+from tests.helpers import sh
+from tests.test_trace import trace
 
 pytestmark = pytest.mark.kernel
 
@@ -42,19 +43,13 @@ def overlay(request):
         subprocess.run(["ip", "netns", "del", ns], capture_output=True)
 
 
-def _trace(*args: str) -> tuple[int, dict]:
-    proc = vnetctl("trace", "--json", *args)
-    assert proc.stdout, proc.stderr
-    return proc.returncode, json.loads(proc.stdout)
-
-
 def test_fdb_driven_vxlan_is_followed_to_its_remote(overlay):
     fdb = json.loads(sh("bridge", "-n", "n1", "-j", "fdb", "show", "dev", "vxf").stdout)
     assert all("remote" not in (d.get("info_data") or {}) for d in json.loads(sh("ip", "-n", "n1", "-j", "-d", "link", "show",
                                                                                 "vxf").stdout))
     assert any(e.get("dst") == "192.168.60.2" for e in fdb), fdb
     assert sh("ping", "-c", "1", "-W", "2", "10.60.0.2", netns="n1", check=False).returncode == 0
-    code, r = _trace("-n", "n1", "10.60.0.2")
+    code, r = trace("-n", "n1", "10.60.0.2")
     assert code == 0 and r["replied"] and all(h["seen"] for h in r["hops"]), r
     fwd = [(h["netns"], h["device"], h["direction"]) for h in r["hops"] if h["leg"] == "forward"]
     assert fwd == [("n1", "vxf", "out"), ("n1", "ul", "out"), ("n2", "ul", "in"), ("n2", "vxf", "in")], fwd
@@ -64,7 +59,7 @@ def test_fdb_driven_vxlan_is_followed_to_its_remote(overlay):
 def test_vxlan_without_remote_or_fdb_entry_is_a_verdict_at_it(overlay):
     mac = MAC2 if overlay == "per-mac" else "00:00:00:00:00:00"
     _ip("bridge", "-n", "n1", "fdb", "del", mac, "dst", "192.168.60.2", "dev", "vxf")
-    code, r = _trace("-n", "n1", "10.60.0.2", "--timeout", "1")
+    code, r = trace("-n", "n1", "10.60.0.2", "--timeout", "1")
     v = r["verdict"]
     assert code == 1 and (v["netns"], v["device"], v["reason"]) == ("n1", "vxf", "no-route"), v
     assert "no FDB entry" in v["detail"], v
