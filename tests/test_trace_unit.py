@@ -128,3 +128,11 @@ def test_ipv6_probe_frames_are_found_and_classified():
     assert 84 in pr.lengths(p) and 98 in pr.lengths(p)
     with pytest.raises(UsageError):
         pr.for_family(pr.make("icmp", 30, False, 1), True)
+
+
+@pytest.mark.parametrize("v6", [False, True])
+def test_a_hundred_probes_still_fit_one_bpf_program(v6):
+    p = pr.for_family(pr.make("icmp", 84, False, 100), v6)
+    prog = bpf_program(pr.matches(p))
+    assert len(prog) // 8 <= 2 * 120 + 2
+    assert {off for off, _ in pr.matches(p)} >= {pr.VXLAN6_OUTER + (44 if v6 else 24)}

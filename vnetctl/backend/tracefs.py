@@ -32,6 +32,7 @@ class Drop:
     reason: str
     location: str
     comm: str
+    by_skb: bool = True  # its skb was seen on the probe's path (else: raised in the sender's context only)
 
 
 def tracefs_root() -> str | None:
@@ -124,9 +125,9 @@ def attribute(text: str, pid: str | None, lens: set[int], devices: set[str]) -> 
         if event in NET_EVENTS and (n := _NET.match(fields)) is not None:
             claimed[n.group(2)] = int(n.group(3)) in lens and (not devices or n.group(1) in devices)
         elif event == "kfree_skb" and (d := _DROP.search(fields)) is not None:
-            ours = claimed.pop(d.group(1), False) or who == pid
-            if ours and d.group(3) not in IGNORED:
-                out.append(Drop(d.group(3), d.group(2), comm.strip()))
+            by_skb = claimed.pop(d.group(1), False)
+            if (by_skb or who == pid) and d.group(3) not in IGNORED:
+                out.append(Drop(d.group(3), d.group(2), comm.strip(), by_skb))
     return out
 
 

@@ -189,7 +189,8 @@ class Walker:
     def vxlan(self, st: NsState, vx: Link, nexthop: str) -> tuple[NsState, Link] | Stop:
         """Into a VXLAN: the underlay leg to its remote (its own, or the FDB's), out of the remote's VXLAN of the same VNI."""
         attrs = st.vxlan(vx.index)
-        remote, local, vni = attrs.get("vxlan_group"), attrs.get("vxlan_local"), attrs.get("vxlan_id")
+        remote = attrs.get("vxlan_group") or attrs.get("vxlan_group6")
+        local, vni = attrs.get("vxlan_local") or attrs.get("vxlan_local6"), attrs.get("vxlan_id")
         if isinstance(remote, str):
             remotes = [(remote, f"remote {remote}")]
         else:
@@ -200,7 +201,7 @@ class Walker:
                             "naming one: the VXLAN has nowhere to send it")
         tried: list[tuple[Leg, list[Hop], str]] = []
         for rem, how in remotes:
-            under = Walker(self.world, self.leg, self.size + 50, self.df, self.inner)
+            under = Walker(self.world, self.leg, self.size + (70 if ":" in rem else 50), self.df, self.inner)
             leg = under.walk(st, str(local) if local else "", rem)
             tried.append((leg, under.hops, how))
             if leg.stop.kind == "reached" and self._vni_peer(leg.stop.state, vni, nexthop, len(remotes) > 1) is not None:

@@ -11,7 +11,9 @@ from ..errors import UsageError
 from ..userspace.packet import build_icmp
 
 ETH, VXLAN_OUTER = 14, 14 + 20 + 8 + 8 + 14
-BASES = (0, ETH, VXLAN_OUTER)  # tun (no L2 header), Ethernet, IPv4 inside VXLAN inside Ethernet
+VXLAN6_OUTER = 14 + 40 + 8 + 8 + 14
+BASES = (0, ETH, VXLAN_OUTER, VXLAN6_OUTER)  # tun (no L2 header), Ethernet, inside VXLAN over IPv4 / IPv6
+MATCHED = 120 // (2 * len(BASES))  # a BPF program of at most 120 matches: the first 15 ICMP probes are captured
 VXLAN_PORTS = (4789, 8472)
 ARPHRD_ETHER = 1
 MIN_SIZE = {"icmp": 28, "udp": 28, "tcp": 40}
@@ -78,7 +80,7 @@ def for_family(p: Probe, v6: bool) -> Probe:
 def lengths(p: Probe) -> set[int]:
     """The probe's lengths as the kernel's net tracepoints report them: bare IP, in Ethernet, inside VXLAN."""
     ip = p.size if p.proto != "tcp" else p.header + 20  # a Linux SYN carries 20 bytes of options
-    return {ip + extra for extra in (0, ETH, VXLAN_OUTER - ETH, VXLAN_OUTER)}
+    return {ip + extra for extra in (0, ETH, VXLAN_OUTER - ETH, VXLAN_OUTER, VXLAN6_OUTER - ETH, VXLAN6_OUTER)}
 
 
 def payload(p: Probe, header: int) -> bytes:
@@ -101,7 +103,7 @@ def matches(p: Probe) -> list[tuple[int, int]]:
     ip = IP6 if p.v6 else 20
     quoted = ip + 8 + ip  # the offending packet's transport header inside an ICMP error
     if p.proto == "icmp":
-        for i in range(p.count):
+        for i in range(min(p.count, MATCHED)):
             idseq = (p.ident << 16) | ((p.seq0 + i) & 0xFFFF)
             words += [(ip + 4, idseq), (quoted + 4, idseq)]  # echo request/reply; quoted in an ICMP error
     else:

@@ -187,7 +187,10 @@ def run(src_ns: str | None, dst: str, proto: str = "icmp", size: int = 84, df: b
             _refresh([fwd, rep], list(predict(world, src_st, src_ip, dst_ip, p)))
     finally:
         world.close()
-    drop = f"{w.drops[-1].reason} ({w.drops[-1].location})" if w.drops else None  # the last: the probe's fate
+    # The last drop is the probe's fate; one proven by its skb beats one only raised in the sender's context
+    # (that context also runs softirq work for other packets, such as IPv6 multicast).
+    fate = next((d for d in reversed(w.drops) if d.by_skb), w.drops[-1] if w.drops else None)
+    drop = f"{fate.reason} ({fate.location})" if fate else None
     reached, replied, verdict = decide(fwd, rep, w.answer, drop, p.label, w.firewall)
     skipped = {"kernel_drop_reason": w.tracefs_missing} if w.tracefs_missing else {}
     if not firewall.tools():
