@@ -8,6 +8,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
+import yaml
 
 from tests.helpers import sh, vnetctl, wait_for
 
@@ -111,6 +112,8 @@ def test_a_lab_shapes_a_veth_end(tmp_path) -> None:
     q = _root("sa", "s1")
     assert q["kind"] == "tbf" and q["options"]["rate"] == 20_000_000 // 8 and _root("sb", "s2") is None
     assert vnetctl("lab", "status", str(lab)).returncode == 0
+    exported = yaml.safe_load(vnetctl("lab", "export", check=True).stdout)
+    assert [(v["name"], v.get("rate"), v["peer"].get("rate")) for v in exported["veths"]] == [("sa", "20mbit", None)]
     vnetctl("lab", "down", str(lab), check=True)
     assert "s1" not in sh("ip", "netns", "list").stdout
 

@@ -17,6 +17,7 @@ from ..backend import netns as nsb
 from ..errors import NotFound, UsageError
 from ..model import Device, Namespace
 from ..ops.sysctl import proc_path
+from ..tcunits import rate_word
 
 # net.* sysctls a lab commonly changes, with their value in a new namespace: others are not exported
 SYSCTL_DEFAULTS = {"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.forwarding": "0", "net.ipv4.conf.all.proxy_arp": "0",
@@ -28,7 +29,8 @@ MTU = 1500
 class Exporter:
     """Builds the lab document from the discovered namespaces, noting what it leaves out."""
 
-    def __init__(self, spaces: list[Namespace]) -> None:
+    def __init__(self, spaces: list[Namespace], rates: dict[tuple[str | None, int], int] | None = None) -> None:
+        self.rates = rates or {}
         self.notes: list[str] = []
         self.spaces = []
         for ns in spaces:
@@ -134,6 +136,9 @@ class Exporter:
             item["master"] = d.master
         if not d.admin_up:
             item["up"] = False
+        rate = self.rates.get((None if ns.current else ns.name, d.ifindex))
+        if rate:
+            item["rate"] = rate_word(rate)
         return item
 
     def tuntap(self, d: Device, item: dict[str, Any]) -> dict[str, Any]:
@@ -220,9 +225,18 @@ def export(netns: list[str] | None = None, name: str = "exported") -> tuple[dict
     else:
         specs = [None, *sorted(r.name for r in nsb.list_named() if r.name)]
     view = read_namespaces(specs)
-    ex = Exporter(list(view.namespaces))
+    ex = Exporter(list(view.namespaces), _rates(specs))
     doc = ex.build(name)
     return doc, ex.notes + list(view.warnings)
+
+
+def _rates(names: list[str | None]) -> dict[tuple[str | None, int], int]:
+    """The rate of each token-bucket root qdisc (a lab's `rate:`), by (namespace name, ifindex)."""
+    from ..backend import tc
+    from ..steps import Session
+    with Session() as s:
+        return {(name, index): q["rate"] for name in names
+                for index, q in tc.root_qdiscs(s.nl(name)).items() if q.get("kind") == "tbf" and q.get("rate")}
 
 
 def to_yaml(doc: dict[str, Any], notes: list[str]) -> str:
