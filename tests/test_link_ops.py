@@ -37,6 +37,21 @@ def test_state_is_admin_state_and_carrier() -> None:
     assert _j("link", "show", "sa")[0]["link_state"] == "UP"
 
 
+def test_link_set_in_ips_words() -> None:
+    """ip link set's words: `dev D netns NS mtu N alias A up`; a bad word or a clash changes nothing."""
+    sh("ip", "netns", "add", "w1")
+    sh("ip", "link", "add", "wa", "type", "veth", "peer", "name", "wb")
+    for bad in (["wa", "mtu", "1400", "frob"], ["wa", "mtu"], ["wa", "mtu", "20"], ["wa", "mtu", "1400", "--mtu", "1300"],
+                ["wa", "up", "down"], ["wa", "netns", "w1", "netns", "w1"]):
+        res = vnetctl("link", "set", *bad)
+        assert res.returncode == 2 and res.stderr.startswith("Error:") and len(res.stderr.splitlines()) == 1, res.stderr
+    assert link("wa")["mtu"] == 1500 and "UP" not in link("wa")["flags"]  # nothing was changed
+    vnetctl("link", "set", "dev", "wa", "netns", "w1", "mtu", "1400", "alias", "uplink", "up", check=True)
+    got = link("wa", "w1")
+    assert got["mtu"] == 1400 and got["ifalias"] == "uplink" and "UP" in got["flags"]
+    assert "wa" not in {d["ifname"] for d in json.loads(sh("ip", "-j", "link", "show").stdout)}
+
+
 def test_link_add_in_ips_words() -> None:
     vnetctl("link", "add", "la", "type", "veth", "peer", "name", "lb", check=True)
     assert link("la")["linkinfo"]["info_kind"] == "veth" and link("lb") is not None

@@ -45,8 +45,46 @@ def _shape(rate: str | None, burst: str | None, latency: str | None, delay: str 
     return out
 
 
+# ip link set's words and the option each stands for (flags take no value)
+SET_WORDS = {"up": "up_", "down": "down_", "nomaster": "nomaster", "mtu": "mtu", "master": "master",
+             "netns": "to_netns", "name": "new_name", "alias": "alias", "address": "address",
+             "txqueuelen": "txqueuelen", "txqlen": "txqueuelen"}
+SET_FLAGS = ("up", "down", "nomaster")
+
+
+def set_words(words: tuple[str, ...]) -> dict[str, Any]:
+    """ip link set's words (`netns ns1 mtu 1400 up`) as set's options; `dev DEV` may lead, as in ip."""
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(words):
+        word = words[i]
+        if word not in SET_WORDS:
+            raise UsageError(f"link set has no word {word!r}",
+                             f"ip's words: {', '.join(SET_WORDS)} (or the --options of 'vnetctl link set --help')")
+        if word in SET_FLAGS:
+            value: Any = True
+        elif i + 1 == len(words):
+            raise UsageError(f"'{word}' needs a value", f"e.g. vnetctl link set eth0 {word} VALUE; nothing was changed")
+        else:
+            i += 1
+            value = words[i]
+            if word in ("mtu", "txqueuelen", "txqlen"):
+                if not value.isdigit():
+                    raise UsageError(f"'{word} {value}': not a number", "give a whole number; nothing was changed")
+                value = int(value)
+                if word == "mtu" and not 68 <= value <= 65535:
+                    raise UsageError(f"'mtu {value}' is out of range", "an MTU is 68 to 65535; nothing was changed")
+        if SET_WORDS[word] in out:
+            raise UsageError(f"'{word}' given twice", "give it once; nothing was changed")
+        out[SET_WORDS[word]] = value
+        i += 1
+    return out
+
+
 @link.command("set")
 @click.argument("dev")
+@click.argument("words", nargs=-1, metavar="[up|down|mtu N|master BR|nomaster|netns NS|name NEW|alias TEXT|address MAC|"
+                "txqueuelen N]...")
 @netns_option
 @click.option("--up", "up_", is_flag=True, help="Bring the device up.")
 @click.option("--down", "down_", is_flag=True, help="Bring the device down.")
@@ -67,16 +105,29 @@ def _shape(rate: str | None, burst: str | None, latency: str | None, delay: str 
 @click.option("--jitter", metavar="TIME", help="Vary the delay by TIME (netem).")
 @click.option("--loss", metavar="PCT", help="Drop PCT percent of egress packets (netem).")
 @dry_run_option
-def set_(dev: str, netns: str | None, up_: bool, down_: bool, mtu: int | None, master: str | None, nomaster: bool,
-         to_netns: str | None, new_name: str | None, alias: str | None, address: str | None, txqueuelen: int | None,
-         rate: str | None, burst: str | None, latency: str | None, delay: str | None, jitter: str | None,
-         loss: str | None, dry_run: bool) -> None:
-    """Change DEV: name, MTU, alias, MAC, queue, rate, bridge, namespace, then up/down."""
+def set_(dev: str, words: tuple[str, ...], netns: str | None, up_: bool, down_: bool, mtu: int | None,
+         master: str | None, nomaster: bool, to_netns: str | None, new_name: str | None, alias: str | None,
+         address: str | None, txqueuelen: int | None, rate: str | None, burst: str | None, latency: str | None,
+         delay: str | None, jitter: str | None, loss: str | None, dry_run: bool) -> None:
+    """Change DEV: name, MTU, alias, MAC, queue, rate, bridge, namespace, then up/down.
+
+    ip's words work too: 'vnetctl link set veth0 netns ns1 mtu 1400 up' (or 'link set dev veth0 ...').
+    """
+    if dev == "dev" and words:
+        dev, words = words[0], words[1:]
+    given: dict[str, Any] = {"up_": up_, "down_": down_, "nomaster": nomaster, "mtu": mtu, "master": master,
+                             "to_netns": to_netns, "new_name": new_name, "alias": alias, "address": address,
+                             "txqueuelen": txqueuelen}
+    for key, value in set_words(words).items():
+        if given[key] not in (None, False):
+            raise UsageError(f"{key.rstrip('_').replace('_', '-')} given both as an option and as a word",
+                             "give it once; nothing was changed")
+        given[key] = value
+    up_, down_ = given.pop("up_"), given.pop("down_")
     if up_ and down_:
-        raise UsageError("--up and --down contradict each other", "give one of them; nothing was changed")
+        raise UsageError("up and down contradict each other", "give one of them; nothing was changed")
     up = True if up_ else False if down_ else None
-    show_plan(api.link_set(dev, netns, up=up, mtu=mtu, master=master, nomaster=nomaster, to_netns=to_netns,
-                           new_name=new_name, alias=alias, address=address, txqueuelen=txqueuelen,
+    show_plan(api.link_set(dev, netns, up=up, **given,
                            shape=_shape(rate, burst, latency, delay, jitter, loss), dry_run=dry_run), dry_run)
 
 
