@@ -228,41 +228,12 @@ def cleanup(dry_run: bool = False, owner: str | None = None, all_: bool = False,
     warnings = [] if warnings is None else warnings
     done: list[Action] = []
     left: list[str] = []
-
-    def run(actions: list[Action]) -> None:
-        for a in actions:
-            done.append(a)
-            if dry_run:
-                continue
-            try:
-                a.run()
-            except VnetError as e:
-                left.append(f"{a.what}: {e.line()}")
-
     outer = None if dry_run else jr.CleanupLock(exclusive=True).acquire()  # no lab changes meanwhile, 75 otherwise
     locks: list[jr.LabLock] = []
     try:
         for name in [] if dry_run else _lab_dirs():
             locks.append(jr.LabLock(name, by_cleanup=True).acquire())
-        kept = _undo_labs(wanted, dry_run, done, left, warnings)
-        skipped: list[str] = []
-        run(_process_actions(wanted))
-        damaged: list[str] = []
-        run(_netns_actions(wanted, skipped, damaged))
-        run(_plan_actions(wanted, skipped))
-        doomed = {n for n, rec in state.owned_netns().items() if wanted(rec.get("owner"))} if dry_run else set()
-        if dry_run:
-            doomed |= {n for lab in plancopy.names() if wanted(plan_owner(lab)) for n in plancopy.alive_namespaces(lab)}
-        with Session(256) as s:
-            run(_device_actions(s, doomed, wanted, skipped))
-        warnings += [f"{d}; skipped" for d in damaged]
-        if skipped:
-            why = "other owners" if owner is not None else \
-                "made by plain vnetctl commands or 'lab plan' scripts; --all, --owner cli or --owner plan:LAB removes them"
-            warnings.append(f"left ({why}): " + ", ".join(skipped))
-        done += _forget_labs([n for n in _lab_dirs() if wanted(n) and n not in kept], dry_run)
-        if not left:
-            done += _forget_plans(wanted, dry_run)
+        _clean_here(wanted, owner, dry_run, done, left, warnings)
     finally:
         for lock in locks:
             lock.release()
@@ -274,6 +245,40 @@ def cleanup(dry_run: bool = False, owner: str | None = None, all_: bool = False,
     if left:
         raise IncompleteUndo(f"cleanup left {len(left)} thing(s): " + "; ".join(left), left)
     return done
+
+
+def _clean_here(wanted: Wanted, owner: str | None, dry_run: bool, done: list[Action], left: list[str],
+                warnings: list[str]) -> None:
+    """cleanup on this host, under its locks: labs' journals, then processes, namespaces, plan copies, devices."""
+    def run(actions: list[Action]) -> None:
+        for a in actions:
+            done.append(a)
+            if dry_run:
+                continue
+            try:
+                a.run()
+            except VnetError as e:
+                left.append(f"{a.what}: {e.line()}")
+
+    kept = _undo_labs(wanted, dry_run, done, left, warnings)
+    skipped: list[str] = []
+    run(_process_actions(wanted))
+    damaged: list[str] = []
+    run(_netns_actions(wanted, skipped, damaged))
+    run(_plan_actions(wanted, skipped))
+    doomed = {n for n, rec in state.owned_netns().items() if wanted(rec.get("owner"))} if dry_run else set()
+    if dry_run:
+        doomed |= {n for lab in plancopy.names() if wanted(plan_owner(lab)) for n in plancopy.alive_namespaces(lab)}
+    with Session(256) as s:
+        run(_device_actions(s, doomed, wanted, skipped))
+    warnings += [f"{d}; skipped" for d in damaged]
+    if skipped:
+        why = "other owners" if owner is not None else \
+            "made by plain vnetctl commands or 'lab plan' scripts; --all, --owner cli or --owner plan:LAB removes them"
+        warnings.append(f"left ({why}): " + ", ".join(skipped))
+    done += _forget_labs([n for n in _lab_dirs() if wanted(n) and n not in kept], dry_run)
+    if not left:
+        done += _forget_plans(wanted, dry_run)
 
 
 def _forget_labs(names: list[str], dry_run: bool) -> list[Action]:
