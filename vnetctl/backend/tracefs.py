@@ -104,7 +104,18 @@ class DropWatch:
         finally:
             self.close()
         me = re.search(r"-(\d+)\s+\[\d+\][^\n]*" + self.tag, text)
-        return attribute(text, me.group(1) if me else None, self.lens, self.devices)
+        sent = text.find(self.tag + "-sent")
+        # what came before the send (another trace's probe, say) is never this probe's
+        return attribute(text[text.rfind("\n", 0, sent) + 1:] if sent >= 0 else text, me.group(1) if me else None,
+                         self.lens, self.devices)
+
+    def mark_sent(self) -> None:
+        """Mark the moment the probe is sent: drops before it are not the probe's."""
+        if self.path is not None:
+            try:
+                _write(os.path.join(self.path, "trace_marker"), self.tag + "-sent")
+            except OSError:
+                pass
 
     def close(self) -> None:
         """Remove the instance (the kernel frees its buffers)."""

@@ -151,6 +151,7 @@ def _probe(world: World, hops: list[Hop], src_ref: nsb.NsRef | None, dst: str, p
         watch = tracefs.DropWatch(pr.lengths(p), {h.device for h in hops}, tracefs.ETH_P_IPV6 if p.v6 else tracefs.ETH_P_IP)
         try:
             fw_before = counted.result() if counted else {}
+            watch.mark_sent()
             answer = _send(src_ref, dst, p, timeout)
             # Every hop's tap queued its copy before the answer could arrive: one last drain, no settling time.
             frames = taps.collect(time.monotonic()) if taps else []
@@ -187,9 +188,10 @@ def run(src_ns: str | None, dst: str, proto: str = "icmp", size: int = 84, df: b
             _refresh([fwd, rep], list(predict(world, src_st, src_ip, dst_ip, p)))
     finally:
         world.close()
-    # The last drop is the probe's fate; one proven by its skb beats one only raised in the sender's context
-    # (that context also runs softirq work for other packets, such as IPv6 multicast).
-    fate = next((d for d in reversed(w.drops) if d.by_skb), w.drops[-1] if w.drops else None)
+    # The probe's fate: the first drop proven by its skb (it is dropped within moments of the send; another trace's
+    # probe of the same length on same-named devices may be dropped later in the window), else the last drop raised
+    # in the sender's context (which also runs softirq work for other packets, such as IPv6 multicast).
+    fate = next((d for d in w.drops if d.by_skb), w.drops[-1] if w.drops else None)
     drop = f"{fate.reason} ({fate.location})" if fate else None
     reached, replied, verdict = decide(fwd, rep, w.answer, drop, p.label, w.firewall)
     skipped = {"kernel_drop_reason": w.tracefs_missing} if w.tracefs_missing else {}
