@@ -57,15 +57,19 @@ def test_export_round_trip(path: str, tmp_path) -> None:
 
 
 def test_export_of_some_namespaces_names_what_it_leaves_out(tmp_path) -> None:
-    vnetctl("lab", "up", os.path.join(HERE, "..", "labs", "openstack-dhcp.yaml"), check=True)
-    got = vnetctl("lab", "export", "-n", "client", "--json", check=True)
-    doc = json.loads(got.stdout)
-    assert [n["name"] for n in doc["lab"]["namespaces"]] == ["client"] and "veths" not in doc["lab"]
-    assert any("eth0 in client: its peer" in n for n in doc["left_out"]) and "note: veth eth0 in client" in got.stderr
-    whole = vnetctl("lab", "export", check=True)
-    assert "# note: tapfa163e00-01 is held by" in whole.stdout
-    assert vnetctl("lab", "export", "-n", "nope").returncode == 4
-    assert vnetctl("lab", "export", "-n", "pid:1").returncode == 2
+    path = os.path.join(HERE, "..", "labs", "openstack-dhcp.yaml")
+    vnetctl("lab", "up", path, check=True)
+    try:
+        got = vnetctl("lab", "export", "-n", "client", "--json", check=True)
+        doc = json.loads(got.stdout)
+        assert [n["name"] for n in doc["lab"]["namespaces"]] == ["client"] and "veths" not in doc["lab"]
+        assert any("eth0 in client: its peer" in n for n in doc["left_out"]) and "note: veth eth0 in client" in got.stderr
+        whole = vnetctl("lab", "export", check=True)
+        assert "# note: tapfa163e00-01 is held by" in whole.stdout
+        assert vnetctl("lab", "export", "-n", "nope").returncode == 4
+        assert vnetctl("lab", "export", "-n", "pid:1").returncode == 2
+    finally:
+        vnetctl("lab", "down", path, check=True)  # its dnsmasq and guest stop with it
 
 
 def test_names_a_lab_file_cannot_hold_are_left_out_and_named() -> None:
