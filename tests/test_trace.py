@@ -43,15 +43,7 @@ def trace(*args: str) -> tuple[int, dict]:
 
 def kill_guest() -> None:
     """Stop the lab's tap guest (found by its argv, inside the sandbox only) and wait until tap0 has no holder."""
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/cmdline", "rb") as f:
-                    argv = f.read().split(b"\0")
-            except OSError:
-                continue
-            if b"tuntap" in argv and b"guest" in argv:
-                os.kill(int(entry), signal.SIGKILL)
+    os.kill(_guest_pid(), signal.SIGKILL)
     wait_for(lambda: "NO-CARRIER" in sh("ip", "-n", "rt", "link", "show", "tap0").stdout, what="tap0 without holder")
 
 
