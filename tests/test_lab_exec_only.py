@@ -47,3 +47,14 @@ def test_check_only_runs_just_those() -> None:
     got = vnetctl("lab", "check", LAB, "--only", "ns2 pings ns1", "--only", "ns1 pings ns2", "--json")
     assert got.returncode == 0
     assert [r["name"] for r in json.loads(got.stdout)] == ["ns1 pings ns2", "ns2 pings ns1"]
+
+
+@pytest.mark.kernel
+def test_check_by_the_name_of_a_lab_that_is_up() -> None:
+    """`lab check NAME` runs the checks of the file the lab came up from, like status, exec and down take a name."""
+    missing = vnetctl("lab", "check", "veth-netns")
+    assert missing.returncode == 4 and missing.stderr.count("\n") == 1 and "'vnetctl lab list'" in missing.stderr
+    vnetctl("lab", "up", LAB, check=True)
+    got = vnetctl("lab", "check", "veth-netns", "--only", "ns1 pings ns2", "--json")
+    assert got.returncode == 0, got.stderr
+    assert [(r["name"], r["ok"]) for r in json.loads(got.stdout)] == [("ns1 pings ns2", True)]

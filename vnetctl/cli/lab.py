@@ -33,9 +33,9 @@ def params(sets: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
-def _load(path: str, sets: tuple[str, ...]) -> labs.Lab:
+def _load(path: str, sets: tuple[str, ...], by_name: bool = False) -> labs.Lab:
     try:
-        return labs.load(path, params(sets))
+        return labs.load_target(path, params(sets)) if by_name else labs.load(path, params(sets))
     except LabError as e:
         _problems(e)
         raise
@@ -133,14 +133,14 @@ def _replaced(the_lab: labs.Lab, as_json: bool) -> None:
 
 
 @lab.command("check")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", metavar="FILE|LAB")
 @set_option
 @click.option("--only", "only", multiple=True, metavar="NAME", help="Run only the check with this name (repeatable).")
 @json_option
 def check(file: str, sets: tuple[str, ...], only: tuple[str, ...], as_json: bool) -> int:
-    """Run the lab's checks; exit 0 only if all pass."""
+    """Run the lab's checks (a file, or the name of a lab that is up); exit 0 only if all pass."""
     from ..render.output import Col, emit_json, table
-    the_lab = _load(file, sets)
+    the_lab = _load(file, sets, by_name=True)
     results = (the_lab.only(only) if only else the_lab).check()
     if as_json:
         emit_json(results)

@@ -223,6 +223,18 @@ def name_of(target: str, params: dict[str, Any] | None = None) -> str:
     return target
 
 
+def load_target(target: str, params: dict[str, Any] | None = None) -> Lab:
+    """A lab by file, or by the name of a lab that is up here (its recorded file and parameters, --set on top)."""
+    if os.path.isfile(target) or target.endswith((".yaml", ".yml")) or "/" in target:
+        return load(target, params)
+    meta = jr.read_meta(target)
+    if meta is None or not meta.get("file"):
+        raise NotFound(f"lab file or lab {target!r} not found",
+                       "give the path of a lab YAML file (e.g. labs/veth-netns.yaml) or the name of a lab that is up "
+                       "('vnetctl lab list')")
+    return load(meta["file"], {**meta.get("params", {}), **(params or {})})
+
+
 def node(target: str, name: str) -> str:
     """The namespace of node `name` of a lab that is up here (by lab name or file); NotFound listing its nodes otherwise."""
     from ..ops.netns import NetnsAdd
