@@ -138,7 +138,10 @@ def _replaced(the_lab: labs.Lab, as_json: bool) -> None:
 @click.option("--only", "only", multiple=True, metavar="NAME", help="Run only the check with this name (repeatable).")
 @json_option
 def check(file: str, sets: tuple[str, ...], only: tuple[str, ...], as_json: bool) -> int:
-    """Run the lab's checks (a file, or the name of a lab that is up); exit 0 only if all pass."""
+    """Run the lab's checks; exit 0 only if all pass.
+
+    FILE|LAB is a lab file, or the name of a lab that is up (its file and parameters as it came up).
+    """
     from ..render.output import Col, emit_json, table
     the_lab = _load(file, sets, by_name=True)
     results = (the_lab.only(only) if only else the_lab).check()
