@@ -55,6 +55,9 @@ class AddrAdd(AddrStep):
                 nl.del_addr(link.index, self.dev, self.cidr)
         except NotFound:
             pass
+        except BackendError as e:  # already gone: the kernel drops IPv6 addresses when a device goes down
+            if e.errno != errno.EADDRNOTAVAIL:
+                raise
 
     def command(self) -> str:
         return ip(self.netns, "addr", "add", self.cidr, "dev", self.dev)
