@@ -118,9 +118,20 @@ def examples() -> list[Example]:
     return [ex for p in DOCS for ex in parse(p.read_text(), str(p.relative_to(ROOT)))]
 
 
+def private_tmp() -> list[str]:
+    """Shell lines giving the sandbox its own /tmp, keeping the checkout and its venv visible when they live there."""
+    import sys
+
+    keep = [p for p in dict.fromkeys([str(ROOT), sys.prefix]) if p.startswith("/tmp/")]
+    keep = [p for p in keep if not any(p.startswith(q + "/") for q in keep)]
+    lines = [f"mkdir -p /run/doc-keep/{i} && mount --bind {p} /run/doc-keep/{i}" for i, p in enumerate(keep)]
+    lines.append("mount -t tmpfs -o mode=1777 vnetctl-doc-tmp /tmp")
+    return lines + [f"mkdir -p {p} && mount --bind /run/doc-keep/{i} {p}" for i, p in enumerate(keep)]
+
+
 def script(ex: Example) -> str:
     """The shell script that runs the example in a sandbox: setup, background, then each command after a separator."""
-    parts = ["mount -t tmpfs -o mode=1777 vnetctl-doc-tmp /tmp", f"cd {ROOT}"]
+    parts = [*private_tmp(), f"cd {ROOT}"]
     parts += [f"{{ {s}\n}} >/tmp/.setup.log 2>&1 || {{ echo 'setup failed: {_quote(s)}'; cat /tmp/.setup.log; exit 99; }}"
               for s in ex.setup]
     parts += [f"( {b}\n) >/dev/null 2>&1 &" for b in ex.background]
