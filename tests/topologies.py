@@ -84,16 +84,20 @@ def router(n: int, ports: int = 200) -> tuple[list[str], list[Pair]]:
 KINDS = {"star": star, "ring": ring, "mesh": mesh, "tree": tree, "router": router}
 
 
+BATCH = 2000  # lines per `ip -batch`: one ip process keeps each namespace it opens for `netns X` open
+
+
 def build(lines: list[str]) -> None:
-    """Run the lines as one `ip -batch` in the current namespace."""
-    with tempfile.NamedTemporaryFile("w", suffix=".ip", delete=False) as f:
-        f.write("\n".join(lines) + "\n")
-    try:
-        done = subprocess.run(["ip", "-batch", f.name], capture_output=True, text=True)
-        if done.returncode:
-            raise RuntimeError(f"ip -batch failed: {done.stderr.strip()[-500:]}")
-    finally:
-        os.unlink(f.name)
+    """Run the lines as `ip -batch` runs of BATCH lines in the current namespace."""
+    for start in range(0, len(lines), BATCH):
+        with tempfile.NamedTemporaryFile("w", suffix=".ip", delete=False) as f:
+            f.write("\n".join(lines[start:start + BATCH]) + "\n")
+        try:
+            done = subprocess.run(["ip", "-batch", f.name], capture_output=True, text=True)
+            if done.returncode:
+                raise RuntimeError(f"ip -batch failed: {done.stderr.strip()[-500:]}")
+        finally:
+            os.unlink(f.name)
 
 
 def unname(names: list[str], how: str, where: str = "/run/vnetctl-bench") -> list[subprocess.Popen[bytes]]:
