@@ -7,7 +7,8 @@ SANDBOX := tests/sandbox.sh
 TOOLS := ip:iproute2 ethtool:ethtool ping:iputils-ping tcpdump:tcpdump brctl:bridge-utils \
          dnsmasq:dnsmasq dhclient:isc-dhcp-client iperf3:iperf3 unshare:util-linux dot:graphviz \
          podman:podman qemu-system-x86_64:qemu-system-x86 openvpn:openvpn busybox:busybox-static \
-         sshd:openssh-server ssh:openssh-client iptables:iptables lsof:lsof dockerd:docker.io
+         sshd:openssh-server ssh:openssh-client ssh-keygen:openssh-client iptables:iptables lsof:lsof \
+         tc:iproute2 conmon:conmon docker:docker.io containerd-shim-runc-v2:containerd dockerd:docker.io
 DEMO_LAB ?= labs/veth-netns.yaml
 
 .PHONY: help deps venv lint test test-unit demo bench clean
