@@ -189,6 +189,7 @@ def test_namespace_held_only_by_a_bind_mount_elsewhere(procs: list[subprocess.Po
         assert inspect_json("-n", target)["namespaces"][0]["inode"] == inode(target)
     finally:
         subprocess.run(["umount", target], capture_output=True)
+        os.unlink(target)  # the mount point too: other tests look for /run/other/ns in other mount namespaces only
 
 
 def test_openstack_dhcp_layout() -> None:
