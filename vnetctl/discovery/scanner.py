@@ -26,14 +26,9 @@ LOWER_KINDS = ("macvlan", "macvtap", "vlan", "ipvlan", "ipvtap", "vxlan")  # dev
 
 
 @dataclass(eq=False)
-class Ns:
-    """A namespace being read: where to open it, and what was found inside."""
+class Ns(nsfind.Found):
+    """A namespace being read: what discovery found (where to open it, who holds it), and what was read inside."""
 
-    inode: int
-    name: str | None = None
-    paths: list[str] = field(default_factory=list)
-    pids: list[int] = field(default_factory=list)
-    current: bool = False
     sock: socket.socket | None = None
     links: list[Link] | None = None
     addrs: dict[int, list[str]] = field(default_factory=dict)
@@ -44,13 +39,6 @@ class Ns:
     nsids: dict[int, int | None] = field(default_factory=dict)
     asked: dict[int, Link] = field(default_factory=dict)
     failed: bool = False
-    held: str | None = None
-    holder: int | None = None
-
-    @property
-    def owner_pids(self) -> list[int]:
-        """The processes whose owner is the namespace's: those inside, else the one holding it (thread, fd, socket)."""
-        return self.pids or ([self.holder] if self.holder else [])
 
     @property
     def label(self) -> str:
