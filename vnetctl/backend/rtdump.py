@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+from typing import NamedTuple
 
 from ..model import Address, Link
 from .ifla import (
@@ -190,6 +191,34 @@ def link_by_index(sock: socket.socket, index: int, target_nsid: int | None = Non
             return None
         raise
     return next((parse_link(m, HDR.size) for t, m in got if t == RTM_NEWLINK), None)
+
+
+class LinkId(NamedTuple):
+    """What singles out one device: its name, ifindex and MAC."""
+
+    name: str
+    ifindex: int
+    mac: str | None
+
+
+_ID_ATTRS = frozenset({IFLA_IFNAME, IFLA_ADDRESS})
+
+
+def link_id(sock: socket.socket, index: int, target_nsid: int) -> LinkId | None:
+    """The name and MAC of device `index` in the namespace the socket's calls target_nsid (no full decode:
+    inspect asks this once per veth pair across namespaces)."""
+    try:
+        got = request(sock, RTM_GETLINK, 0, _link_body(index, nla(IFLA_TARGET_NETNSID, I32.pack(target_nsid))), ack=False)
+    except NetlinkError as e:
+        if e.errno in (errno.ENODEV, errno.ENOENT, errno.EINVAL):
+            return None
+        raise
+    for t, m in got:
+        if t == RTM_NEWLINK:
+            a = _attrs(m, HDR.size + IFI.size, len(m), _ID_ATTRS)
+            return LinkId(_str(a[IFLA_IFNAME]) if IFLA_IFNAME in a else "", IFI.unpack_from(m, HDR.size)[2],
+                          _mac(a[IFLA_ADDRESS]) if IFLA_ADDRESS in a else None)
+    return None
 
 
 def get_link(sock: socket.socket, name: str | None = None, index: int = 0) -> Link | None:

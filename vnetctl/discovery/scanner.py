@@ -37,7 +37,7 @@ class Ns(nsfind.Found):
     drv: dict[int, ethtool.DrvInfo | None] = field(default_factory=dict)
     peer_stat: dict[int, int | None] = field(default_factory=dict)
     nsids: dict[int, int | None] = field(default_factory=dict)
-    asked: dict[int, Link] = field(default_factory=dict)
+    asked: dict[int, rtdump.LinkId] = field(default_factory=dict)
     failed: bool = False
 
     @property
@@ -169,12 +169,12 @@ class Scanner:
             if (link.mac, link.index, link.link) in self.answers:
                 continue  # a pair is symmetric: the other end's question answered this one too
             try:
-                other = rtdump.link_by_index(sock, link.link, target_nsid=link.link_netnsid)
+                other = rtdump.link_id(sock, link.link, link.link_netnsid)
             except OSError:
                 continue
             if other is not None:
                 ns.asked[link.index] = other
-                self.answers.setdefault((other.mac, other.index, link.index), []).append((ns, link))
+                self.answers.setdefault((other.mac, other.ifindex, link.index), []).append((ns, link))
 
     def match(self, spaces: list[Ns], complete: bool) -> None:
         """Pair the veth ends of `spaces` by what the asking end learnt: its peer's MAC and ifindex.
@@ -199,7 +199,7 @@ class Scanner:
                     self.peers[(x.inode, p.index)] = (p.name, _peer(link.name, link.index, ns))
                 elif not cands and complete:
                     other = ns.asked[link.index]
-                    self.peers[(ns.inode, link.index)] = (link.name, Peer(other.name, other.index, None, None))
+                    self.peers[(ns.inode, link.index)] = (link.name, Peer(other.name, other.ifindex, None, None))
                     self.warnings.append(_unseen(link, ns))
 
     def nsid(self, reporter: Ns, other: Ns) -> int | None:
