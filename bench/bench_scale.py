@@ -11,7 +11,9 @@ process (interpreter start-up included) under `ulimit -n NOFILE` (1024, the usua
 no limit is raised). Checked, not assumed: inspect sees every namespace and no warning,
 status reports no drift, every check passes, and afterwards `ip netns list` is empty and
 `ip -j link` shows only lo. The growth column divides the time at the largest size by the
-time at the one before it (linear: the ratio of the sizes).
+time at the one before it (linear: the ratio of the sizes). With --ip-down the lab is brought up
+once more and deleted by one `ip -batch` (`netns del` of each namespace, `link del` of each
+device here), timed the same way: the kernel's share of `lab down`.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 VNETCTL = [sys.executable, "-m", "vnetctl"]
-COMMANDS = ("up", "inspect", "status NAME", "status FILE", "check", "down")
+COMMANDS = ("up", "inspect", "status NAME", "status FILE", "check", "down", "ip down")
 
 
 def timed(argv: list[str], nofile: int) -> tuple[float, int, str]:
@@ -57,7 +59,7 @@ def clean() -> None:
         time.sleep(0.1)
 
 
-def one(lab: str, n: int, nofile: int, skip: set[str]) -> dict[str, tuple[float, int]]:
+def one(lab: str, n: int, nofile: int, skip: set[str], ip_down: bool) -> dict[str, tuple[float, int]]:
     """Every command once on lab of n namespaces; verified; the sandbox is clean afterwards."""
     f, sets = f"labs/{lab}.yaml", ["--set", f"hosts={n}"]
     got: dict[str, tuple[float, int]] = {}
@@ -80,7 +82,29 @@ def one(lab: str, n: int, nofile: int, skip: set[str]) -> dict[str, tuple[float,
     got["check"] = timed(VNETCTL + ["lab", "check", f, *sets], nofile)[:2]
     got["down"] = timed(VNETCTL + ["lab", "down", lab], nofile)[:2]
     clean()
+    if ip_down:
+        timed(VNETCTL + ["lab", "up", f, *sets], nofile)
+        got["ip down"] = ip_batch_down(nofile)
+        subprocess.run(VNETCTL + ["cleanup", "--all"], cwd=ROOT, check=True, capture_output=True)
+        clean()
     return got
+
+
+def ip_batch_down(nofile: int) -> tuple[float, int]:
+    """`lab down` by hand, the fastest way: one `ip -batch` deleting every namespace and every device here
+    but lo and veths (the kernel removes a veth with its peer's namespace), as `lab down` leaves them."""
+    links = json.loads(subprocess.run(["ip", "-j", "-d", "link"], capture_output=True, text=True, check=True).stdout)
+    lines = [f"netns del {name.split()[0]}" for name in
+             subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=True).stdout.splitlines()]
+    lines += [f"link del {lk['ifname']}" for lk in links
+              if lk["ifname"] != "lo" and lk.get("linkinfo", {}).get("info_kind") != "veth"]
+    batch = ROOT / "bench" / ".scale-down.ip"
+    batch.write_text("\n".join(lines) + "\n")
+    try:
+        s, rss, _ = timed(["ip", "-batch", str(batch)], nofile)
+    finally:
+        batch.unlink()
+    return s, rss
 
 
 def main() -> int:
@@ -92,6 +116,8 @@ def main() -> int:
                     help="the long sizes: 3000,10000 (also VNETCTL_BENCH_LONG=1, set by make bench BENCH_ARGS=--long)")
     ap.add_argument("--nofile", type=int, default=1024, help="ulimit -n of every command")
     ap.add_argument("--skip", default="", help="commands to leave out, e.g. inspect")
+    ap.add_argument("--ip-down", action="store_true",
+                    help="also bring the lab up again and time `ip -batch` deleting it (the kernel's share of `lab down`)")
     args = ap.parse_args()
     if os.environ.get("VNETCTL_SANDBOX") != "1":
         print("run inside the sandbox: tests/sandbox.sh .venv/bin/python bench/bench_scale.py", file=sys.stderr)
@@ -103,7 +129,7 @@ def main() -> int:
         prev: dict[str, tuple[float, int]] | None = None
         for n in sizes:
             load0 = os.getloadavg()[0]
-            got = one(lab, n, args.nofile, set(args.skip.split(",")))
+            got = one(lab, n, args.nofile, set(args.skip.split(",")), args.ip_down)
             load = (load0, os.getloadavg()[0])
             print(f"{lab} N={n} (load {load[0]:.1f}-{load[1]:.1f}): "
                   + ", ".join(f"{k} {got[k][0]:.2f} s {got[k][1] // 1024} MiB" for k in COMMANDS if k in got), flush=True)
@@ -115,7 +141,7 @@ def main() -> int:
         cells = " | ".join(f"{got[k][0]:.2f} s ({got[k][1] // 1024} MiB)" if k in got else "—" for k in COMMANDS)
         growth = "—"
         if prev is not None:
-            growth = ", ".join(f"{k.split()[0] if k != 'status FILE' else 'status F'} {got[k][0] / prev[k][0]:.1f}x"
+            growth = ", ".join(f"{ {'status NAME': 'status', 'status FILE': 'status F'}.get(k, k)} {got[k][0] / prev[k][0]:.1f}x"
                                for k in COMMANDS if k in got and k in prev)
         print(f"| {lab} | {n} | {cells} | {growth} | {load[0]:.1f}–{load[1]:.1f} |")
     return 0
