@@ -15,6 +15,7 @@ from typing import Any
 
 from ..kinds import get as declared_kind
 from ..kinds import in_labs
+from ..ops.addr import interface
 from ..tcunits import parse_rate
 from .schema import Checker
 from .spec import LabDevice, LabNamespace, LabRoute
@@ -78,7 +79,7 @@ class Resolver:
         self.known_ns(item["netns"], at_.get("netns", at), f"{section} {item['name']!r}")
         self._claim(item["netns"], item["name"], at_.get("name", at))
         for cidr in item["addresses"] or ():
-            self._claim_address(str(ipaddress.ip_interface(cidr).ip), item["name"], at_.get("addresses", at))
+            self._claim_address(str(interface(cidr).ip), item["name"], at_.get("addresses", at))
         opts: tuple[tuple[str, Any], ...] = ()
         declared = declared_kind(kind)
         if declared is not None and declared.options:

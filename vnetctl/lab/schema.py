@@ -16,6 +16,7 @@ from typing import Any
 from .. import kinds
 from ..errors import InvalidName
 from ..names import check_ifname, check_netns
+from ..ops.addr import interface
 from ..ops.sysctl import KEY_RE as SYSCTL_KEY_RE
 from .yamlload import MList, MMap, Pos
 
@@ -210,7 +211,7 @@ class Checker:
                 if "/" not in x:
                     return f"'{what}': {x!r} has no prefix length; write it as ADDRESS/PREFIX, e.g. 10.1.1.2/24"
                 try:
-                    ipaddress.ip_interface(x)
+                    interface(x)
                 except ValueError:
                     return f"'{what}': {x!r} is not an ADDRESS/PREFIX"
         if kind in ("argv", "strlist"):

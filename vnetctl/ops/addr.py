@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 from dataclasses import dataclass
 
@@ -10,12 +11,18 @@ from ..errors import AlreadyExists, BackendError, NotFound, UsageError
 from ..steps import Dev, Receipt, Session, Step, View, ip, where
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def interface(cidr: str) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+    """ipaddress.ip_interface(cidr), remembered: a lab file's every address is checked, claimed and added (ValueError if bad)."""
+    return ipaddress.ip_interface(cidr)
+
+
 def check_cidr(cidr: str) -> str:
     """Return cidr if it is ADDRESS/PREFIX (IPv4 or IPv6)."""
     if "/" not in str(cidr):
         raise UsageError(f"invalid address {cidr!r}: no prefix length", "write it as ADDRESS/PREFIX, e.g. 10.1.1.2/24")
     try:
-        ipaddress.ip_interface(cidr)
+        interface(cidr)
     except ValueError as e:
         raise UsageError(f"invalid address {cidr!r}: {e}", "write it as ADDRESS/PREFIX, e.g. 10.1.1.2/24") from None
     return cidr
