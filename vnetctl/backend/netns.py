@@ -16,13 +16,15 @@ import stat
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from ..errors import AlreadyExists, BackendError, Busy, NotFound, PermissionDenied, UsageError
 from ..model import is_owner_form
 from ..names import check_netns
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
 
 NETNS_RUN_DIR = "/run/netns"
 CLONE_NEWNET = 0x40000000
@@ -175,11 +177,18 @@ def list_named() -> list[NsRef]:
     return out
 
 
+def _worker() -> ThreadPoolExecutor:
+    """One worker thread (concurrent.futures, and logging with it, imported only by a command that needs one)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnetctl-netns")
+
+
 class _Runner:
     """One worker thread that enters a namespace, runs a function and comes back."""
 
     def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnetctl-netns")
+        self._pool = _worker()
         self._home = os.open("/proc/self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         self._lock = threading.Lock()
 
@@ -200,7 +209,7 @@ class _Runner:
             if _libc.setns(self._home, CLONE_NEWNET) != 0:
                 # The worker is stranded in the wrong namespace: retire it for good.
                 self._pool.shutdown(wait=False)
-                self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vnetctl-netns")
+                self._pool = _worker()
 
 
 _runner: _Runner | None = None

@@ -6,7 +6,6 @@ import importlib
 import os
 import signal
 import sys
-import traceback
 
 import click
 
@@ -97,6 +96,8 @@ def main(argv: list[str] | None = None) -> None:
         code = 130
     except VnetError as e:
         if os.environ.get("VNETCTL_DEBUG"):
+            import traceback
+
             traceback.print_exc()
         click.echo(f"Error: {safe(e.line())}", err=True)
         code = e.exit_code

@@ -16,9 +16,8 @@ from typing import Any
 
 from ..backend import procfs
 from ..model import Owner
-from . import dockerapi
 
-COMPOSE_PROJECT = dockerapi.COMPOSE_PROJECT
+COMPOSE_PROJECT = "com.docker.compose.project"
 
 
 def parse(data: dict[str, Any]) -> Owner:
@@ -116,6 +115,8 @@ class Store:
         if data is not None:
             return parse(data)
         if self._api is None:
+            from . import dockerapi  # http.client only when the API is asked (~15 ms of start-up otherwise)
+
             self._find_daemons()
             self._api = {}
             for path in self.sockets:

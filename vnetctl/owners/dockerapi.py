@@ -12,9 +12,9 @@ import socket
 from typing import Any
 
 from ..model import Owner
+from .docker import COMPOSE_PROJECT
 
 TIMEOUT = 1.0
-COMPOSE_PROJECT = "com.docker.compose.project"
 
 
 class _UnixConnection(http.client.HTTPConnection):
