@@ -8,6 +8,7 @@ opened, dumps, peers, holders) is the Scanner of `discovery.scanner`.
 
 from __future__ import annotations
 
+import gc
 import resource
 from typing import Any
 
@@ -82,6 +83,8 @@ def _chunk() -> int:
 
 def _view(specs: list[str | None] | None, owners: bool = True) -> HostView:
     """Read the namespaces `specs` name (None: all of them); peers are resolved against the whole host."""
+    collecting = gc.isenabled()
+    gc.disable()  # a big host is ~100,000 records that form no cycles: the collector would walk them again and again
     sc = Scanner(owners=owners)
     try:
         chosen = list(dict.fromkeys(sc.find(spec) for spec in specs)) if specs is not None else sc.ordered()
@@ -106,6 +109,8 @@ def _view(specs: list[str | None] | None, owners: bool = True) -> HostView:
         return HostView(spaces, tuple(dict.fromkeys(sc.warnings)))
     finally:
         sc.close()
+        if collecting:
+            gc.enable()
 
 
 def veths(netns: str | None = None, all_namespaces: bool = False,
