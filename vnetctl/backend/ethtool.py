@@ -21,6 +21,7 @@ ETHTOOL_GSTATS = 0x1D
 ETH_SS_STATS = 1
 ETH_GSTRING_LEN = 32
 _DRVINFO = struct.Struct("=I32s32s32s32s32s12sIIIII")
+_GDRVINFO = _DRVINFO.pack(ETHTOOL_GDRVINFO, *([b""] * 6), 0, 0, 0, 0, 0)
 # Errors meaning "this device has no such information", not a failure.
 _ABSENT = (errno.EOPNOTSUPP, errno.ENODEV, errno.EINVAL, errno.ENOTSUP)
 
@@ -42,6 +43,10 @@ class DrvInfo:
     n_stats: int
 
 
+# Answers already decoded: a thousand veths answer alike, and a DrvInfo is immutable.
+_SEEN: dict[bytes, DrvInfo] = {}
+
+
 def _text(raw: bytes) -> str:
     return raw.split(b"\0", 1)[0].decode(errors="replace")
 
@@ -53,15 +58,19 @@ def _ioctl(fd: int, dev: str, buf: ctypes.Array) -> None:
 
 def drvinfo(fd: int, dev: str) -> DrvInfo | None:
     """ETHTOOL_GDRVINFO for dev; None when the device has no driver info (like lo)."""
-    buf = ctypes.create_string_buffer(_DRVINFO.pack(ETHTOOL_GDRVINFO, *([b""] * 6), 0, 0, 0, 0, 0), _DRVINFO.size)
+    buf = ctypes.create_string_buffer(_GDRVINFO, _DRVINFO.size)
     try:
         _ioctl(fd, dev, buf)
     except OSError as e:
         if e.errno in _ABSENT:
             return None
         raise
-    f = _DRVINFO.unpack(buf.raw)
-    return DrvInfo(_text(f[1]), _text(f[2]), _text(f[3]), _text(f[4]), f[8])
+    raw = buf.raw
+    found = _SEEN.get(raw)
+    if found is None:
+        f = _DRVINFO.unpack(raw)
+        found = _SEEN[raw] = DrvInfo(_text(f[1]), _text(f[2]), _text(f[3]), _text(f[4]), f[8])
+    return found
 
 
 def stat_names(fd: int, dev: str, n_stats: int) -> list[str]:
