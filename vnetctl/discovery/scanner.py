@@ -138,7 +138,7 @@ class Scanner:
         if sock is None:
             return
         try:
-            typed = rtdump.links_typed(sock)
+            typed = rtdump.links_typed(sock, ports=False)  # inspect shows no bridge-port attributes
             ns.links = [lk for lk, _ in typed]
             ns.types = {lk.index: t for lk, t in typed}
             ns.names = {lk.index: lk.name for lk in ns.links}
