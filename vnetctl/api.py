@@ -280,8 +280,8 @@ macvtap_add = _kind_adder("macvtap")
 def link_set(name: str, netns: str | None = None, up: bool | None = None, mtu: int | None = None,
              master: str | None = None, nomaster: bool = False, to_netns: str | None = None,
              new_name: str | None = None, dry_run: bool = False, alias: str | None = None, address: str | None = None,
-             txqueuelen: int | None = None, shape: dict[str, Any] | None = None) -> list[Step]:
-    """Change a device: name, mtu, alias, MAC, txqueuelen, shaping, master, namespace, then state (in its new place).
+             txqueuelen: int | None = None, shape: dict[str, Any] | None = None, addrgenmode: str | None = None) -> list[Step]:
+    """Change a device: name, mtu, alias, MAC, txqueuelen, addrgenmode, shaping, master, namespace, then state (in its new place).
 
     shape: Shape's fields (rate in bit/s, 0 removes the limit; burst; delay_ms, jitter_ms, loss_pct).
     """
@@ -295,8 +295,8 @@ def link_set(name: str, netns: str | None = None, up: bool | None = None, mtu: i
         current = new_name
     if mtu is not None:
         steps.append(LinkSet(current, "mtu", mtu, where))
-    steps += [LinkProp(current, attr, value, where)
-              for attr, value in (("alias", alias), ("address", address), ("txqueuelen", txqueuelen)) if value is not None]
+    steps += [LinkProp(current, attr, value, where) for attr, value in (("alias", alias), ("address", address),
+              ("txqueuelen", txqueuelen), ("addrgenmode", addrgenmode)) if value is not None]
     if shape is not None:
         step = Shape(current, where, **shape)
         if step.netem:
@@ -312,7 +312,7 @@ def link_set(name: str, netns: str | None = None, up: bool | None = None, mtu: i
         steps.append(LinkSet(current, "up", up, where))
     if not steps:
         raise UsageError(f"nothing to change on {name!r}", "give --up, --down, --mtu, --master, --nomaster, --to-netns, "
-                         "--name, --alias, --address, --txqueuelen or --rate")
+                         "--name, --alias, --address, --txqueuelen, --addrgenmode or --rate")
     with located(name, netns):
         return run(steps, dry_run)
 

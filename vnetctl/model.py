@@ -41,6 +41,7 @@ class Link:
     carrier: bool | None = None
     txqlen: int | None = None
     port: tuple[tuple[str, object], ...] = ()   # a bridge port's attributes (IFLA_INFO_SLAVE_DATA, brport_*)
+    addrgenmode: str | None = None  # IPv6 address generation mode (eui64, none, ...); None: no IPv6 on it
 
     @property
     def link_state(self) -> str:
@@ -148,6 +149,7 @@ class Device:
     admin_up: bool | None = None
     carrier: bool | None = None
     details: tuple[tuple[str, object], ...] = ()  # its kind's IFLA_INFO_DATA, decoded (Link.details)
+    addrgenmode: str | None = None  # IPv6 address generation mode (Link.addrgenmode)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER = 1, 3, 4, 5, 10
 IFLA_OPERSTATE, IFLA_LINKINFO, IFLA_IFALIAS, IFLA_NET_NS_FD, IFLA_EXT_MASK = 16, 18, 20, 28, 29
 IFLA_LINK_NETNSID, IFLA_TARGET_NETNSID, IFLA_PROP_LIST, IFLA_ALT_IFNAME = 37, 46, 52, 53
 IFLA_INFO_KIND, IFLA_INFO_DATA, IFLA_INFO_SLAVE_KIND, IFLA_INFO_SLAVE_DATA = 1, 2, 4, 5
-IFLA_TXQLEN, IFLA_STATS64 = 13, 23
+IFLA_TXQLEN, IFLA_STATS64, IFLA_AF_SPEC = 13, 23, 26
+IFLA_INET6_ADDR_GEN_MODE = 8  # inside IFLA_AF_SPEC -> AF_INET6
 VETH_INFO_PEER = 1
 IFA_ADDRESS, IFA_LOCAL, IFA_BROADCAST = 1, 2, 4
 NETNSA_NSID, NETNSA_FD = 1, 3
@@ -34,6 +35,8 @@ ARPHRD = {1: "ether", 772: "loopback", 776: "sit", 778: "gre", 65534: "none"}
 OPERSTATES = ("UNKNOWN", "NOTPRESENT", "DOWN", "LOWERLAYERDOWN", "TESTING", "DORMANT", "UP")
 MACVLAN_MODES = {1: "private", 2: "vepa", 4: "bridge", 8: "passthru", 16: "source"}
 MACVLAN_FLAGS = {0: "none", 1: "nopromisc"}
+# enum in6_addr_gen_mode by number, as ip names them (addrgenmode eui64|none|stable_secret|random)
+ADDR_GEN_MODES = ("eui64", "none", "stable_secret", "random")
 
 
 def _int(fmt: str) -> Callable[[bytes], object]:

@@ -243,8 +243,9 @@ class Netlink:
 
     def set_link(self, index: int, name: str, *, up: bool | None = None, mtu: int | None = None,
                  master: int | None = None, ns_fd: int | None = None, new_name: str | None = None,
-                 alias: str | None = None, address: str | None = None, txqlen: int | None = None) -> None:
-        """Change a device: state, mtu, master (0 = none), namespace, name, alias, MAC address, txqueuelen.
+                 alias: str | None = None, address: str | None = None, txqlen: int | None = None,
+                 addrgenmode: str | None = None) -> None:
+        """Change a device: state, mtu, master (0 = none), namespace, name, alias, MAC, txqueuelen, IPv6 addrgenmode.
 
         index 0 means by name.
         """
@@ -253,7 +254,7 @@ class Netlink:
         mac = bytes.fromhex(address.replace(":", "")) if address is not None else None
         with kernel(f"cannot change device {name}{self.where}"):
             rtnl.set_link(self.sock, index, up=up, mtu=mtu, master=master, ns_fd=ns_fd, new_name=new_name, name=name,
-                          alias=alias, address=mac, txqlen=txqlen)
+                          alias=alias, address=mac, txqlen=txqlen, addrgenmode=addrgenmode)
 
     def stats(self) -> dict[int, dict[str, int]]:
         """Every device's counters (what `ip -s link` prints), by ifindex."""

@@ -16,15 +16,18 @@ from typing import NamedTuple
 
 from ..model import Address, Link
 from .ifla import (
+    ADDR_GEN_MODES,
     ARPHRD,
     IFA_ADDRESS,
     IFA_LOCAL,
     IFF_LOWER_UP,
     IFLA_ADDRESS,
+    IFLA_AF_SPEC,
     IFLA_ALT_IFNAME,
     IFLA_EXT_MASK,
     IFLA_IFALIAS,
     IFLA_IFNAME,
+    IFLA_INET6_ADDR_GEN_MODE,
     IFLA_INFO_DATA,
     IFLA_INFO_KIND,
     IFLA_INFO_SLAVE_DATA,
@@ -68,10 +71,12 @@ from .rtnl import (
 )
 
 _LINK_ATTRS = frozenset({IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_OPERSTATE, IFLA_LINKINFO,
-                         IFLA_IFALIAS, IFLA_LINK_NETNSID, IFLA_PROP_LIST, IFLA_TXQLEN})
+                         IFLA_IFALIAS, IFLA_LINK_NETNSID, IFLA_PROP_LIST, IFLA_TXQLEN, IFLA_AF_SPEC})
+_INET6 = frozenset({socket.AF_INET6})
+_GEN_MODE = frozenset({IFLA_INET6_ADDR_GEN_MODE})
 
 
-def _attrs(buf: bytes, off: int, end: int, want: frozenset[int] | None = None) -> dict[int, memoryview]:
+def _attrs(buf: bytes | memoryview, off: int, end: int, want: frozenset[int] | None = None) -> dict[int, memoryview]:
     out: dict[int, memoryview] = {}
     mv = memoryview(buf)
     unpack = NLA.unpack_from
@@ -92,6 +97,15 @@ def _str(v: memoryview) -> str:
 
 def _mac(v: memoryview) -> str | None:
     return bytes(v).hex(":") if len(v) else None
+
+
+def _addr_gen_mode(af_spec: memoryview) -> str | None:
+    """The IPv6 address generation mode in IFLA_AF_SPEC, as ip names it (None: the device has no IPv6 state)."""
+    inet6 = _attrs(af_spec, 0, len(af_spec), _INET6).get(socket.AF_INET6)
+    mode = _attrs(inet6, 0, len(inet6), _GEN_MODE).get(IFLA_INET6_ADDR_GEN_MODE) if inet6 is not None else None
+    if mode is None or not len(mode):
+        return None
+    return ADDR_GEN_MODES[mode[0]] if mode[0] < len(ADDR_GEN_MODES) else str(mode[0])
 
 
 def link_type(msg: bytes, off: int) -> str:
@@ -149,6 +163,7 @@ def parse_link(msg: bytes, off: int, ports: bool = True) -> Link:
         details=details,
         txqlen=U32.unpack_from(a[IFLA_TXQLEN])[0] if IFLA_TXQLEN in a else None,
         port=port,
+        addrgenmode=_addr_gen_mode(a[IFLA_AF_SPEC]) if IFLA_AF_SPEC in a else None,
     )
 
 

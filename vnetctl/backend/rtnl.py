@@ -23,14 +23,17 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from .ifla import (
+    ADDR_GEN_MODES,
     IFA_ADDRESS,
     IFA_BROADCAST,
     IFA_LOCAL,
     IFF_UP,
     IFLA_ADDRESS,
+    IFLA_AF_SPEC,
     IFLA_ALT_IFNAME,
     IFLA_IFALIAS,
     IFLA_IFNAME,
+    IFLA_INET6_ADDR_GEN_MODE,
     IFLA_INFO_DATA,
     IFLA_INFO_KIND,
     IFLA_LINKINFO,
@@ -192,7 +195,7 @@ def _ifi(index: int = 0, flags: int = 0, change: int = 0) -> bytes:
 def set_link(sock: socket.socket, index: int, up: bool | None = None, mtu: int | None = None,
              master: int | None = None, ns_fd: int | None = None, new_name: str | None = None,
              name: str | None = None, alias: str | None = None, address: bytes | None = None,
-             txqlen: int | None = None) -> None:
+             txqlen: int | None = None, addrgenmode: str | None = None) -> None:
     """Change a device in one request (by ifindex, or by `name` when index is 0)."""
     body = _ifi(index, (IFF_UP if up else 0) if up is not None else 0, IFF_UP if up is not None else 0)
     if not index and name is not None:
@@ -211,6 +214,10 @@ def set_link(sock: socket.socket, index: int, up: bool | None = None, mtu: int |
         body += nla(IFLA_ADDRESS, address)
     if txqlen is not None:
         body += nla(IFLA_TXQLEN, U32.pack(txqlen))
+    if addrgenmode is not None:
+        # nested as ip nests it (no NLA_F_NESTED): IFLA_AF_SPEC -> AF_INET6 -> IFLA_INET6_ADDR_GEN_MODE (u8)
+        mode = nla(IFLA_INET6_ADDR_GEN_MODE, bytes([ADDR_GEN_MODES.index(addrgenmode)]))
+        body += nla(IFLA_AF_SPEC, nla(socket.AF_INET6, mode))
     request(sock, RTM_NEWLINK, 0, body)
 
 

@@ -8,6 +8,7 @@ import click
 
 from .. import api, tcunits
 from ..errors import UsageError
+from ..ops.link_props import ADDR_GEN_MODES
 from ..render.links import detail_lines, details_json
 from ..render.output import Col, emit_json, table
 from ..render.safe import safe
@@ -48,7 +49,7 @@ def _shape(rate: str | None, burst: str | None, latency: str | None, delay: str 
 # ip link set's words and the option each stands for (flags take no value)
 SET_WORDS = {"up": "up_", "down": "down_", "nomaster": "nomaster", "mtu": "mtu", "master": "master",
              "netns": "to_netns", "name": "new_name", "alias": "alias", "address": "address",
-             "txqueuelen": "txqueuelen", "txqlen": "txqueuelen"}
+             "txqueuelen": "txqueuelen", "txqlen": "txqueuelen", "addrgenmode": "addrgenmode"}
 SET_FLAGS = ("up", "down", "nomaster")
 
 
@@ -84,7 +85,7 @@ def set_words(words: tuple[str, ...]) -> dict[str, Any]:
 @link.command("set")
 @click.argument("dev")
 @click.argument("words", nargs=-1, metavar="[up|down|mtu N|master BR|nomaster|netns NS|name NEW|alias TEXT|address MAC|"
-                "txqueuelen N]...")
+                "txqueuelen N|addrgenmode MODE]...")
 @netns_option
 @click.option("--up", "up_", is_flag=True, help="Bring the device up.")
 @click.option("--down", "down_", is_flag=True, help="Bring the device down.")
@@ -98,6 +99,8 @@ def set_words(words: tuple[str, ...]) -> dict[str, Any]:
 @click.option("--address", "--mac", "address", metavar="MAC", help="Set its MAC address.")
 @click.option("--txqueuelen", "--txqlen", "txqueuelen", metavar="N", type=click.IntRange(0, 2**32 - 1),
               help="Set its transmit queue length.")
+@click.option("--addrgenmode", type=click.Choice(ADDR_GEN_MODES),
+              help="IPv6 address generation; 'none' (before up): no link-local address, no IPv6 sent.")
 @click.option("--rate", metavar="RATE", help="Limit its egress to RATE with tc tbf (10mbit, 1gbit; 'none' removes it).")
 @click.option("--burst", metavar="SIZE", help="Token bucket size for --rate (32kb; default 10 ms of RATE, at least 32kb).")
 @click.option("--latency", metavar="TIME", help="Longest a packet waits in the bucket (default 50ms).")
@@ -107,9 +110,10 @@ def set_words(words: tuple[str, ...]) -> dict[str, Any]:
 @dry_run_option
 def set_(dev: str, words: tuple[str, ...], netns: str | None, up_: bool, down_: bool, mtu: int | None,
          master: str | None, nomaster: bool, to_netns: str | None, new_name: str | None, alias: str | None,
-         address: str | None, txqueuelen: int | None, rate: str | None, burst: str | None, latency: str | None,
-         delay: str | None, jitter: str | None, loss: str | None, dry_run: bool) -> None:
-    """Change DEV: name, MTU, alias, MAC, queue, rate, bridge, namespace, then up/down.
+         address: str | None, txqueuelen: int | None, addrgenmode: str | None, rate: str | None,
+         burst: str | None, latency: str | None, delay: str | None, jitter: str | None, loss: str | None,
+         dry_run: bool) -> None:
+    """Change DEV: name, MTU, alias, MAC, queue, IPv6 addrgenmode, rate, bridge, namespace, then up/down.
 
     ip's words work too: 'vnetctl link set veth0 netns ns1 mtu 1400 up' (or 'link set dev veth0 ...').
     """
@@ -117,7 +121,7 @@ def set_(dev: str, words: tuple[str, ...], netns: str | None, up_: bool, down_: 
         dev, words = words[0], words[1:]
     given: dict[str, Any] = {"up_": up_, "down_": down_, "nomaster": nomaster, "mtu": mtu, "master": master,
                              "to_netns": to_netns, "new_name": new_name, "alias": alias, "address": address,
-                             "txqueuelen": txqueuelen}
+                             "txqueuelen": txqueuelen, "addrgenmode": addrgenmode}
     for key, value in set_words(words).items():
         if given[key] not in (None, False):
             raise UsageError(f"{key.rstrip('_').replace('_', '-')} given both as an option and as a word",

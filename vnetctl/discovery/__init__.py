@@ -45,7 +45,7 @@ def _device(sc: Scanner, ns: Ns, link: Link, holders: dict[tuple[int, str], list
         ports=ports, tun_mode=tun_mode, altnames=link.altnames,
         driver_version=info.version if info else None, netns_inode=ns.inode, link_type=ns.types.get(link.index),
         lower=sc.lower(ns, link) if link.kind in LOWER_KINDS else None, admin_up=link.up, carrier=link.carrier,
-        vxlan=_vxlan(link) if link.kind == "vxlan" else (), details=link.details,
+        vxlan=_vxlan(link) if link.kind == "vxlan" else (), details=link.details, addrgenmode=link.addrgenmode,
     )
 
 

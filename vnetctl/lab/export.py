@@ -24,6 +24,7 @@ SYSCTL_DEFAULTS = {"net.ipv4.ip_forward": "0", "net.ipv6.conf.all.forwarding": "
                    "net.ipv4.ip_nonlocal_bind": "0", "net.ipv6.conf.all.disable_ipv6": "0"}
 ROUTE_PROTOCOLS = ("static", "boot")  # what `ip route add` and `lab up` make; kernel, ra, dhcp... come back by themselves
 MTU = 1500
+ADDR_GEN_MODE = "eui64"  # a new namespace's net.ipv6.conf.default.addr_gen_mode (0)
 
 
 class Exporter:
@@ -123,7 +124,7 @@ class Exporter:
         return kind.section, item
 
     def common(self, ns: Namespace, d: Device) -> dict[str, Any]:
-        """What every device has: name, netns, addresses, mtu, master, up."""
+        """What every device has: name, netns, addresses, mtu, addrgenmode, master, up."""
         item: dict[str, Any] = {"name": d.name}
         if self.key(ns) is not None:
             item["netns"] = self.key(ns)
@@ -132,6 +133,8 @@ class Exporter:
             item["addresses"] = addrs
         if d.mtu != MTU:
             item["mtu"] = d.mtu
+        if d.addrgenmode not in (None, ADDR_GEN_MODE):
+            item["addrgenmode"] = d.addrgenmode
         if d.master is not None:
             item["master"] = d.master
         if not d.admin_up:

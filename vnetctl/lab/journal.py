@@ -17,7 +17,7 @@ from typing import Any
 
 from .. import state
 from ..errors import Locked
-from ..ops import addr, link, netns, qdisc, route, sysctl, tuntap  # noqa: F401  every Step class a record can name
+from ..ops import addr, link, link_props, netns, qdisc, route, sysctl, tuntap  # noqa: F401  every Step class a record can name
 from ..steps import Receipt, Step, step_class
 from . import paths, process  # noqa: F401
 

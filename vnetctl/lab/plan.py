@@ -7,6 +7,7 @@ import json
 
 from ..ops.addr import AddrAdd
 from ..ops.link import LinkAdd, LinkSet
+from ..ops.link_props import LinkProp
 from ..ops.netns import NetnsAdd
 from ..ops.qdisc import Shape
 from ..ops.route import RouteAdd
@@ -57,6 +58,10 @@ def _create(dev: LabDevice, owner: str) -> Step:
 
 def _settings(dev: LabDevice) -> list[Step]:
     steps: list[Step] = []
+    if dev.addrgenmode is not None:
+        # first: before the device is up (no link-local address, so no IPv6 sent), and while it still has IPv6 state
+        # (an mtu below 1280 removes it)
+        steps.append(LinkProp(dev.name, "addrgenmode", dev.addrgenmode, dev.netns))
     if dev.mtu is not None:
         steps.append(LinkSet(dev.name, "mtu", dev.mtu, dev.netns))
     if dev.rate:

@@ -91,7 +91,7 @@ class Resolver:
                          item["up"], item["mtu"], item["master"], opts, item.get("dev"), item.get("user"), item.get("group"),
                          bool(item.get("multi_queue")), host=item["host"] if not isinstance(item["host"], tuple) else None,
                          spans=item["host"] if isinstance(item["host"], tuple) else (),
-                         rate=parse_rate(item["rate"]) if item.get("rate") else 0)
+                         rate=parse_rate(item["rate"]) if item.get("rate") else 0, addrgenmode=item["addrgenmode"])
 
     def _claim(self, ns: str | None, name: str | None, at: Pos) -> None:
         if name is None or "{" in name:

@@ -17,6 +17,7 @@ from .. import kinds
 from ..errors import InvalidName
 from ..names import check_ifname, check_netns
 from ..ops.addr import interface
+from ..ops.link_props import ADDR_GEN_MODES
 from ..ops.sysctl import KEY_RE as SYSCTL_KEY_RE
 from .yamlload import MList, MMap, Pos
 
@@ -37,7 +38,8 @@ ADDRS = F("cidrs", default=())
 # ETH_MIN_MTU for IPv4 (68) to ETH_MAX_MTU (65535): what the kernel's virtual devices accept
 MTU = F("int", range=(68, 65535))
 END = {"name": F("ifname", True), "netns": F("netns"), "addresses": ADDRS, "up": F("bool", default=True),
-       "mtu": MTU, "master": F("ifname"), "host": F("host"), "rate": F("rate")}
+       "mtu": MTU, "master": F("ifname"), "host": F("host"), "rate": F("rate"),
+       "addrgenmode": F("str", choices=ADDR_GEN_MODES)}
 # A process name is a file name in the lab's run directory (NAME.pid, NAME.log): never a path.
 PROCESS_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

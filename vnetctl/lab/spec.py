@@ -29,6 +29,7 @@ class LabDevice:
     host: str | None = None
     spans: tuple[str, ...] = ()  # a bridge across hosts: every host it is on (one copy per host, each with its host)
     rate: int = 0                # egress limit in bit/s (tc tbf), 0: none
+    addrgenmode: str | None = None  # IPv6 address generation mode (ip link set ... addrgenmode), None: the kernel's
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""A device's plain properties as Steps: alias, MAC address, transmit queue length (ip link set ... alias|address|txqueuelen)."""
+"""A device's plain properties as Steps: alias, MAC, queue length, IPv6 address generation (ip link set ... alias|address|...)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ..backend.ifla import ADDR_GEN_MODES
 from ..errors import UsageError
 from ..model import Link
 from ..steps import Receipt, Session, Step, View, ip, where
 
-PROPS = ("alias", "address", "txqueuelen")
+PROPS = ("alias", "address", "txqueuelen", "addrgenmode")
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 
 
@@ -39,18 +40,25 @@ def check_prop(attr: str, value: Any) -> None:
     elif attr == "alias":
         if len(value.encode()) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in value):
             raise UsageError("invalid alias", "at most 255 bytes of printable text ('' removes it)")
+    elif attr == "addrgenmode":
+        if value not in ADDR_GEN_MODES:
+            raise UsageError(f"invalid addrgenmode {value!r}", f"one of {', '.join(ADDR_GEN_MODES)} (as ip link set takes them)")
     elif type(value) is not int or not 0 <= value < 2**32:
         raise UsageError(f"invalid txqueuelen {value!r}", "give a number of packets from 0 to 4294967295")
 
 
 def current(link: Link, attr: str) -> Any:
     """The device's value of attr now (what undo restores)."""
-    return {"alias": link.alias or "", "address": link.mac, "txqueuelen": link.txqlen}[attr]
+    return {"alias": link.alias or "", "address": link.mac, "txqueuelen": link.txqlen, "addrgenmode": link.addrgenmode}[attr]
 
 
 @dataclass(frozen=True)
 class LinkProp(Step):
-    """Set a device's alias ('' removes it), MAC address or transmit queue length."""
+    """Set a device's alias ('' removes it), MAC address, transmit queue length or IPv6 address generation mode.
+
+    addrgenmode none, set before the device is up, keeps it from making a link-local address: it then sends
+    no IPv6 at all (no DAD, MLD or router solicitation), which on one L2 domain of N hosts is N² deliveries.
+    """
 
     name: str
     attr: str
@@ -67,6 +75,10 @@ class LinkProp(Step):
         nl.set_link(link.index, self.name, **{key: value})
 
     def apply(self, s: Session) -> Receipt:
+        if self.attr == "addrgenmode" and (self.netns or "", self.name) in s.fresh:
+            # made in this session: no read of the old value (it goes away with the device)
+            s.nl(self.netns).set_link(0, self.name, addrgenmode=self.value)
+            return {"old": None}
         old = current(s.nl(self.netns).require(self.name), self.attr)
         self._set(s, self.value)
         return {"old": old}

@@ -47,7 +47,7 @@ def details_json(lk: Link, names: dict[int, str], qdisc: dict[str, Any] | None) 
     """`link show -d`'s "details" of one device."""
     declared = kinds.get(lk.kind) if lk.kind else None
     lower = lower_index(lk)
-    return {"alias": lk.alias, "txqueuelen": lk.txqlen, "lower": names.get(lower) if lower else None,
+    return {"alias": lk.alias, "txqueuelen": lk.txqlen, "addrgenmode": lk.addrgenmode, "lower": names.get(lower) if lower else None,
             "options": declared.read(dict(lk.details)) if declared is not None and declared.options else {},
             "info": {k: v for k, v in lk.details}, "port": port_json(lk), "qdisc": qdisc}
 
@@ -61,8 +61,8 @@ def detail_lines(row: dict[str, Any]) -> list[str]:
     out = []
     d = row.get("details")
     if d is not None:
-        extra = ([f"alias {d['alias']!r}"] if d["alias"] else []) + ([f"txqueuelen {d['txqueuelen']}"]
-                                                                      if d["txqueuelen"] is not None else [])
+        extra = ([f"alias {d['alias']!r}"] if d["alias"] else []) + [f"{key} {d[key]}" for key in ("txqueuelen", "addrgenmode")
+                                                                      if d[key] is not None]
         if extra:
             out.append("  ".join(extra))
         declared = kinds.get(row["kind"]) if row["kind"] else None
