@@ -6,10 +6,11 @@ import glob
 import json
 import os
 import subprocess
+import threading
 
 import pytest
 
-from tests.helpers import ip_json, link, netns_names, ping, snapshot, vnetctl
+from tests.helpers import ip_json, link, netns_names, ping, snapshot, vnetctl, wait_for
 from vnetctl import lab as labs
 from vnetctl.ownership import marker
 
@@ -152,3 +153,72 @@ def test_status_and_list_show_every_lab_that_is_up() -> None:
     assert vnetctl("lab", "down", "tun-device").returncode == 0  # what is gone already is fine
     assert vnetctl("lab", "down", "veth-netns").returncode == 0
     assert netns_names() == set()
+
+
+ADDRGEN = """name: agm
+namespaces: [{name: quiet}, {name: loud}]
+bridges: [{name: agbr, addrgenmode: none}]
+veths:
+  - {name: agq, master: agbr, addrgenmode: none, peer: {name: eth0, netns: quiet, addrgenmode: none, addresses: [10.77.0.1/24]}}
+  - {name: agl, master: agbr, addrgenmode: none, peer: {name: eth0, netns: loud, addresses: [10.77.0.2/24]}}
+tuntaps: [{name: agt, netns: quiet, mode: tap, addrgenmode: random}]
+"""
+
+
+def _capture_ip6() -> tuple[subprocess.Popen[str], list[str]]:
+    """tcpdump of every IPv6 frame on any device of this namespace (devices made later included), lines collected."""
+    cap = subprocess.Popen(["tcpdump", "-l", "-n", "-e", "-i", "any", "ip6"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    assert cap.stderr is not None and cap.stdout is not None
+    wait_for(lambda: "listening on" in cap.stderr.readline(), what="tcpdump to start")
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(iter(cap.stdout.readline, "")), daemon=True).start()  # type: ignore[union-attr]
+    return cap, lines
+
+
+def test_addrgenmode_none_reaches_the_kernel_and_the_host_sends_no_ipv6(tmp_path) -> None:
+    f = tmp_path / "agm.yaml"
+    f.write_text(ADDRGEN)
+    before = snapshot()
+    cap, lines = _capture_ip6()
+    try:
+        assert vnetctl("lab", "up", str(f)).returncode == 0
+        modes = {(ns, d): link(d, ns)["inet6_addr_gen_mode"]  # type: ignore[index]
+                 for ns, d in ((None, "agbr"), (None, "agq"), ("quiet", "eth0"), ("quiet", "agt"), ("loud", "eth0"))}
+        assert modes == {(None, "agbr"): "none", (None, "agq"): "none", ("quiet", "eth0"): "none", ("quiet", "agt"): "random",
+                         ("loud", "eth0"): "eui64"}
+        quiet, loud = (link("eth0", ns)["address"] for ns in ("quiet", "loud"))  # type: ignore[index]
+        # the control host (the kernel's default mode) goes through DAD to its router solicitation meanwhile
+        wait_for(lambda: any(loud in ln and "router solicitation" in ln for ln in lines), timeout=20,
+                 what="the default-mode host's IPv6 start-up (DAD, MLD, router solicitation)")
+        assert not [ln for ln in lines if quiet in ln], lines
+        assert ip_json("-s", "link", "show", "eth0", netns="quiet")[0]["stats64"]["tx"]["packets"] == 0
+        assert [a for a in ip_json("addr", "show", "eth0", netns="quiet")[0]["addr_info"] if a["family"] == "inet6"] == []
+        assert any(a["local"].startswith("fe80:") for a in ip_json("addr", "show", "eth0", netns="loud")[0]["addr_info"])
+        assert ping("10.77.0.2", netns="quiet")
+        subprocess.run(["ip", "-n", "quiet", "link", "set", "eth0", "addrgenmode", "eui64"], check=True)
+        st = json.loads(vnetctl("lab", "status", "agm", "--json").stdout)[0]
+        assert st["drift"] == ["device eth0 in namespace quiet has addrgenmode 'eui64', the lab set 'none'"]
+    finally:
+        cap.kill()
+        cap.wait()
+    assert vnetctl("lab", "down", "agm").returncode == 0
+    assert snapshot() == before
+
+
+def test_addrgenmode_the_kernel_refuses_rolls_the_lab_back(tmp_path) -> None:
+    f = tmp_path / "secret.yaml"
+    lab = ("name: secret\nnamespaces: [{{name: nss{sysctls}}}]\nbridges: [{{name: brs, netns: nss, addrgenmode: none}}]\n"
+           "veths: [{{name: vs0, netns: nss, master: brs, addrgenmode: stable_secret, peer: {{name: vs1, netns: nss}}}}]\n")
+    f.write_text(lab.format(sysctls=""))
+    before = snapshot()
+    proc = vnetctl("lab", "up", str(f))
+    assert proc.returncode == 1, proc.stderr
+    assert "cannot set addrgenmode stable_secret on vs0 in namespace nss" in proc.stderr
+    assert "net.ipv6.conf.default.stable_secret" in proc.stderr  # the hint names the fix
+    assert snapshot() == before and labs.labs() == []
+    f.write_text(lab.format(sysctls=", sysctls: {net.ipv6.conf.default.stable_secret: '::1'}"))
+    assert vnetctl("lab", "up", str(f)).returncode == 0
+    assert link("vs0", "nss")["inet6_addr_gen_mode"] == "stable_secret"  # type: ignore[index]
+    assert vnetctl("lab", "down", "secret").returncode == 0
+    assert snapshot() == before

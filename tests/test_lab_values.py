@@ -8,6 +8,7 @@ nothing touched. The plan script can never run text of the lab file as a command
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,6 +53,9 @@ BAD = {
     "process name with /": (dict(pname="a/b"), "invalid process name 'a/b'"),
     "process name empty": (dict(pname="''"), "invalid process name ''"),
     "bad regex": (dict(expect='"(unclosed"'), "expected item '(unclosed' is not a regular expression"),
+    "addrgenmode unknown": (dict(veth="addrgenmode: nope, "),
+                            "'veth.addrgenmode' must be one of eui64, none, stable_secret, random, not 'nope' (did you mean 'none'?)"),
+    "addrgenmode of a tap": (dict(tuntap=", addrgenmode: stable-secret"), "'tuntap.addrgenmode' must be one of eui64, none"),
 }
 SYSCTLS = {
     "sysctl key a path": ('"net/ipv4/../x": 1', "invalid sysctl 'net/ipv4/../x'"),
@@ -103,6 +107,42 @@ def test_bad_vxlan_value_refused_at_load(what: str) -> None:
     entry, message = VXLAN[what]
     got = problems(f"name: x\nnamespaces:\n  - name: a\nvxlans:\n  - {{name: vx0, netns: a, remote: 10.0.0.2, {entry}}}\n")
     assert len(got) == 1 and message in got[0], got
+
+
+def test_bad_addrgenmode_of_a_peer_and_a_bridge_refused_at_load() -> None:
+    got = problems("name: g\nnamespaces: [{name: a}]\nbridges: [{name: b0, netns: a, addrgenmode: 1}]\n"
+                   "veths: [{name: v0, netns: a, peer: {name: v1, netns: a, addrgenmode: EUI64}}]\n")
+    assert [line.split(": ", 1)[1] for line in got] == [
+        "'bridge.addrgenmode' must be a string, not an integer",
+        "'veth.peer.addrgenmode' must be one of eui64, none, stable_secret, random, not 'EUI64'"]
+
+
+ADDRGEN_LAB = """name: g
+namespaces: [{name: a}, {name: b}]
+bridges: [{name: br0, netns: a, addrgenmode: none}]
+veths:
+  - {name: v0, netns: a, master: br0, mtu: 1400, addrgenmode: random, peer: {name: eth0, netns: b, addrgenmode: none,
+     addresses: [10.0.0.2/24]}}
+tuntaps: [{name: t0, netns: a, mode: tap, master: br0, addrgenmode: none}]
+vxlans: [{name: vx0, netns: b, vni: 7, remote: 10.0.0.3, dev: eth0, addrgenmode: eui64}]
+"""
+
+
+def test_addrgenmode_is_set_first_on_every_kind_before_up() -> None:
+    from vnetctl.lab.plan import compile_steps
+    commands = [s.command() for s in compile_steps(load_spec("g.yaml", {}, text=ADDRGEN_LAB))]
+    for ns, dev, mode in (("a", "br0", "none"), ("a", "v0", "random"), ("b", "eth0", "none"), ("a", "t0", "none"),
+                          ("b", "vx0", "eui64")):
+        mine = [c for c in commands if c.startswith(f"ip -n {ns} ") and f" dev {dev} " in c + " " and "altname" not in c]
+        assert mine[0] == f"ip -n {ns} link set dev {dev} addrgenmode {mode}", mine  # before mtu, master, addresses
+        assert mine[-1] == f"ip -n {ns} link set dev {dev} up", mine
+
+
+def test_a_journal_read_in_a_fresh_process_knows_every_step_a_lab_compiles_to() -> None:
+    from vnetctl.lab.plan import compile_steps
+    kinds = sorted({type(s).__name__ for s in compile_steps(load_spec("g.yaml", {}, text=ADDRGEN_LAB))})
+    code = "import sys; import vnetctl.lab.journal; from vnetctl.steps import step_class; [step_class(n) for n in sys.argv[1:]]"
+    subprocess.run([sys.executable, "-c", code, *kinds], check=True)
 
 
 def test_every_problem_at_once() -> None:

@@ -98,6 +98,27 @@ def test_link_set_alias_address_txqueuelen() -> None:
     assert "ifalias" not in link("pa")
 
 
+def test_link_set_addrgenmode_before_up_leaves_no_link_local_address() -> None:
+    vnetctl("veth", "add", "ga", "gb", check=True)
+    dry = vnetctl("link", "set", "dev", "ga", "addrgenmode", "none", "up", "--dry-run", check=True)
+    assert dry.stdout.splitlines() == ["ip link set dev ga addrgenmode none", "ip link set dev ga up"]
+    vnetctl("link", "set", "dev", "ga", "addrgenmode", "none", "up", check=True)
+    vnetctl("link", "set", "gb", "--addrgenmode", "random", "--up", check=True)
+    assert (link("ga")["inet6_addr_gen_mode"], link("gb")["inet6_addr_gen_mode"]) == ("none", "random")  # type: ignore[index]
+    addrs = {d["ifname"]: [a["local"] for a in d["addr_info"] if a["family"] == "inet6"]
+             for d in json.loads(sh("ip", "-j", "addr", "show").stdout) if d["ifname"] in ("ga", "gb")}
+    assert addrs["ga"] == [] and addrs["gb"][0].startswith("fe80:"), addrs
+    assert _j("link", "show", "ga", "-d")[0]["details"]["addrgenmode"] == "none"  # type: ignore[index]
+    assert "addrgenmode none" in vnetctl("link", "show", "ga", "-d", check=True).stdout
+    for args in (["--addrgenmode", "nope"], ["addrgenmode", "nope"]):
+        res = vnetctl("link", "set", "ga", *args)
+        assert res.returncode == 2 and "nope" in res.stderr.strip().splitlines()[-1], res.stderr
+    # the kernel's refusal (no stable_secret given) names the fix, and the command's earlier change is undone
+    res = vnetctl("link", "set", "ga", "--txqueuelen", "7", "--addrgenmode", "stable_secret")
+    assert res.returncode == 1 and "net.ipv6.conf.default.stable_secret" in res.stderr, res.stderr
+    assert link("ga")["inet6_addr_gen_mode"] == "none" and link("ga")["txqlen"] == 1000  # type: ignore[index]
+
+
 def test_link_show_details_and_stats() -> None:
     vnetctl("bridge", "add", "br0", check=True)
     vnetctl("veth", "add", "da", "db", "--addr", "10.7.0.1/24", "--peer-addr", "10.7.0.2/24", check=True)

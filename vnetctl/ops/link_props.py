@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import errno
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from ..backend.ifla import ADDR_GEN_MODES
-from ..errors import UsageError
+from ..errors import BackendError, UsageError
 from ..model import Link
 from ..steps import Receipt, Session, Step, View, ip, where
 
 PROPS = ("alias", "address", "txqueuelen", "addrgenmode")
+# why the kernel refuses an addrgenmode (inet6_validate_link_af), as the operator can fix it
+_ADDRGEN_REFUSED = {errno.EINVAL: "stable_secret needs a secret first: the sysctl net.ipv6.conf.default.stable_secret "
+                                  "(or .DEV.) of its namespace, e.g. ::1",
+                    errno.EAFNOSUPPORT: "the device has no IPv6 state: IPv6 is disabled in its namespace or its MTU is "
+                                        "below 1280"}
 _MAC = re.compile(r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$")
 
 
@@ -68,16 +74,21 @@ class LinkProp(Step):
     def __post_init__(self) -> None:
         check_prop(self.attr, self.value)
 
-    def _set(self, s: Session, value: Any) -> None:
+    def _set(self, s: Session, value: Any, index: int | None = None) -> None:
         nl = s.nl(self.netns)
-        link = nl.require(self.name)
         key = "txqlen" if self.attr == "txqueuelen" else self.attr
-        nl.set_link(link.index, self.name, **{key: value})
+        try:
+            nl.set_link(nl.require(self.name).index if index is None else index, self.name, **{key: value})
+        except BackendError as e:
+            if self.attr != "addrgenmode" or e.errno not in _ADDRGEN_REFUSED:
+                raise
+            raise BackendError(f"cannot set addrgenmode {value} on {self.name}{where(self.netns)}", e.errno,
+                               _ADDRGEN_REFUSED[e.errno]) from None
 
     def apply(self, s: Session) -> Receipt:
         if self.attr == "addrgenmode" and (self.netns or "", self.name) in s.fresh:
             # made in this session: no read of the old value (it goes away with the device)
-            s.nl(self.netns).set_link(0, self.name, addrgenmode=self.value)
+            self._set(s, self.value, index=0)
             return {"old": None}
         old = current(s.nl(self.netns).require(self.name), self.attr)
         self._set(s, self.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 from dataclasses import dataclass
@@ -30,16 +31,21 @@ class SysctlSet(Step):
         if not KEY_RE.match(self.key):
             raise UsageError(f"invalid sysctl {self.key!r}", "only per-namespace net.* keys, e.g. net.ipv4.ip_forward")
 
-    def _rw(self, s: Session, value: str | None) -> str:
+    def _rw(self, s: Session, value: str | None) -> str | None:
         path = proc_path(self.key)
 
-        def io() -> str:
+        def io() -> str | None:
             try:
                 fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
             except FileNotFoundError:
                 raise NotFound(f"sysctl {self.key} not found", "check the key with 'sysctl -a'") from None
             try:
-                old = os.read(fd, 4096).decode().strip()
+                try:
+                    old: str | None = os.read(fd, 4096).decode().strip()
+                except OSError as e:
+                    if e.errno != errno.EIO:
+                        raise
+                    old = None  # a stable_secret never set reads as EIO: nothing to restore (it cannot be unset)
                 if value is not None:
                     os.lseek(fd, 0, os.SEEK_SET)
                     os.write(fd, value.encode())
@@ -53,7 +59,7 @@ class SysctlSet(Step):
         return {"old": self._rw(s, str(self.value))}
 
     def undo(self, s: Session, receipt: Receipt) -> None:
-        if receipt is not None:
+        if receipt is not None and receipt["old"] is not None:
             try:
                 self._rw(s, receipt["old"])
             except NotFound:
