@@ -113,7 +113,7 @@ def set_(dev: str, words: tuple[str, ...], netns: str | None, up_: bool, down_: 
          address: str | None, txqueuelen: int | None, addrgenmode: str | None, rate: str | None,
          burst: str | None, latency: str | None, delay: str | None, jitter: str | None, loss: str | None,
          dry_run: bool) -> None:
-    """Change DEV: name, MTU, alias, MAC, queue, IPv6 addrgenmode, rate, bridge, namespace, then up/down.
+    """Change DEV: name, MTU, alias, MAC, queue, rate, bridge, namespace, then up/down.
 
     ip's words work too: 'vnetctl link set veth0 netns ns1 mtu 1400 up' (or 'link set dev veth0 ...').
     """
