@@ -72,8 +72,6 @@ from .rtnl import (
 
 _LINK_ATTRS = frozenset({IFLA_ADDRESS, IFLA_IFNAME, IFLA_MTU, IFLA_LINK, IFLA_MASTER, IFLA_OPERSTATE, IFLA_LINKINFO,
                          IFLA_IFALIAS, IFLA_LINK_NETNSID, IFLA_PROP_LIST, IFLA_TXQLEN, IFLA_AF_SPEC})
-_INET6 = frozenset({socket.AF_INET6})
-_GEN_MODE = frozenset({IFLA_INET6_ADDR_GEN_MODE})
 
 
 def _attrs(buf: bytes | memoryview, off: int, end: int, want: frozenset[int] | None = None) -> dict[int, memoryview]:
@@ -100,12 +98,28 @@ def _mac(v: memoryview) -> str | None:
 
 
 def _addr_gen_mode(af_spec: memoryview) -> str | None:
-    """The IPv6 address generation mode in IFLA_AF_SPEC, as ip names it (None: the device has no IPv6 state)."""
-    inet6 = _attrs(af_spec, 0, len(af_spec), _INET6).get(socket.AF_INET6)
-    mode = _attrs(inet6, 0, len(inet6), _GEN_MODE).get(IFLA_INET6_ADDR_GEN_MODE) if inet6 is not None else None
-    if mode is None or not len(mode):
-        return None
-    return ADDR_GEN_MODES[mode[0]] if mode[0] < len(ADDR_GEN_MODES) else str(mode[0])
+    """The IPv6 address generation mode in IFLA_AF_SPEC, as ip names it (None: the device has no IPv6 state).
+
+    A straight walk to AF_INET6 -> IFLA_INET6_ADDR_GEN_MODE, past the conf and stats blocks: every link read pays it.
+    """
+    unpack, off, end = NLA.unpack_from, 0, len(af_spec) - 4
+    while off <= end:
+        ln, typ = unpack(af_spec, off)
+        if ln < 4:
+            break
+        if typ & NLA_TYPE_MASK == socket.AF_INET6:
+            inner, stop = off + 4, off + ln - 4
+            while inner <= stop:
+                ln, typ = unpack(af_spec, inner)
+                if ln < 4:
+                    break
+                if typ & NLA_TYPE_MASK == IFLA_INET6_ADDR_GEN_MODE and ln > 4:
+                    mode = af_spec[inner + 4]
+                    return ADDR_GEN_MODES[mode] if mode < len(ADDR_GEN_MODES) else str(mode)
+                inner += (ln + 3) & ~3
+            break
+        off += (ln + 3) & ~3
+    return None
 
 
 def link_type(msg: bytes, off: int) -> str:
