@@ -8,7 +8,7 @@ Run inside the sandbox (it brings the labs up and down itself):
 For each lab and size, in one run: `lab up FILE --set hosts=N`, `inspect --json`,
 `lab status NAME`, `lab status FILE`, `lab check FILE` and `lab down NAME`, each a whole
 process (interpreter start-up included) under `ulimit -n NOFILE` (1024, the usual default:
-no limit is raised). Checked, not assumed: inspect sees every namespace and no warning,
+no limit is raised), with its own peak RSS. Checked, not assumed: inspect sees every namespace and no warning,
 status reports no drift, every check passes, and afterwards `ip netns list` is empty and
 `ip -j link` shows only lo. The growth column divides the time at the largest size by the
 time at the one before it (linear: the ratio of the sizes). With --ip-down the lab is brought up
@@ -31,19 +31,38 @@ VNETCTL = [sys.executable, "-m", "vnetctl"]
 COMMANDS = ("up", "inspect", "status NAME", "status FILE", "check", "down", "ip down")
 
 
+# Linux keeps a process's peak RSS across exec, and a forked child starts with its parent's pages:
+# a command started straight from this process (which holds a 10,000-namespace inspect) would
+# report at least this process's size. This small launcher forks the command and reports its wall
+# time and its own peak RSS (KiB) on the descriptor it is given.
+LAUNCHER = """
+import os, resource, sys, time
+nofile, report, argv = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:]
+resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
+t0 = time.monotonic()
+pid = os.fork()
+if pid == 0:
+    os.close(report)
+    os.execvp(argv[0], argv)
+_, status, usage = os.wait4(pid, 0)
+os.write(report, f"{time.monotonic() - t0} {usage.ru_maxrss}".encode())
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def timed(argv: list[str], nofile: int) -> tuple[float, int, str]:
     """Run one command under `ulimit -n nofile`: (seconds, its peak RSS in KiB, stdout); exit on failure."""
-    t0 = time.monotonic()
-    proc = subprocess.Popen(["sh", "-c", f'ulimit -n {nofile} && exec "$@"', "sh", *argv], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    out = proc.stdout.read() if proc.stdout else b""
-    err = proc.stderr.read() if proc.stderr else b""
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    seconds = time.monotonic() - t0
-    if proc.returncode != 0:
-        raise SystemExit(f"failed ({proc.returncode}): {' '.join(argv[2:7])}: {err.decode()[-800:]}")
-    return seconds, usage.ru_maxrss, out.decode()
+    r, w = os.pipe()
+    try:
+        done = subprocess.run([sys.executable, "-S", "-c", LAUNCHER, str(nofile), str(w), *argv], cwd=ROOT,
+                              capture_output=True, pass_fds=(w,))
+    finally:
+        os.close(w)
+    with os.fdopen(r, "rb") as f:
+        report = f.read().split()
+    if done.returncode != 0 or len(report) != 2:
+        raise SystemExit(f"failed ({done.returncode}): {' '.join(argv[2:7])}: {done.stderr.decode()[-800:]}")
+    return float(report[0]), int(report[1]), done.stdout.decode()
 
 
 def clean() -> None:
