@@ -235,6 +235,9 @@ class View(Protocol):
 
     def addresses(self, netns: str | None, index: int) -> set[str] | None: ...
 
+    def cookie(self, netns: str | None) -> int | None:
+        """The netns cookie read with the namespace's devices (None: not read, or no cookies on this kernel)."""
+
 
 def where(netns: str | None) -> str:
     """' in namespace X' for messages, '' for the current namespace."""

@@ -79,12 +79,17 @@ def current_inode() -> int:
 def cookie_here() -> int | None:
     """The netns cookie of the calling thread's namespace (never reused within a boot); None if the kernel has none."""
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
-        try:
-            return int.from_bytes(sock.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8), sys.byteorder)
-        except OSError as e:
-            if e.errno in (errno.ENOPROTOOPT, errno.EINVAL):
-                return None
-            raise
+        return socket_cookie(sock)
+
+
+def socket_cookie(sock: socket.socket) -> int | None:
+    """The netns cookie of the namespace `sock` was made in; None if the kernel has none."""
+    try:
+        return int.from_bytes(sock.getsockopt(socket.SOL_SOCKET, SO_NETNS_COOKIE, 8), sys.byteorder)
+    except OSError as e:
+        if e.errno in (errno.ENOPROTOOPT, errno.EINVAL):
+            return None
+        raise
 
 
 def cookie_of(ns: NsRef | None) -> int | None:

@@ -185,9 +185,9 @@ def _link_body(index: int = 0, extra: bytes = b"") -> bytes:
     return IFI.pack(socket.AF_UNSPEC, 0, index, 0, 0) + nla(IFLA_EXT_MASK, U32.pack(RTEXT_FILTER_SKIP_STATS)) + extra
 
 
-def links(sock: socket.socket) -> list[Link]:
-    """Every device in the socket's namespace (one RTM_GETLINK dump)."""
-    return [parse_link(m, HDR.size) for t, m in dump(sock, RTM_GETLINK, _link_body()) if t == RTM_NEWLINK]
+def links(sock: socket.socket, ports: bool = True) -> list[Link]:
+    """Every device in the socket's namespace (one RTM_GETLINK dump); without ports, as parse_link without them."""
+    return [parse_link(m, HDR.size, ports) for t, m in dump(sock, RTM_GETLINK, _link_body()) if t == RTM_NEWLINK]
 
 
 def stats(sock: socket.socket) -> dict[int, dict[str, int]]:

@@ -234,17 +234,27 @@ def _rebuild(rec: dict[str, Any]) -> Step:
     """
     cls = step_class(rec["step"])
     step = object.__new__(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in rec:
-            value = rec[f.name]
-            object.__setattr__(step, f.name, _frozen(value))
-        elif f.default is not dataclasses.MISSING:
-            object.__setattr__(step, f.name, f.default)
-        elif f.default_factory is not dataclasses.MISSING:
-            object.__setattr__(step, f.name, f.default_factory())
+    values = step.__dict__  # frozen: filled directly, as the dataclass's own __init__ would
+    for name, default, factory in _fields(rec["step"], cls):
+        if name in rec:
+            values[name] = _frozen(rec[name])
+        elif default is not dataclasses.MISSING:
+            values[name] = default
+        elif factory is not dataclasses.MISSING:
+            values[name] = factory()
         else:
             return Step.from_record(rec)  # an old record without a required field: the checked way
     return step
+
+
+_FIELDS: dict[str, tuple[tuple[str, Any, Any], ...]] = {}
+
+
+def _fields(name: str, cls: type[Step]) -> tuple[tuple[str, Any, Any], ...]:
+    """Each field of Step class `name`: its name, default and default factory (dataclasses.fields is slow to ask each time)."""
+    if name not in _FIELDS:
+        _FIELDS[name] = tuple((f.name, f.default, f.default_factory) for f in dataclasses.fields(cls))
+    return _FIELDS[name]
 
 
 def _frozen(value: Any) -> Any:

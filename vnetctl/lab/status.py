@@ -28,6 +28,7 @@ class _View:
     def __init__(self, s: Session) -> None:
         self.s = s
         self.cache: dict[str | None, tuple[dict[str, Link], dict[int, set[str]]] | None] = {}
+        self.cookies: dict[str | None, int | None] = {}
 
     def preload(self, names: list[str | None], progress: Progress | None = None) -> None:
         """Read every namespace of `names` up front (one link and one address dump each)."""
@@ -52,6 +53,7 @@ class _View:
                 for a in got[1]:
                     addrs.setdefault(a.ifindex, set()).add(a.cidr)
                 self.cache[todo[i - 1]] = ({lk.name: lk for lk in got[0]}, addrs)
+                self.cookies[todo[i - 1]] = got[2]
             if progress and (i % 256 == 0 or i == len(todo)):
                 progress(i, len(todo))
 
@@ -75,6 +77,9 @@ class _View:
     def addresses(self, netns: str | None, index: int) -> set[str] | None:
         got = self.ns(netns)
         return got[1].get(index, set()) if got else None
+
+    def cookie(self, netns: str | None) -> int | None:
+        return self.cookies.get(netns)
 
 
 def _namespaces(entries: list[jr.Entry]) -> list[str | None]:

@@ -34,9 +34,10 @@ def drop_placeholder(name: str) -> None:
         os.unlink(path)
 
 
-def is_ours(ref: nsb.NsRef, rec: dict[str, Any] | None) -> bool:
+def is_ours(ref: nsb.NsRef, rec: dict[str, Any] | None, cookie: int | None = None) -> bool:
     """Proof that the namespace at ref is the one a record describes: its netns cookie (never reused within a boot).
 
+    `cookie`: ref's cookie when already read (`lab status` reads it with the devices), else it is asked.
     Only a record without a cookie (an older vnetctl) or a kernel without SO_NETNS_COOKIE falls back
     to the nsfs inode, which the kernel does reuse.
     """
@@ -44,7 +45,7 @@ def is_ours(ref: nsb.NsRef, rec: dict[str, Any] | None) -> bool:
         return False
     want = rec.get("cookie")
     if want is not None:
-        got = nsb.cookie_of(ref)
+        got = cookie if cookie is not None else nsb.cookie_of(ref)
         if got is not None:
             return bool(got == want)
     return bool(rec.get("inode")) and rec.get("inode") == ref.inode
@@ -115,7 +116,7 @@ class NetnsAdd(Step):
             ref = nsb.resolve(self.name)
         except NotFound:
             return f"namespace {self.name} is missing"
-        if receipt and ref is not None and not is_ours(ref, receipt):
+        if receipt and ref is not None and not is_ours(ref, receipt, view.cookie(self.name)):
             return f"namespace {self.name} was replaced (inode {ref.inode}, made {receipt.get('inode')})"
         return None
 
