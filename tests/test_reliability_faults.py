@@ -114,10 +114,10 @@ def test_fault_through_the_cli() -> None:
     proc = vnetctl("lab", "up", path, env={"VNETCTL_INJECT_FAULT": f"step:{STEPS[path] - 1}"})
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("Error:") and len(proc.stderr.splitlines()) == 1, proc.stderr
-    assert everything() == before
+    assert _as_before(before), _diff(before, everything())
     vnetctl("lab", "up", path, check=True)
     vnetctl("lab", "down", path, check=True)
-    assert everything() == before
+    assert _as_before(before), _diff(before, everything())
 
 
 def _start_up(path: str, env: dict[str, str] | None = None, *extra: str) -> subprocess.Popen[str]:
