@@ -210,8 +210,8 @@ def links_typed(sock: socket.socket, ports: bool = True) -> list[tuple[Link, str
             if t == RTM_NEWLINK]
 
 
-def link_by_index(sock: socket.socket, index: int, target_nsid: int | None = None) -> Link | None:
-    """One device by ifindex, in the socket's namespace or in the one it calls target_nsid."""
+def _link_msg(sock: socket.socket, index: int, target_nsid: int | None) -> bytes | None:
+    """The RTM_NEWLINK answer for device `index` (in the namespace the socket calls target_nsid, if given); None if none."""
     extra = nla(IFLA_TARGET_NETNSID, I32.pack(target_nsid)) if target_nsid is not None else b""
     try:
         got = request(sock, RTM_GETLINK, 0, _link_body(index, extra), ack=False)
@@ -219,7 +219,13 @@ def link_by_index(sock: socket.socket, index: int, target_nsid: int | None = Non
         if e.errno in (errno.ENODEV, errno.ENOENT, errno.EINVAL):
             return None
         raise
-    return next((parse_link(m, HDR.size) for t, m in got if t == RTM_NEWLINK), None)
+    return next((m for t, m in got if t == RTM_NEWLINK), None)
+
+
+def link_by_index(sock: socket.socket, index: int, target_nsid: int | None = None) -> Link | None:
+    """One device by ifindex, in the socket's namespace or in the one it calls target_nsid."""
+    m = _link_msg(sock, index, target_nsid)
+    return parse_link(m, HDR.size) if m is not None else None
 
 
 class LinkId(NamedTuple):
@@ -234,20 +240,14 @@ _ID_ATTRS = frozenset({IFLA_IFNAME, IFLA_ADDRESS})
 
 
 def link_id(sock: socket.socket, index: int, target_nsid: int) -> LinkId | None:
-    """The name and MAC of device `index` in the namespace the socket's calls target_nsid (no full decode:
+    """The name and MAC of device `index` in the namespace the socket calls target_nsid (no full decode:
     inspect asks this once per veth pair across namespaces)."""
-    try:
-        got = request(sock, RTM_GETLINK, 0, _link_body(index, nla(IFLA_TARGET_NETNSID, I32.pack(target_nsid))), ack=False)
-    except NetlinkError as e:
-        if e.errno in (errno.ENODEV, errno.ENOENT, errno.EINVAL):
-            return None
-        raise
-    for t, m in got:
-        if t == RTM_NEWLINK:
-            a = _attrs(m, HDR.size + IFI.size, len(m), _ID_ATTRS)
-            return LinkId(_str(a[IFLA_IFNAME]) if IFLA_IFNAME in a else "", IFI.unpack_from(m, HDR.size)[2],
-                          _mac(a[IFLA_ADDRESS]) if IFLA_ADDRESS in a else None)
-    return None
+    m = _link_msg(sock, index, target_nsid)
+    if m is None:
+        return None
+    a = _attrs(m, HDR.size + IFI.size, len(m), _ID_ATTRS)
+    return LinkId(_str(a[IFLA_IFNAME]) if IFLA_IFNAME in a else "", IFI.unpack_from(m, HDR.size)[2],
+                  _mac(a[IFLA_ADDRESS]) if IFLA_ADDRESS in a else None)
 
 
 def get_link(sock: socket.socket, name: str | None = None, index: int = 0) -> Link | None:
